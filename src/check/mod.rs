@@ -1,0 +1,1 @@
+//! Oracles, generated scenarios, fuzz campaigns and shrinking.

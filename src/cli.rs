@@ -1,0 +1,4 @@
+//! The `muxsim` command line.
+pub fn main() -> i32 {
+    0
+}

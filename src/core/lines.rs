@@ -1,0 +1,141 @@
+//! `lines`: a line-framed variant of the echo service whose answers do not depend on how TCP
+//! splits the stream, so its reference model is exact under any segmentation.
+//!
+//! Greets with `hello\n`; answers each `\n`-terminated line `L` with `Lresponse\n`. A line
+//! longer than the limit gets `error: line too long (limit N bytes)\n` and the connection is
+//! closed (the driver's lingering close makes sure the client can read that line). Bytes after
+//! the last newline when the peer closes are an incomplete request and get no answer.
+
+use std::collections::BTreeMap;
+
+use super::{CloseReason, ConnId, Outbox, Output, RESPONSE, Service};
+use crate::time::Instant;
+
+/// Longest line accepted, newline excluded. 64 KiB is Redis's `PROTO_INLINE_MAX_SIZE`: far
+/// above any line a person types, small enough that a hostile client cannot make a
+/// connection's buffer grow without bound.
+pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+
+/// The line-framed echo service.
+#[derive(Debug)]
+pub struct Lines {
+    max_line: usize,
+    /// Bytes of the line in progress, per connection; absent until a connection sends.
+    partial: BTreeMap<ConnId, Vec<u8>>,
+    /// Connections that broke the limit and are being closed; their input is ignored.
+    closing: BTreeMap<ConnId, ()>,
+    out: Outbox,
+}
+
+impl Default for Lines {
+    fn default() -> Self {
+        Lines::with_max_line(DEFAULT_MAX_LINE)
+    }
+}
+
+impl Lines {
+    /// A `lines` service that refuses lines longer than `max_line` bytes.
+    pub fn with_max_line(max_line: usize) -> Self {
+        Lines {
+            max_line,
+            partial: BTreeMap::new(),
+            closing: BTreeMap::new(),
+            out: Outbox::default(),
+        }
+    }
+
+    /// The error line sent before closing a connection whose line is too long.
+    pub fn too_long_message(max_line: usize) -> Vec<u8> {
+        format!("error: line too long (limit {max_line} bytes)\n").into_bytes()
+    }
+}
+
+impl Service for Lines {
+    fn handle_connected(&mut self, _now: Instant, conn: ConnId) {
+        self.out.send(conn, &b"hello\n"[..]);
+    }
+
+    fn handle_received(&mut self, _now: Instant, conn: ConnId, mut bytes: &[u8]) {
+        if self.closing.contains_key(&conn) {
+            return;
+        }
+        while !bytes.is_empty() {
+            let line = self.partial.entry(conn).or_default();
+            let (piece, complete) = match bytes.iter().position(|&b| b == b'\n') {
+                Some(i) => (&bytes[..i], true),
+                None => (bytes, false),
+            };
+            if line.len() + piece.len() > self.max_line {
+                self.partial.remove(&conn);
+                self.closing.insert(conn, ());
+                self.out.send(conn, Lines::too_long_message(self.max_line));
+                self.out.close(conn);
+                return;
+            }
+            line.extend_from_slice(piece);
+            if !complete {
+                return;
+            }
+            bytes = &bytes[piece.len() + 1..];
+            let mut answer = std::mem::take(line);
+            answer.extend_from_slice(RESPONSE);
+            answer.push(b'\n');
+            self.out.send(conn, answer);
+        }
+    }
+
+    fn handle_peer_closed(&mut self, _now: Instant, conn: ConnId) {
+        self.partial.remove(&conn);
+    }
+
+    fn handle_closed(&mut self, _now: Instant, conn: ConnId, _reason: CloseReason) {
+        self.partial.remove(&conn);
+        self.closing.remove(&conn);
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop()
+    }
+
+    fn tracked_connections(&self) -> usize {
+        // A connection is in at most one of the maps: `closing` entries drop their partial line.
+        self.partial.len() + self.closing.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(service: &mut Lines, chunks: &[&[u8]]) -> Vec<u8> {
+        let conn = ConnId(1);
+        service.handle_connected(Instant::ZERO, conn);
+        for chunk in chunks {
+            service.handle_received(Instant::ZERO, conn, chunk);
+        }
+        let mut got = Vec::new();
+        while let Some(out) = service.poll_output() {
+            if let Output::Send { bytes, .. } = out {
+                got.extend(bytes);
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn answers_do_not_depend_on_segmentation() {
+        let whole = run(&mut Lines::default(), &[b"ab\ncd\n"]);
+        let split = run(&mut Lines::default(), &[b"a", b"b\nc", b"d", b"\n"]);
+        assert_eq!(whole, b"hello\nabresponse\ncdresponse\n");
+        assert_eq!(split, whole);
+    }
+
+    #[test]
+    fn line_at_the_limit_passes_and_one_past_it_is_refused() {
+        let ok = run(&mut Lines::with_max_line(4), &[b"abcd\n"]);
+        assert_eq!(ok, b"hello\nabcdresponse\n");
+        let mut service = Lines::with_max_line(4);
+        let refused = run(&mut service, &[b"ab", b"cde\n"]);
+        assert_eq!(refused, b"hello\nerror: line too long (limit 4 bytes)\n");
+    }
+}
