@@ -212,6 +212,9 @@ pub struct Driver<B: Backend, S: Service> {
     backoff_until: Option<Instant>,
     stats: Stats,
     log: VecDeque<LogLine>,
+    /// Connections closed whose service has not yet been told: outputs it queued for them
+    /// before hearing of the close are dropped without blame.
+    dying: Vec<(ConnId, CloseReason)>,
 }
 
 fn conn_id(slot: u32, generation: u32) -> ConnId {
@@ -253,6 +256,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
             backoff_until: None,
             stats: Stats::default(),
             log: VecDeque::new(),
+            dying: Vec::new(),
         }
     }
 
@@ -590,9 +594,24 @@ impl<B: Backend, S: Service> Driver<B, S> {
     // ----- the service's outputs ---------------------------------------------------------
 
     fn drain_service(&mut self) {
-        while let Some(output) = self.service.poll_output() {
+        loop {
+            let Some(output) = self.service.poll_output() else {
+                // Tell the service of closes only once it has nothing queued, so that what
+                // it sent before it knew is not mistaken for a send after the close.
+                if self.dying.is_empty() {
+                    return;
+                }
+                let now = self.backend.now();
+                for (id, reason) in std::mem::take(&mut self.dying) {
+                    self.service.handle_closed(now, id, reason);
+                }
+                continue;
+            };
             match output {
                 Output::Send { conn, bytes } => {
+                    if self.dying.iter().any(|(id, _)| *id == conn) {
+                        continue;
+                    }
                     if self.conn_mut(conn).is_none_or(|c| c.phase != Phase::Open) {
                         self.stats.sends_to_closed += 1;
                         self.note(
@@ -808,8 +827,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 CloseReason::Limit => "cut by a limit",
             };
             self.note(Some(id), how.to_string());
-            let now = self.backend.now();
-            self.service.handle_closed(now, id, reason);
+            self.dying.push((id, reason));
             self.drain_service();
         }
         // Descriptors just freed up: a paused listener can try again.

@@ -45,6 +45,8 @@ pub struct Scenario {
     pub expect: Expect,
     /// The `lines` service's line limit, from `limit max-line`.
     pub max_line: Option<usize>,
+    /// Judge clients by the service's reference model (`oracle on`).
+    pub oracle: bool,
 }
 
 /// Whether a run ended the way its transcript expects.
@@ -83,6 +85,7 @@ impl Scenario {
             ..WorldConfig::default()
         };
         config.sim.semantics = t.semantics().unwrap_or(Semantics::EpollEt);
+        config.strict = !t.oracle();
         apply_limits(t, &mut config);
 
         let mut scripts: Vec<Script> = Vec::new();
@@ -148,6 +151,7 @@ impl Scenario {
             max_line: t
                 .limit(Limit::MaxLine)
                 .map(|v| usize::try_from(v).unwrap_or(usize::MAX)),
+            oracle: t.oracle(),
         })
     }
 
@@ -172,9 +176,17 @@ impl Scenario {
         }
     }
 
+    /// The run's verdict, with the reference model applied when `oracle on`.
+    pub fn judge(&self, run: &Run) -> Verdict {
+        if !self.oracle || !run.verdict.is_pass() {
+            return run.verdict.clone();
+        }
+        crate::check::judge_clients(&self.service, run, self.max_line)
+    }
+
     /// Judges a run against this scenario's `expect` line.
     pub fn outcome(&self, run: &Run) -> Outcome {
-        match (&run.verdict, self.expect) {
+        match (&self.judge(run), self.expect) {
             (Verdict::Pass, Expect::Pass) => Outcome::AsExpected,
             (Verdict::Pass, expected) => Outcome::UnexpectedPass { expected },
             (Verdict::Fail(f), expected) if f.expect_kind() == Some(expected) => {
@@ -217,6 +229,28 @@ fn apply_limits(t: &Transcript, config: &mut WorldConfig) {
             Limit::Steps => config.max_steps = value,
         }
     }
+}
+
+/// The `limit` lines that reproduce `config` where it differs from the defaults.
+pub fn limit_headers(config: &WorldConfig) -> Vec<Header> {
+    let d = WorldConfig::default();
+    let ms = |t: Option<Duration>| t.map_or(0, |t| t.as_millis() as u64);
+    let pairs = [
+        (Limit::MaxConns, d.driver.max_conns as u64, config.driver.max_conns as u64),
+        (Limit::ReadBudget, d.driver.read_budget as u64, config.driver.read_budget as u64),
+        (Limit::HighWater, d.driver.out_high_water as u64, config.driver.out_high_water as u64),
+        (Limit::HardLimit, d.driver.out_hard_limit as u64, config.driver.out_hard_limit as u64),
+        (Limit::IdleTimeoutMs, ms(d.driver.idle_timeout), ms(config.driver.idle_timeout)),
+        (Limit::LingerMs, ms(Some(d.driver.linger)), ms(Some(config.driver.linger))),
+        (Limit::Buffer, d.sim.buffer as u64, config.sim.buffer as u64),
+        (Limit::Backlog, d.sim.backlog as u64, config.sim.backlog as u64),
+        (Limit::Steps, d.max_steps, config.max_steps),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, default, value)| default != value)
+        .map(|(limit, _, value)| Header::Limit(limit, value))
+        .collect()
 }
 
 /// A built-in service by name, with the `lines` line limit applied when given.

@@ -127,8 +127,14 @@ impl Script {
 pub enum Failure {
     /// The service panicked.
     Panic { message: String },
-    /// A client received something other than what its script expects.
+    /// A client received bytes other than those its script expects.
     Mismatch {
+        client: String,
+        expected: Vec<u8>,
+        got: Vec<u8>,
+    },
+    /// A client's stream ended (EOF or reset) other than as its script expects.
+    UnexpectedEnd {
         client: String,
         expected: String,
         got: String,
@@ -158,7 +164,9 @@ impl Failure {
     pub fn expect_kind(&self) -> Option<transcript::Expect> {
         match self {
             Failure::Panic { .. } => Some(transcript::Expect::Panic),
-            Failure::Mismatch { .. } => Some(transcript::Expect::Mismatch),
+            Failure::Mismatch { .. } | Failure::UnexpectedEnd { .. } => {
+                Some(transcript::Expect::Mismatch)
+            }
             Failure::Stalled { .. } => Some(transcript::Expect::Stall),
             _ => None,
         }
@@ -169,7 +177,7 @@ impl Failure {
     pub fn kind(&self) -> &'static str {
         match self {
             Failure::Panic { .. } => "panic",
-            Failure::Mismatch { .. } => "mismatch",
+            Failure::Mismatch { .. } | Failure::UnexpectedEnd { .. } => "mismatch",
             Failure::Stalled { .. } => "stall",
             Failure::BusyLoop { .. } => "busy-loop",
             Failure::Leak { .. } => "leak",
@@ -188,6 +196,16 @@ impl fmt::Display for Failure {
         match self {
             Failure::Panic { message } => write!(f, "the service panicked: {message}"),
             Failure::Mismatch {
+                client,
+                expected,
+                got,
+            } => write!(
+                f,
+                "client {client} expected {} but got {}",
+                quote(expected),
+                quote(got)
+            ),
+            Failure::UnexpectedEnd {
                 client,
                 expected,
                 got,
@@ -297,6 +315,8 @@ struct Client {
     reset: bool,
     wait_until: Option<Instant>,
     disrupted: bool,
+    /// The script expected the EOF or reset this client saw.
+    end_expected: bool,
 }
 
 impl Client {
@@ -432,6 +452,7 @@ impl<S: Service> World<S> {
                 reset: false,
                 wait_until: None,
                 disrupted: false,
+                end_expected: false,
             })
             .collect();
         let sched = SimRng::new(config.seed, Stream::Scheduler);
@@ -770,14 +791,14 @@ impl<S: Service> World<S> {
             let rest = &expected[client.progress..];
             let n = rest.len().min(client.inbox.len());
             if client.inbox[..n] != rest[..n] {
-                let expected = quote(expected);
+                let expected = expected.clone();
                 let mut got = expected_prefix(client);
                 got.extend_from_slice(&client.inbox[..n]);
                 let name = client.name.clone();
                 self.fail(Failure::Mismatch {
                     client: name,
                     expected,
-                    got: quote(&got),
+                    got,
                 });
                 return;
             }
@@ -793,31 +814,37 @@ impl<S: Service> World<S> {
     /// Matches an EOF or a reset against the script.
     fn match_end(&mut self, c: ClientIdx, seen: Step) {
         let client = &self.clients[c];
-        match client.current() {
-            Some(step) if *step == seen && client.inbox.is_empty() => self.advance(c),
-            Some(Step::Recv(expected)) => {
-                let failure = Failure::Mismatch {
-                    client: client.name.clone(),
-                    expected: quote(expected),
-                    got: format!(
-                        "{}, then {}",
-                        quote(&expected_prefix(client)),
-                        end_name(&seen)
-                    ),
-                };
-                self.fail(failure);
+        let failure = match client.current() {
+            Some(step) if *step == seen && client.inbox.is_empty() => {
+                self.clients[c].end_expected = true;
+                self.advance(c);
+                return;
             }
-            Some(Step::RecvEof | Step::RecvReset) => {
-                let expected = end_name(client.current().unwrap_or(&seen)).to_string();
-                let failure = Failure::Mismatch {
+            Some(Step::Recv(expected)) => Failure::UnexpectedEnd {
+                client: client.name.clone(),
+                expected: quote(expected),
+                got: format!(
+                    "{}, then {}",
+                    quote(&expected_prefix(client)),
+                    end_name(&seen)
+                ),
+            },
+            Some(step @ (Step::RecvEof | Step::RecvReset)) if client.inbox.is_empty() => {
+                Failure::UnexpectedEnd {
                     client: client.name.clone(),
-                    expected,
+                    expected: end_name(step).to_string(),
                     got: end_name(&seen).to_string(),
-                };
-                self.fail(failure);
+                }
             }
-            _ => {}
-        }
+            Some(step @ (Step::RecvEof | Step::RecvReset)) => Failure::UnexpectedEnd {
+                client: client.name.clone(),
+                expected: end_name(step).to_string(),
+                got: format!("{}, then {}", quote(&client.inbox), end_name(&seen)),
+            },
+            // Not expected here; in strict runs the final checks report it.
+            _ => return,
+        };
+        self.fail(failure);
     }
 
     // ----- time and the end ----------------------------------------------------------------
@@ -882,10 +909,20 @@ impl<S: Service> World<S> {
         if self.config.strict {
             for client in &self.clients {
                 if !client.inbox.is_empty() {
-                    let failure = Failure::Mismatch {
+                    let failure = Failure::UnexpectedEnd {
                         client: client.name.clone(),
                         expected: "nothing more".to_string(),
                         got: quote(&client.inbox),
+                    };
+                    self.fail(failure);
+                    return;
+                }
+                if (client.eof || client.reset) && !client.end_expected {
+                    let seen = if client.reset { Step::RecvReset } else { Step::RecvEof };
+                    let failure = Failure::UnexpectedEnd {
+                        client: client.name.clone(),
+                        expected: "the connection to stay open".to_string(),
+                        got: end_name(&seen).to_string(),
                     };
                     self.fail(failure);
                     return;

@@ -19,7 +19,7 @@ mod render;
 use std::fmt;
 use std::time::Duration;
 
-pub use parse::{ParseError, parse};
+pub use parse::{ParseError, parse, parse_duration};
 pub use render::{format_duration, quote, render_item, render_step};
 
 use crate::fault::{FaultFamilies, FaultSpec};
@@ -65,6 +65,9 @@ pub enum Header {
     Faults(FaultFamilies),
     Limit(Limit, u64),
     Expect(Expect),
+    /// `oracle on`: judge what clients receive by the service's reference model; clients
+    /// have no expectations of their own.
+    Oracle(bool),
 }
 
 /// A tunable limit a transcript can set, by its name in the file.
@@ -228,6 +231,11 @@ impl Transcript {
                 _ => None,
             })
             .unwrap_or(Expect::Pass)
+    }
+
+    pub fn oracle(&self) -> bool {
+        self.headers()
+            .any(|h| matches!(h, Header::Oracle(true)))
     }
 
     pub fn limit(&self, limit: Limit) -> Option<u64> {

@@ -20,7 +20,15 @@ pub struct ParseError {
 }
 
 /// Words that cannot be client names because they start other lines.
-const KEYWORDS: &[&str] = &["service", "semantics", "seed", "faults", "limit", "expect"];
+const KEYWORDS: &[&str] = &[
+    "service",
+    "semantics",
+    "seed",
+    "faults",
+    "limit",
+    "expect",
+    "oracle",
+];
 
 #[derive(Debug)]
 struct Token {
@@ -335,7 +343,7 @@ pub fn parse(input: &str) -> Result<Transcript, ParseError> {
                 p.end("the time")?;
                 Item::At(d)
             }
-            "service" | "semantics" | "seed" | "faults" | "limit" | "expect" => {
+            "service" | "semantics" | "seed" | "faults" | "limit" | "expect" | "oracle" => {
                 let key: &'static str = KEYWORDS
                     .iter()
                     .find(|k| **k == first)
@@ -368,7 +376,7 @@ pub fn parse(input: &str) -> Result<Transcript, ParseError> {
                     line_no,
                     first_column,
                     format!(
-                        "expected a header (service, semantics, seed, faults, limit, expect), a client name, `!` or `@`, found `{other}`"
+                        "expected a header (service, semantics, seed, faults, limit, expect, oracle), a client name, `!` or `@`, found `{other}`"
                     ),
                 ));
             }
@@ -410,6 +418,14 @@ fn parse_header(p: &mut LineParser, key: &str) -> Result<Header, ParseError> {
                 ));
             };
             Header::Limit(limit, p.number("the limit's value (a whole number)")?)
+        }
+        "oracle" => {
+            let (word, column) = p.word("on or off")?;
+            match word.as_str() {
+                "on" => Header::Oracle(true),
+                "off" => Header::Oracle(false),
+                _ => return Err(err(p.line, column, format!("expected on or off, found `{word}`"))),
+            }
         }
         _ => {
             let (word, column) = p.word("pass, panic, mismatch or stall")?;

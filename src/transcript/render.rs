@@ -83,6 +83,7 @@ fn render_header(header: &Header) -> String {
         Header::Faults(f) => format!("faults {f}"),
         Header::Limit(limit, value) => format!("limit {} {value}", limit.name()),
         Header::Expect(e) => format!("expect {}", e.name()),
+        Header::Oracle(on) => format!("oracle {}", if *on { "on" } else { "off" }),
     }
 }
 
