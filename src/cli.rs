@@ -265,7 +265,10 @@ type CliResult = Result<i32, String>;
 fn check_service(name: &str) -> Result<(), String> {
     match core::lookup(name) {
         Some(_) => Ok(()),
-        None => Err(format!("unknown service `{name}` (expected one of {})", core::names())),
+        None => Err(format!(
+            "unknown service `{name}` (expected one of {})",
+            core::names()
+        )),
     }
 }
 
@@ -279,8 +282,7 @@ fn resolve(addr: &str) -> Result<SocketAddr, String> {
 fn serve(args: ServeArgs) -> CliResult {
     check_service(&args.service)?;
     let addr = resolve(&args.addr)?;
-    let backend =
-        MioBackend::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let backend = MioBackend::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let mut config = Config::default();
     args.limits.apply(&mut config);
     let stop = Arc::new(AtomicBool::new(false));
@@ -360,20 +362,27 @@ fn sim(args: SimArgs) -> CliResult {
         Header::Seed(run.seed),
     ];
     let mut out = io::stdout().lock();
-    let _ = writeln!(out, "# seed {} (faults drawn: {})", run.seed, run.plan.active());
+    let _ = writeln!(
+        out,
+        "# seed {} (faults drawn: {})",
+        run.seed,
+        run.plan.active()
+    );
     let _ = write!(out, "{}", run.transcript(header, args.trace));
     let _ = writeln!(
         out,
         "# {} steps, {} events, {} of virtual time",
-        run.steps,
-        run.net_stats.events,
-        run.end
+        run.steps, run.net_stats.events, run.end
     );
     let mut code = 0;
     if args.check_determinism {
         let (again, _) = campaign.check(&scenario);
         if again.trace_hash() == run.trace_hash() {
-            let _ = writeln!(out, "# determinism: same trace twice ({:016x})", run.trace_hash());
+            let _ = writeln!(
+                out,
+                "# determinism: same trace twice ({:016x})",
+                run.trace_hash()
+            );
         } else {
             let _ = writeln!(out, "# determinism: FAILED, the second run differs");
             code = 1;
@@ -512,11 +521,9 @@ fn replay(args: ReplayArgs) -> CliResult {
                 let mut config = scenario.config.driver.clone();
                 // Real sockets have no virtual clock: keep the server's timers short.
                 config.linger = config.linger.min(Duration::from_millis(500));
-                let server = ServerHandle::start(
-                    make_service(&scenario.service, scenario.max_line),
-                    config,
-                )
-                .map_err(|e| format!("cannot start a server: {e}"))?;
+                let server =
+                    ServerHandle::start(make_service(&scenario.service, scenario.max_line), config)
+                        .map_err(|e| format!("cannot start a server: {e}"))?;
                 let ok = replay_real(&mut out, path, t, scenario, server.addr(), &options);
                 server
                     .stop()
@@ -565,7 +572,12 @@ fn replay_sim(out: &mut dyn Write, path: &Path, scenario: &Scenario, verbose: bo
         }
         Outcome::Failed => {
             let failure = verdict.failure().map(describe_failure).unwrap_or_default();
-            let _ = writeln!(out, "FAIL {} (seed {}): {failure}", path.display(), run.seed);
+            let _ = writeln!(
+                out,
+                "FAIL {} (seed {}): {failure}",
+                path.display(),
+                run.seed
+            );
             false
         }
     }
@@ -739,8 +751,7 @@ fn fuzz(args: FuzzArgs) -> CliResult {
     for found in &report.failures {
         let mut written = None;
         if let Some(t) = &found.minimal {
-            fs::create_dir_all(&args.out)
-                .map_err(|e| format!("{}: {e}", args.out.display()))?;
+            fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
             let path = args
                 .out
                 .join(format!("{}-{}.txn", args.service, found.seed));
@@ -769,9 +780,9 @@ fn fuzz(args: FuzzArgs) -> CliResult {
                     json_string(found.semantics.name()),
                     json_string(found.failure.kind()),
                     json_string(&found.failure.to_string()),
-                    written
-                        .as_ref()
-                        .map_or("null".to_string(), |p| json_string(&p.display().to_string())),
+                    written.as_ref().map_or("null".to_string(), |p| json_string(
+                        &p.display().to_string()
+                    )),
                     reproduce.as_deref().map_or("null".to_string(), json_string),
                 );
             }

@@ -88,10 +88,10 @@ impl Scenario {
         config.strict = !t.oracle();
         apply_limits(t, &mut config);
 
-        let mut scripts: Vec<Script> = Vec::new();
+        let mut scripts: Vec<Script> = t.clients().into_iter().map(Script::new).collect();
+        let mut connected: Vec<bool> = vec![false; scripts.len()];
         let mut anchored = Vec::new();
         let mut global = Vec::new();
-        let mut connected: Vec<bool> = Vec::new();
         for (index, line) in t.lines.iter().enumerate() {
             let line_no = index + 1;
             let script_error = |message: String| ScenarioError::Script {
@@ -135,7 +135,7 @@ impl Scenario {
         if let Some(c) = connected.iter().position(|c| !c) {
             return Err(ScenarioError::Script {
                 line: 1,
-                message: format!("client {} has faults but never connects", scripts[c].name),
+                message: format!("client {} never connects", scripts[c].name),
             });
         }
         if scripts.is_empty() {
@@ -236,14 +236,42 @@ pub fn limit_headers(config: &WorldConfig) -> Vec<Header> {
     let d = WorldConfig::default();
     let ms = |t: Option<Duration>| t.map_or(0, |t| t.as_millis() as u64);
     let pairs = [
-        (Limit::MaxConns, d.driver.max_conns as u64, config.driver.max_conns as u64),
-        (Limit::ReadBudget, d.driver.read_budget as u64, config.driver.read_budget as u64),
-        (Limit::HighWater, d.driver.out_high_water as u64, config.driver.out_high_water as u64),
-        (Limit::HardLimit, d.driver.out_hard_limit as u64, config.driver.out_hard_limit as u64),
-        (Limit::IdleTimeoutMs, ms(d.driver.idle_timeout), ms(config.driver.idle_timeout)),
-        (Limit::LingerMs, ms(Some(d.driver.linger)), ms(Some(config.driver.linger))),
+        (
+            Limit::MaxConns,
+            d.driver.max_conns as u64,
+            config.driver.max_conns as u64,
+        ),
+        (
+            Limit::ReadBudget,
+            d.driver.read_budget as u64,
+            config.driver.read_budget as u64,
+        ),
+        (
+            Limit::HighWater,
+            d.driver.out_high_water as u64,
+            config.driver.out_high_water as u64,
+        ),
+        (
+            Limit::HardLimit,
+            d.driver.out_hard_limit as u64,
+            config.driver.out_hard_limit as u64,
+        ),
+        (
+            Limit::IdleTimeoutMs,
+            ms(d.driver.idle_timeout),
+            ms(config.driver.idle_timeout),
+        ),
+        (
+            Limit::LingerMs,
+            ms(Some(d.driver.linger)),
+            ms(Some(config.driver.linger)),
+        ),
         (Limit::Buffer, d.sim.buffer as u64, config.sim.buffer as u64),
-        (Limit::Backlog, d.sim.backlog as u64, config.sim.backlog as u64),
+        (
+            Limit::Backlog,
+            d.sim.backlog as u64,
+            config.sim.backlog as u64,
+        ),
         (Limit::Steps, d.max_steps, config.max_steps),
     ];
     pairs

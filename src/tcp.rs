@@ -267,7 +267,9 @@ pub fn replay_tcp(t: &Transcript, addr: SocketAddr, options: &TcpReplayOptions) 
                 };
                 if let Err(message) = real_step(&mut clients[c], step, addr, options, &mut result) {
                     let (expected, received) = match step {
-                        Step::Recv(bytes) => (Some(bytes.clone()), Some(clients[c].inbox.clone())),
+                        Step::Recv(bytes) | Step::Got(bytes) => {
+                            (Some(bytes.clone()), Some(clients[c].inbox.clone()))
+                        }
                         _ => (None, None),
                     };
                     result.failure = Some(TcpFailure {
@@ -321,7 +323,9 @@ fn collect_rest(c: &mut RealClient, timeout: Duration) {
                 return;
             }
             Ok(n) => c.received.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
+            {
                 return;
             }
             Err(_) => {
@@ -366,7 +370,7 @@ fn real_step(
                 c.sent.extend_from_slice(chunk);
             }
         }
-        Step::Recv(expected) => {
+        Step::Recv(expected) | Step::Got(expected) => {
             let deadline = Instant::now() + options.timeout;
             let mut buf = [0u8; 16 * 1024];
             while c.inbox.len() < expected.len() {
@@ -409,15 +413,19 @@ fn real_step(
             }
             c.inbox.drain(..n);
         }
-        Step::RecvEof | Step::RecvReset => {
-            let want_reset = *step == Step::RecvReset;
+        Step::RecvEof | Step::RecvReset | Step::GotEof | Step::GotReset => {
+            let want_reset = matches!(step, Step::RecvReset | Step::GotReset);
             let deadline = Instant::now() + options.timeout;
             let mut buf = [0u8; 4096];
             loop {
                 if !c.inbox.is_empty() {
                     return Err(format!(
                         "expected {} but {} came first",
-                        if want_reset { "a reset" } else { "the server's close" },
+                        if want_reset {
+                            "a reset"
+                        } else {
+                            "the server's close"
+                        },
                         quote(&c.inbox)
                     ));
                 }

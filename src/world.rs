@@ -100,6 +100,24 @@ pub enum Entry {
     Fault(FaultSpec),
 }
 
+/// What a client expects of its stream, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Expected {
+    Bytes(Vec<u8>),
+    Eof,
+    Reset,
+}
+
+/// A client's script as the world runs it: actions, armed faults, and barriers that wait
+/// until the expected stream is matched up to an item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Slot {
+    Action(Step),
+    Fault(FaultSpec),
+    /// Wait until `expected[..=k]` has been matched.
+    Barrier(usize),
+}
+
 /// A client and what it does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Script {
@@ -296,14 +314,22 @@ pub struct Run {
     pub plan: FaultPlan,
     pub steps: u64,
     pub end: Instant,
+    /// Per client, the actions (and unanchored faults) its script had not reached when the
+    /// run ended; a run cut short by a failure still needs them to replay exactly, since a
+    /// client with steps left is one the scheduler may pick.
+    pub unreached: Vec<Vec<Entry>>,
 }
 
 struct Client {
     name: String,
-    entries: Vec<Entry>,
+    slots: Vec<Slot>,
     cursor: usize,
-    /// Bytes of the current `send` already sent, or of the current `recv` already matched.
-    progress: usize,
+    /// Bytes of the current `send` already sent.
+    sent_progress: usize,
+    expected: Vec<Expected>,
+    /// Items of `expected` fully matched, and bytes matched of the next one.
+    matched: usize,
+    matched_bytes: usize,
     pipe: Option<PipeId>,
     inbox: Vec<u8>,
     received: Vec<u8>,
@@ -315,20 +341,75 @@ struct Client {
     reset: bool,
     wait_until: Option<Instant>,
     disrupted: bool,
-    /// The script expected the EOF or reset this client saw.
-    end_expected: bool,
 }
 
 impl Client {
+    fn new(script: Script) -> Self {
+        let mut slots = Vec::new();
+        let mut expected = Vec::new();
+        for entry in script.entries {
+            match entry {
+                Entry::Fault(spec) => slots.push(Slot::Fault(spec)),
+                Entry::Step(step) if step.is_expectation() => {
+                    let barrier = step.is_barrier();
+                    expected.push(match step {
+                        Step::Recv(b) | Step::Got(b) => Expected::Bytes(b),
+                        Step::RecvEof | Step::GotEof => Expected::Eof,
+                        _ => Expected::Reset,
+                    });
+                    if barrier {
+                        slots.push(Slot::Barrier(expected.len() - 1));
+                    }
+                }
+                Entry::Step(step) => slots.push(Slot::Action(step)),
+            }
+        }
+        Client {
+            name: script.name,
+            slots,
+            cursor: 0,
+            sent_progress: 0,
+            expected,
+            matched: 0,
+            matched_bytes: 0,
+            pipe: None,
+            inbox: Vec::new(),
+            received: Vec::new(),
+            sent: Vec::new(),
+            paused: false,
+            closed: false,
+            shut: false,
+            eof: false,
+            reset: false,
+            wait_until: None,
+            disrupted: false,
+        }
+    }
+
     fn current(&self) -> Option<&Step> {
-        match self.entries.get(self.cursor) {
-            Some(Entry::Step(step)) => Some(step),
+        match self.slots.get(self.cursor) {
+            Some(Slot::Action(step)) => Some(step),
             _ => None,
         }
     }
 
     fn is_done(&self) -> bool {
-        self.cursor >= self.entries.len()
+        self.cursor >= self.slots.len()
+    }
+
+    /// What the client still waits to receive, for stall reports.
+    fn awaited(&self) -> Option<String> {
+        let item = self.expected.get(self.matched)?;
+        Some(match item {
+            Expected::Bytes(bytes) => format!(
+                "client {} waits for {} and has {}",
+                self.name,
+                quote(bytes),
+                quote(&bytes[..self.matched_bytes])
+            ),
+            Expected::Eof => format!("client {} waits for the server to close", self.name),
+            Expected::Reset => format!("client {} waits for a reset", self.name),
+        })
     }
 }
 
@@ -401,7 +482,7 @@ impl<S: Service> World<S> {
     ) -> Result<Self, ScriptError> {
         for script in &scripts {
             let mut connects = 0;
-            for (i, entry) in script.entries.iter().enumerate() {
+            for entry in &script.entries {
                 if let Entry::Step(step) = entry {
                     if *step == Step::Connect {
                         connects += 1;
@@ -411,7 +492,6 @@ impl<S: Service> World<S> {
                             });
                         }
                     } else if connects == 0 {
-                        let _ = i;
                         return Err(ScriptError::NotConnectedFirst {
                             client: script.name.clone(),
                         });
@@ -434,27 +514,7 @@ impl<S: Service> World<S> {
         }
         let backend = SimBackend::new(net);
         let driver = Driver::new(backend, service, config.driver.clone());
-        let clients = scripts
-            .into_iter()
-            .map(|s| Client {
-                name: s.name,
-                entries: s.entries,
-                cursor: 0,
-                progress: 0,
-                pipe: None,
-                inbox: Vec::new(),
-                received: Vec::new(),
-                sent: Vec::new(),
-                paused: false,
-                closed: false,
-                shut: false,
-                eof: false,
-                reset: false,
-                wait_until: None,
-                disrupted: false,
-                end_expected: false,
-            })
-            .collect();
+        let clients = scripts.into_iter().map(Client::new).collect();
         let sched = SimRng::new(config.seed, Stream::Scheduler);
         let mut world = World {
             config,
@@ -467,7 +527,7 @@ impl<S: Service> World<S> {
             failure: None,
         };
         for c in 0..world.clients.len() {
-            world.skip_faults(c);
+            world.skip_instant(c);
         }
         Ok(world)
     }
@@ -585,19 +645,31 @@ impl<S: Service> World<S> {
 
     // ----- clients -------------------------------------------------------------------------
 
-    /// Arms the unanchored faults at the cursor and moves past them.
-    fn skip_faults(&mut self, c: ClientIdx) {
-        while let Some(Entry::Fault(spec)) = self.clients[c].entries.get(self.clients[c].cursor) {
-            let spec = *spec;
-            self.net_mut().arm_fault(Some(c), spec);
+    /// Moves past what takes no step: arms unanchored faults, passes satisfied barriers, and
+    /// starts a wait the cursor reaches.
+    fn skip_instant(&mut self, c: ClientIdx) {
+        loop {
+            let client = &self.clients[c];
+            match client.slots.get(client.cursor) {
+                Some(Slot::Fault(spec)) => {
+                    let spec = *spec;
+                    self.net_mut().arm_fault(Some(c), spec);
+                }
+                Some(Slot::Barrier(k)) if client.matched > *k => {}
+                _ => break,
+            }
             self.clients[c].cursor += 1;
         }
+        // A wait starts when the script reaches it, and is traced then: its place in the
+        // trace is where a replayed script reaches it too.
         let now = self.net().now();
         let client = &mut self.clients[c];
-        if let Some(Step::Wait(d)) = client.current() {
-            if client.wait_until.is_none() {
-                client.wait_until = Some(now + *d);
-            }
+        if let Some(Step::Wait(d)) = client.current()
+            && client.wait_until.is_none()
+        {
+            let d = *d;
+            client.wait_until = Some(now + d);
+            self.trace_client(c, Step::Wait(d));
         }
     }
 
@@ -629,7 +701,12 @@ impl<S: Service> World<S> {
                 Some(pipe) => client.closed || client.shut || self.net().send_room(pipe) > 0,
                 None => true,
             },
-            Step::Recv(_) | Step::RecvEof | Step::RecvReset => false,
+            Step::Recv(_)
+            | Step::RecvEof
+            | Step::RecvReset
+            | Step::Got(_)
+            | Step::GotEof
+            | Step::GotReset => false,
             Step::Wait(_) => client.wait_until.is_some_and(|t| t <= self.net().now()),
             Step::Shutdown | Step::Close | Step::Reset | Step::Pause | Step::Resume => true,
         }
@@ -650,10 +727,12 @@ impl<S: Service> World<S> {
             self.client_read(c);
             return;
         }
-        // Drawn client faults replace an action, never a read, so that the recorded line
-        // stands where a replayed script will take it.
+        // Drawn client faults replace an action, never a read or the end of a wait (whose
+        // line was written when it began), so that the recorded line stands where a replayed
+        // script will take it.
         if let Some(pipe) = self.clients[c].pipe
             && !self.clients[c].closed
+            && !matches!(self.clients[c].current(), Some(Step::Wait(_)))
             && let Some(step) = self.draw_client_fault(c)
         {
             self.clients[c].disrupted |= step != Step::Shutdown;
@@ -678,26 +757,23 @@ impl<S: Service> World<S> {
                 let client = &self.clients[c];
                 if client.closed || client.shut {
                     // The bytes go nowhere, as a send after shutdown does (EPIPE).
-                    self.trace_client(c, Step::Send(bytes[client.progress..].to_vec()));
+                    self.trace_client(c, Step::Send(bytes[client.sent_progress..].to_vec()));
                     self.advance(c);
                     return;
                 }
-                let rest = bytes[client.progress..].to_vec();
+                let rest = bytes[client.sent_progress..].to_vec();
                 let n = self.net_mut().client_send(pipe, &rest);
                 if n == 0 {
                     return;
                 }
                 self.clients[c].sent.extend_from_slice(&rest[..n]);
                 self.trace_client(c, Step::Send(rest[..n].to_vec()));
-                self.clients[c].progress += n;
-                if self.clients[c].progress >= bytes.len() {
+                self.clients[c].sent_progress += n;
+                if self.clients[c].sent_progress >= bytes.len() {
                     self.advance(c);
                 }
             }
-            Step::Wait(d) => {
-                self.trace_client(c, Step::Wait(d));
-                self.advance(c);
-            }
+            Step::Wait(_) => self.advance(c),
             action => {
                 let Some(pipe) = self.clients[c].pipe else {
                     return;
@@ -747,9 +823,9 @@ impl<S: Service> World<S> {
     fn advance(&mut self, c: ClientIdx) {
         let client = &mut self.clients[c];
         client.cursor += 1;
-        client.progress = 0;
+        client.sent_progress = 0;
         client.wait_until = None;
-        self.skip_faults(c);
+        self.skip_instant(c);
     }
 
     fn client_read(&mut self, c: ClientIdx) {
@@ -760,89 +836,94 @@ impl<S: Service> World<S> {
             ClientRead::Data(bytes) => {
                 self.clients[c].received.extend_from_slice(&bytes);
                 self.clients[c].inbox.extend_from_slice(&bytes);
-                self.trace_client(c, Step::Recv(bytes));
+                self.trace_client(c, Step::Got(bytes));
                 self.match_inbox(c);
             }
             ClientRead::Eof => {
                 self.clients[c].eof = true;
-                self.trace_client(c, Step::RecvEof);
-                self.match_end(c, Step::RecvEof);
+                self.trace_client(c, Step::GotEof);
+                self.match_end(c, Expected::Eof);
             }
             ClientRead::Reset => {
                 self.clients[c].reset = true;
-                self.trace_client(c, Step::RecvReset);
-                self.match_end(c, Step::RecvReset);
+                self.trace_client(c, Step::GotReset);
+                self.match_end(c, Expected::Reset);
             }
             ClientRead::Nothing => {}
         }
+        // A barrier may be satisfied now.
+        self.skip_instant(c);
     }
 
-    /// Matches received bytes against the `recv` steps at the cursor.
+    /// Matches received bytes against the expected stream.
     fn match_inbox(&mut self, c: ClientIdx) {
-        loop {
-            let client = &self.clients[c];
-            if client.inbox.is_empty() {
-                return;
-            }
-            let Some(Step::Recv(expected)) = client.current() else {
-                return;
+        let client = &mut self.clients[c];
+        while !client.inbox.is_empty() {
+            let expected = match client.expected.get(client.matched) {
+                Some(Expected::Bytes(bytes)) => bytes,
+                Some(end) => {
+                    let failure = Failure::UnexpectedEnd {
+                        client: client.name.clone(),
+                        expected: end_name(end).to_string(),
+                        got: quote(&client.inbox),
+                    };
+                    self.fail(failure);
+                    return;
+                }
+                // Nothing more expected: strict runs report leftovers at the end.
+                None => return,
             };
-            let total = expected.len();
-            let rest = &expected[client.progress..];
+            let rest = &expected[client.matched_bytes..];
             let n = rest.len().min(client.inbox.len());
             if client.inbox[..n] != rest[..n] {
-                let expected = expected.clone();
-                let mut got = expected_prefix(client);
+                let mut got = expected[..client.matched_bytes].to_vec();
                 got.extend_from_slice(&client.inbox[..n]);
-                let name = client.name.clone();
-                self.fail(Failure::Mismatch {
-                    client: name,
-                    expected,
+                let failure = Failure::Mismatch {
+                    client: client.name.clone(),
+                    expected: expected.clone(),
                     got,
-                });
+                };
+                self.fail(failure);
                 return;
             }
-            let client = &mut self.clients[c];
+            let total = expected.len();
             client.inbox.drain(..n);
-            client.progress += n;
-            if client.progress == total {
-                self.advance(c);
+            client.matched_bytes += n;
+            if client.matched_bytes == total {
+                client.matched += 1;
+                client.matched_bytes = 0;
             }
         }
     }
 
-    /// Matches an EOF or a reset against the script.
-    fn match_end(&mut self, c: ClientIdx, seen: Step) {
-        let client = &self.clients[c];
-        let failure = match client.current() {
-            Some(step) if *step == seen && client.inbox.is_empty() => {
-                self.clients[c].end_expected = true;
-                self.advance(c);
+    /// Matches an EOF or a reset against the expected stream.
+    fn match_end(&mut self, c: ClientIdx, seen: Expected) {
+        let client = &mut self.clients[c];
+        let failure = match client.expected.get(client.matched) {
+            Some(item) if *item == seen && client.inbox.is_empty() => {
+                client.matched += 1;
                 return;
             }
-            Some(Step::Recv(expected)) => Failure::UnexpectedEnd {
+            Some(Expected::Bytes(bytes)) => Failure::UnexpectedEnd {
                 client: client.name.clone(),
-                expected: quote(expected),
+                expected: quote(bytes),
                 got: format!(
                     "{}, then {}",
-                    quote(&expected_prefix(client)),
+                    quote(&bytes[..client.matched_bytes]),
                     end_name(&seen)
                 ),
             },
-            Some(step @ (Step::RecvEof | Step::RecvReset)) if client.inbox.is_empty() => {
-                Failure::UnexpectedEnd {
-                    client: client.name.clone(),
-                    expected: end_name(step).to_string(),
-                    got: end_name(&seen).to_string(),
-                }
-            }
-            Some(step @ (Step::RecvEof | Step::RecvReset)) => Failure::UnexpectedEnd {
+            Some(item) => Failure::UnexpectedEnd {
                 client: client.name.clone(),
-                expected: end_name(step).to_string(),
-                got: format!("{}, then {}", quote(&client.inbox), end_name(&seen)),
+                expected: end_name(item).to_string(),
+                got: end_name(&seen).to_string(),
             },
-            // Not expected here; in strict runs the final checks report it.
-            _ => return,
+            None if self.config.strict => Failure::UnexpectedEnd {
+                client: client.name.clone(),
+                expected: "the connection to stay open".to_string(),
+                got: end_name(&seen).to_string(),
+            },
+            None => return,
         };
         self.fail(failure);
     }
@@ -886,20 +967,14 @@ impl<S: Service> World<S> {
     fn final_checks(&mut self) {
         let mut waiting = Vec::new();
         for client in &self.clients {
-            if let Some(step) = client.current() {
-                waiting.push(match step {
-                    Step::Recv(expected) => format!(
-                        "client {} waits for {} and has {}",
-                        client.name,
-                        quote(expected),
-                        quote(&expected_prefix(client))
-                    ),
-                    other => format!(
-                        "client {} waits to {}",
-                        client.name,
-                        transcript::render_step(other)
-                    ),
-                });
+            if let Some(awaited) = client.awaited() {
+                waiting.push(awaited);
+            } else if let Some(step) = client.current() {
+                waiting.push(format!(
+                    "client {} waits to {}",
+                    client.name,
+                    transcript::render_step(step)
+                ));
             }
         }
         if !waiting.is_empty() {
@@ -913,16 +988,6 @@ impl<S: Service> World<S> {
                         client: client.name.clone(),
                         expected: "nothing more".to_string(),
                         got: quote(&client.inbox),
-                    };
-                    self.fail(failure);
-                    return;
-                }
-                if (client.eof || client.reset) && !client.end_expected {
-                    let seen = if client.reset { Step::RecvReset } else { Step::RecvEof };
-                    let failure = Failure::UnexpectedEnd {
-                        client: client.name.clone(),
-                        expected: "the connection to stay open".to_string(),
-                        got: end_name(&seen).to_string(),
                     };
                     self.fail(failure);
                     return;
@@ -960,6 +1025,26 @@ impl<S: Service> World<S> {
                 disrupted: c.disrupted || disrupted.contains(&i),
             })
             .collect();
+        let unreached = self
+            .clients
+            .iter()
+            .map(|c| {
+                let mut left = Vec::new();
+                for (i, slot) in c.slots.iter().enumerate().skip(c.cursor) {
+                    match slot {
+                        // A wait the cursor stands on was traced when it began.
+                        Slot::Action(Step::Wait(_)) if i == c.cursor && c.wait_until.is_some() => {}
+                        Slot::Action(Step::Send(bytes)) if i == c.cursor => {
+                            left.push(Entry::Step(Step::Send(bytes[c.sent_progress..].to_vec())));
+                        }
+                        Slot::Action(step) => left.push(Entry::Step(step.clone())),
+                        Slot::Fault(spec) => left.push(Entry::Fault(*spec)),
+                        Slot::Barrier(_) => {}
+                    }
+                }
+                left
+            })
+            .collect();
         let verdict = match self.failure {
             Some(f) => Verdict::Fail(f),
             None => Verdict::Pass,
@@ -975,20 +1060,14 @@ impl<S: Service> World<S> {
             plan: net.plan().clone(),
             steps: self.steps,
             end: net.now(),
+            unreached,
         }
     }
 }
 
-fn expected_prefix(client: &Client) -> Vec<u8> {
-    match client.current() {
-        Some(Step::Recv(expected)) => expected[..client.progress].to_vec(),
-        _ => Vec::new(),
-    }
-}
-
-fn end_name(step: &Step) -> &'static str {
-    match step {
-        Step::RecvReset => "a reset",
+fn end_name(item: &Expected) -> &'static str {
+    match item {
+        Expected::Reset => "a reset",
         _ => "the server's close (EOF)",
     }
 }
@@ -1011,6 +1090,10 @@ impl Run {
         let mut t = Transcript::default();
         for h in header {
             t.push(Item::Header(h));
+        }
+        if self.clients.len() > 1 {
+            let names = self.clients.iter().map(|c| c.name.clone()).collect();
+            t.push(Item::Header(Header::Clients(names)));
         }
         t.push(Item::Blank);
         let mut last_at = Instant::ZERO;
@@ -1035,6 +1118,28 @@ impl Run {
                 t.push(Item::At(event.at.since_start()));
             }
             t.push(item);
+        }
+        if self.unreached.iter().any(|u| !u.is_empty()) {
+            t.push(Item::Blank);
+            t.push(Item::Comment(
+                " not reached when the run ended:".to_string(),
+            ));
+            for (c, entries) in self.unreached.iter().enumerate() {
+                let client = self.clients[c].name.clone();
+                for entry in entries {
+                    t.push(match entry {
+                        Entry::Step(step) => Item::Step {
+                            client: client.clone(),
+                            step: step.clone(),
+                        },
+                        Entry::Fault(spec) => Item::Fault(FaultLine {
+                            client: Some(client.clone()),
+                            spec: *spec,
+                            at: None,
+                        }),
+                    });
+                }
+            }
         }
         t
     }

@@ -156,7 +156,9 @@ impl Campaign {
     pub fn builtin(name: &str) -> Option<Self> {
         crate::core::lookup(name)?;
         let owned = name.to_string();
-        Some(Campaign::new(name, move || crate::scenario::make_service(&owned, None)))
+        Some(Campaign::new(name, move || {
+            crate::scenario::make_service(&owned, None)
+        }))
     }
 
     /// Seeds `start .. start + count`.
@@ -335,7 +337,10 @@ impl Campaign {
                         if stop.load(Ordering::Relaxed) {
                             return;
                         }
-                        if self.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                        if self
+                            .deadline
+                            .is_some_and(|d| std::time::Instant::now() >= d)
+                        {
                             return;
                         }
                         // Walk the shard's indices: index - 1, index - 1 + of, ...

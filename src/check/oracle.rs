@@ -22,7 +22,11 @@ pub fn is_owed(client: &ClientReport) -> bool {
 }
 
 /// Judges one client's bytes for the named service. `None` for a service without a model.
-pub fn judge(service: &str, client: &ClientReport, max_line: Option<usize>) -> Option<Result<(), Violation>> {
+pub fn judge(
+    service: &str,
+    client: &ClientReport,
+    max_line: Option<usize>,
+) -> Option<Result<(), Violation>> {
     let owed = is_owed(client);
     Some(match service {
         "greet" | "sink" => fixed_answer(GREETING, client, owed),
@@ -70,7 +74,10 @@ fn ack(client: &ClientReport, owed: bool) -> Result<(), Violation> {
     let got = &client.received;
     let greeting = &got[..got.len().min(GREETING.len())];
     if greeting != &GREETING[..greeting.len()] {
-        return Err(format!("expected the greeting first, received {}", show(got)));
+        return Err(format!(
+            "expected the greeting first, received {}",
+            show(got)
+        ));
     }
     if owed && got.len() < GREETING.len() {
         return Err(format!("greeting missing: received {}", show(got)));
@@ -107,7 +114,10 @@ fn echo(client: &ClientReport, owed: bool) -> Result<(), Violation> {
     let got = &client.received;
     let greeting = &got[..got.len().min(GREETING.len())];
     if greeting != &GREETING[..greeting.len()] {
-        return Err(format!("expected the greeting first, received {}", show(got)));
+        return Err(format!(
+            "expected the greeting first, received {}",
+            show(got)
+        ));
     }
     if owed && got.len() < GREETING.len() {
         return Err(format!("greeting missing: received {}", show(got)));
@@ -138,7 +148,10 @@ fn echo(client: &ClientReport, owed: bool) -> Result<(), Violation> {
                 // A partial answer in flight when the client stopped: chunk and marker prefix.
                 let (chunk, marker) = split_partial(rest);
                 if !sent[consumed..].starts_with(chunk) || !RESPONSE.starts_with(marker) {
-                    return Err(format!("a partial answer {} does not fit the stream", show(rest)));
+                    return Err(format!(
+                        "a partial answer {} does not fit the stream",
+                        show(rest)
+                    ));
                 }
                 if owed {
                     return Err(format!("answer cut short: {}", show(rest)));
@@ -232,9 +245,20 @@ mod tests {
 
     #[test]
     fn ack_counts_answers_against_bytes() {
-        assert_eq!(judge("ack", &report(b"ab", b"helloresponse"), None), Some(Ok(())));
-        assert!(judge("ack", &report(b"a", b"helloresponseresponse"), None).unwrap().is_err());
-        assert!(judge("ack", &report(b"a", b"hello"), None).unwrap().is_err());
+        assert_eq!(
+            judge("ack", &report(b"ab", b"helloresponse"), None),
+            Some(Ok(()))
+        );
+        assert!(
+            judge("ack", &report(b"a", b"helloresponseresponse"), None)
+                .unwrap()
+                .is_err()
+        );
+        assert!(
+            judge("ack", &report(b"a", b"hello"), None)
+                .unwrap()
+                .is_err()
+        );
     }
 
     #[test]

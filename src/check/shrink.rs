@@ -37,22 +37,8 @@ fn replay_form(scenario: &Scenario, run: &Run) -> Scenario {
         }
     }
     // Steps the run never reached (it stopped at the failure) still shape the schedule.
-    for (c, original) in scenario.scripts.iter().enumerate() {
-        let done = count_actions(&scripts[c]);
-        let mut seen = 0;
-        for entry in &original.entries {
-            if let Entry::Step(step) = entry
-                && !step.is_expectation()
-            {
-                seen += 1;
-                if seen <= done {
-                    continue;
-                }
-            }
-            if seen > done {
-                scripts[c].entries.push(entry.clone());
-            }
-        }
+    for (c, left) in run.unreached.iter().enumerate() {
+        scripts[c].entries.extend(left.iter().cloned());
     }
     let mut config = scenario.config.clone();
     config.plan = Some(FaultPlan::calm());
@@ -64,14 +50,6 @@ fn replay_form(scenario: &Scenario, run: &Run) -> Scenario {
         config,
         ..scenario.clone()
     }
-}
-
-fn count_actions(script: &Script) -> usize {
-    script
-        .entries
-        .iter()
-        .filter(|e| matches!(e, Entry::Step(s) if !s.is_expectation()))
-        .count()
 }
 
 /// Shrinks `scenario` (whose run failed with a failure of `kind`) using `check` to run
@@ -183,11 +161,17 @@ pub fn to_transcript(scenario: &Scenario, run: &Run, failure: Option<&Failure>) 
         t.push(Item::Comment(format!(" {failure}")));
     }
     t.push(Item::Header(Header::Service(scenario.service.clone())));
-    t.push(Item::Header(Header::Semantics(scenario.config.sim.semantics)));
+    t.push(Item::Header(Header::Semantics(
+        scenario.config.sim.semantics,
+    )));
     t.push(Item::Header(Header::Seed(scenario.config.seed)));
     let drawn = scenario.config.plan.is_none() && !scenario.config.faults.is_empty();
     if drawn {
         t.push(Item::Header(Header::Faults(scenario.config.faults)));
+    }
+    if scenario.scripts.len() > 1 {
+        let names = scenario.scripts.iter().map(|s| s.name.clone()).collect();
+        t.push(Item::Header(Header::Clients(names)));
     }
     for header in crate::scenario::limit_headers(&scenario.config) {
         t.push(Item::Header(header));

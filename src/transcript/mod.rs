@@ -65,6 +65,9 @@ pub enum Header {
     Faults(FaultFamilies),
     Limit(Limit, u64),
     Expect(Expect),
+    /// `clients a b c`: the clients in scheduling order (by default, order of appearance).
+    /// Recorded runs list them, since the order is part of what the seed decides.
+    Clients(Vec<String>),
     /// `oracle on`: judge what clients receive by the service's reference model; clients
     /// have no expectations of their own.
     Oracle(bool),
@@ -150,12 +153,22 @@ impl Expect {
 pub enum Step {
     Connect,
     Send(Vec<u8>),
-    /// Expect exactly these bytes next in the stream (however the network splits them).
+    /// Expect exactly these bytes next in the stream (however the network splits them), and
+    /// take no further step until they have arrived.
     Recv(Vec<u8>),
-    /// Expect the server to close the stream (read returns 0) with nothing more before it.
+    /// Expect the server to close the stream (read returns 0) with nothing more before it,
+    /// and wait for it.
     RecvEof,
-    /// Expect the connection to be reset by the server.
+    /// Expect the connection to be reset by the server, and wait for it.
     RecvReset,
+    /// An observation of a recorded run: these bytes arrived here. Checked in stream order
+    /// like `recv`, but later steps do not wait for it, so a replay is scheduled exactly as
+    /// the recorded run was.
+    Got(Vec<u8>),
+    /// An observation: the server closed the stream here.
+    GotEof,
+    /// An observation: the connection was reset here.
+    GotReset,
     /// Shut down the write side (half-close); keep reading.
     Shutdown,
     /// Close the socket (an RST if answers are still unread, as TCP does).
@@ -170,8 +183,21 @@ pub enum Step {
 }
 
 impl Step {
-    /// Whether the step is an expectation rather than an action.
+    /// Whether the step is an expectation or observation rather than an action.
     pub fn is_expectation(&self) -> bool {
+        matches!(
+            self,
+            Step::Recv(_)
+                | Step::RecvEof
+                | Step::RecvReset
+                | Step::Got(_)
+                | Step::GotEof
+                | Step::GotReset
+        )
+    }
+
+    /// Whether later steps wait for this expectation.
+    pub fn is_barrier(&self) -> bool {
         matches!(self, Step::Recv(_) | Step::RecvEof | Step::RecvReset)
     }
 }
@@ -234,8 +260,7 @@ impl Transcript {
     }
 
     pub fn oracle(&self) -> bool {
-        self.headers()
-            .any(|h| matches!(h, Header::Oracle(true)))
+        self.headers().any(|h| matches!(h, Header::Oracle(true)))
     }
 
     pub fn limit(&self, limit: Limit) -> Option<u64> {
@@ -245,9 +270,16 @@ impl Transcript {
         })
     }
 
-    /// The clients in order of first appearance.
+    /// The clients in scheduling order: the `clients` line's order, then the others in order
+    /// of first appearance.
     pub fn clients(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
+        let mut names: Vec<String> = self
+            .headers()
+            .find_map(|h| match h {
+                Header::Clients(list) => Some(list.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
         for line in &self.lines {
             let name = match &line.item {
                 Item::Step { client, .. } => client,

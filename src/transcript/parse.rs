@@ -28,6 +28,7 @@ const KEYWORDS: &[&str] = &[
     "limit",
     "expect",
     "oracle",
+    "clients",
 ];
 
 #[derive(Debug)]
@@ -343,7 +344,8 @@ pub fn parse(input: &str) -> Result<Transcript, ParseError> {
                 p.end("the time")?;
                 Item::At(d)
             }
-            "service" | "semantics" | "seed" | "faults" | "limit" | "expect" | "oracle" => {
+            "service" | "semantics" | "seed" | "faults" | "limit" | "expect" | "oracle"
+            | "clients" => {
                 let key: &'static str = KEYWORDS
                     .iter()
                     .find(|k| **k == first)
@@ -376,7 +378,7 @@ pub fn parse(input: &str) -> Result<Transcript, ParseError> {
                     line_no,
                     first_column,
                     format!(
-                        "expected a header (service, semantics, seed, faults, limit, expect, oracle), a client name, `!` or `@`, found `{other}`"
+                        "expected a header (service, semantics, seed, faults, limit, expect, oracle, clients), a client name, `!` or `@`, found `{other}`"
                     ),
                 ));
             }
@@ -419,12 +421,43 @@ fn parse_header(p: &mut LineParser, key: &str) -> Result<Header, ParseError> {
             };
             Header::Limit(limit, p.number("the limit's value (a whole number)")?)
         }
+        "clients" => {
+            let mut names: Vec<String> = Vec::new();
+            while p.tokens.get(p.pos).is_some() {
+                let (name, column) = p.word("a client name")?;
+                if !is_client_name(&name) {
+                    return Err(err(
+                        p.line,
+                        column,
+                        format!("expected a client name, found `{name}`"),
+                    ));
+                }
+                if names.contains(&name) {
+                    return Err(err(
+                        p.line,
+                        column,
+                        format!("client `{name}` is listed twice"),
+                    ));
+                }
+                names.push(name);
+            }
+            if names.is_empty() {
+                return Err(err(p.line, p.column(), "expected at least one client name"));
+            }
+            Header::Clients(names)
+        }
         "oracle" => {
             let (word, column) = p.word("on or off")?;
             match word.as_str() {
                 "on" => Header::Oracle(true),
                 "off" => Header::Oracle(false),
-                _ => return Err(err(p.line, column, format!("expected on or off, found `{word}`"))),
+                _ => {
+                    return Err(err(
+                        p.line,
+                        column,
+                        format!("expected on or off, found `{word}`"),
+                    ));
+                }
             }
         }
         _ => {
@@ -457,6 +490,9 @@ fn parse_step(p: &mut LineParser) -> Result<Step, ParseError> {
         "recv" => Step::Recv(p.string("the bytes expected")?),
         "recv-eof" => Step::RecvEof,
         "recv-reset" => Step::RecvReset,
+        "got" => Step::Got(p.string("the bytes observed")?),
+        "got-eof" => Step::GotEof,
+        "got-reset" => Step::GotReset,
         "shutdown" => Step::Shutdown,
         "close" => Step::Close,
         "reset" => Step::Reset,

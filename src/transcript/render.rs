@@ -53,6 +53,9 @@ pub fn render_step(step: &Step) -> String {
         Step::Recv(bytes) => format!("recv {}", quote(bytes)),
         Step::RecvEof => "recv-eof".to_string(),
         Step::RecvReset => "recv-reset".to_string(),
+        Step::Got(bytes) => format!("got {}", quote(bytes)),
+        Step::GotEof => "got-eof".to_string(),
+        Step::GotReset => "got-reset".to_string(),
         Step::Shutdown => "shutdown".to_string(),
         Step::Close => "close".to_string(),
         Step::Reset => "reset".to_string(),
@@ -83,6 +86,7 @@ fn render_header(header: &Header) -> String {
         Header::Faults(f) => format!("faults {f}"),
         Header::Limit(limit, value) => format!("limit {} {value}", limit.name()),
         Header::Expect(e) => format!("expect {}", e.name()),
+        Header::Clients(names) => format!("clients {}", names.join(" ")),
         Header::Oracle(on) => format!("oracle {}", if *on { "on" } else { "off" }),
     }
 }
