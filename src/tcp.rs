@@ -234,6 +234,8 @@ struct RealClient {
     reset: bool,
     closed: bool,
     delay: Duration,
+    /// Hold the next send back (`MSG_MORE`) so it leaves with the close that follows.
+    cork: bool,
 }
 
 /// Replays a transcript's lines in file order against the server at `addr`.
@@ -261,10 +263,22 @@ pub fn replay_tcp(t: &Transcript, addr: SocketAddr, options: &TcpReplayOptions) 
                             reset: false,
                             closed: false,
                             delay: Duration::ZERO,
+                            cork: false,
                         });
                         clients.len() - 1
                     }
                 };
+                // A send right before this client's close goes out with the FIN in one segment,
+                // so the server sees "data, then EOF" at once, as the transcript says.
+                let closes_next = matches!(step, Step::Send(_))
+                    && t.lines[index + 1..]
+                        .iter()
+                        .find_map(|l| match &l.item {
+                            Item::Step { client: other, step } if other == client => Some(step),
+                            _ => None,
+                        })
+                        .is_some_and(|next| matches!(next, Step::Close | Step::Shutdown));
+                clients[c].cork = closes_next;
                 if let Err(message) = real_step(&mut clients[c], step, addr, options, &mut result) {
                     let (expected, received) = match step {
                         Step::Recv(bytes) | Step::Got(bytes) => {
@@ -336,6 +350,21 @@ fn collect_rest(c: &mut RealClient, timeout: Duration) {
     }
 }
 
+/// Sends all of `bytes` with `MSG_MORE`: the kernel holds them until the next send without
+/// it, or the close.
+fn send_more(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    let socket = socket2::SockRef::from(stream);
+    while !bytes.is_empty() {
+        match socket.send_with_flags(bytes, libc::MSG_MORE) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn real_step(
     c: &mut RealClient,
     step: &Step,
@@ -350,8 +379,24 @@ fn real_step(
         c.stream = Some(stream);
         return Ok(());
     }
+    if let Step::Wait(d) = step {
+        if *d > options.max_wait {
+            result.skipped.push(format!(
+                "client {}: `wait {}` cut to {}",
+                c.name,
+                crate::transcript::format_duration(*d),
+                crate::transcript::format_duration(options.max_wait)
+            ));
+        }
+        std::thread::sleep((*d).min(options.max_wait));
+        return Ok(());
+    }
     let Some(stream) = c.stream.as_mut() else {
-        return Err("the client has not connected".to_string());
+        return Err(if c.closed {
+            "the client already closed its connection".to_string()
+        } else {
+            "the client has not connected".to_string()
+        });
     };
     match step {
         Step::Connect => unreachable!("handled above"),
@@ -364,7 +409,12 @@ fn real_step(
             for chunk in bytes.chunks(piece) {
                 // A server that closed on us makes sends fail; the transcript's expectations
                 // say whether that is right, so a failed send is not itself a failure.
-                if stream.write_all(chunk).is_err() {
+                let sent = if c.cork {
+                    send_more(stream, chunk)
+                } else {
+                    stream.write_all(chunk)
+                };
+                if sent.is_err() {
                     break;
                 }
                 c.sent.extend_from_slice(chunk);
@@ -470,17 +520,7 @@ fn real_step(
         }
         // Not reading is what a paused client does; reads happen only at `recv` steps.
         Step::Pause | Step::Resume => {}
-        Step::Wait(d) => {
-            if *d > options.max_wait {
-                result.skipped.push(format!(
-                    "client {}: `wait {}` cut to {}",
-                    c.name,
-                    crate::transcript::format_duration(*d),
-                    crate::transcript::format_duration(options.max_wait)
-                ));
-            }
-            std::thread::sleep((*d).min(options.max_wait));
-        }
+        Step::Wait(_) => unreachable!("handled above"),
     }
     Ok(())
 }

@@ -38,7 +38,7 @@ pub fn judge(
 }
 
 fn show(bytes: &[u8]) -> String {
-    crate::transcript::quote(bytes)
+    crate::transcript::quote_short(bytes)
 }
 
 fn prefix_check(expected: &[u8], client: &ClientReport, owed: bool) -> Result<(), Violation> {

@@ -112,24 +112,44 @@ pub fn minimize(
                 }
             }
         }
-        // Shorter payloads.
+        // Shorter payloads, then plainer ones.
         for c in 0..best.scripts.len() {
             for e in 0..best.scripts[c].entries.len() {
-                loop {
-                    let Entry::Step(Step::Send(bytes)) = &best.scripts[c].entries[e] else {
-                        break;
-                    };
-                    if bytes.len() <= 1 {
-                        break;
+                for keep in [1, 2, 3] {
+                    loop {
+                        let Entry::Step(Step::Send(bytes)) = &best.scripts[c].entries[e] else {
+                            break;
+                        };
+                        // Keep a half, then three quarters, then all but a byte.
+                        let len = bytes.len();
+                        let target = match keep {
+                            1 => len / 2,
+                            2 => len * 3 / 4,
+                            _ => len.saturating_sub(1),
+                        };
+                        if target == 0 || target >= len {
+                            break;
+                        }
+                        let mut candidate = best.clone();
+                        candidate.scripts[c].entries[e] =
+                            Entry::Step(Step::Send(bytes[..target].to_vec()));
+                        if fails(&candidate) {
+                            best = candidate;
+                            changed = true;
+                        } else {
+                            break;
+                        }
                     }
-                    let half = bytes[..bytes.len() / 2].to_vec();
-                    let mut candidate = best.clone();
-                    candidate.scripts[c].entries[e] = Entry::Step(Step::Send(half));
-                    if fails(&candidate) {
-                        best = candidate;
-                        changed = true;
-                    } else {
-                        break;
+                }
+                if let Entry::Step(Step::Send(bytes)) = &best.scripts[c].entries[e] {
+                    let plain = plain_bytes(bytes.len());
+                    if *bytes != plain {
+                        let mut candidate = best.clone();
+                        candidate.scripts[c].entries[e] = Entry::Step(Step::Send(plain));
+                        if fails(&candidate) {
+                            best = candidate;
+                            changed = true;
+                        }
                     }
                 }
             }
@@ -138,6 +158,11 @@ pub fn minimize(
             return best;
         }
     }
+}
+
+/// Readable bytes of a given length: `0123456789` repeated (no `r`, see the oracle).
+fn plain_bytes(len: usize) -> Vec<u8> {
+    b"0123456789".iter().copied().cycle().take(len).collect()
 }
 
 fn without_client(scenario: &Scenario, c: usize) -> Scenario {

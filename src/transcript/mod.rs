@@ -20,7 +20,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use parse::{ParseError, parse, parse_duration};
-pub use render::{format_duration, quote, render_item, render_step};
+pub use render::{format_duration, quote, quote_short, render_item, render_step};
 
 use crate::fault::{FaultFamilies, FaultSpec};
 use crate::semantics::Semantics;

@@ -28,6 +28,23 @@ pub fn quote(bytes: &[u8]) -> String {
     out
 }
 
+/// Quotes bytes like [`quote`], eliding the middle of anything longer than 120 bytes, for
+/// messages meant to be read rather than parsed.
+pub fn quote_short(bytes: &[u8]) -> String {
+    const EDGE: usize = 50;
+    if bytes.len() <= 120 {
+        return quote(bytes);
+    }
+    let head = quote(&bytes[..EDGE]);
+    let tail = quote(&bytes[bytes.len() - EDGE..]);
+    format!(
+        "{}...({} bytes)...{}",
+        &head[..head.len() - 1],
+        bytes.len() - 2 * EDGE,
+        &tail[1..]
+    )
+}
+
 /// Formats a duration in the largest unit that states it exactly: `2s`, `1500ms`, `20us`,
 /// `7ns`.
 pub fn format_duration(d: Duration) -> String {
