@@ -108,6 +108,7 @@ impl Scenario {
                             )));
                         }
                         (Step::Connect, false) => connected[c] = true,
+                        (Step::Wait(_), false) => {}
                         (other, false) => {
                             return Err(script_error(format!(
                                 "client {client} must `connect` before `{}`",

@@ -80,7 +80,12 @@ impl Default for WorldConfig {
         WorldConfig {
             seed: 0,
             sim: SimConfig::default(),
-            driver: driver::Config::default(),
+            // No idle timeout: in the simulator a client that waits forever is reported as
+            // stalled, not cut 300 virtual seconds later. `limit idle-timeout-ms` tests it.
+            driver: driver::Config {
+                idle_timeout: None,
+                ..driver::Config::default()
+            },
             faults: FaultFamilies::NONE,
             plan: None,
             max_steps: 1_000_000,
@@ -227,7 +232,12 @@ impl fmt::Display for Failure {
                 client,
                 expected,
                 got,
-            } => write!(f, "client {client} expected {expected} but got {got}"),
+            } => write!(
+                f,
+                "client {client} expected {} but got {}",
+                shorten(expected),
+                shorten(got)
+            ),
             Failure::Stalled { waiting } => {
                 write!(f, "stalled: {}", waiting.join("; "))
             }
@@ -456,8 +466,8 @@ pub struct World<S: Service> {
 /// The error of building a world from scripts that cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScriptError {
-    /// A client's first step is not `connect`.
-    #[error("client {client}: the first step must be `connect`")]
+    /// A client acts before it connects (only `wait` may come first).
+    #[error("client {client}: only `wait` may come before `connect`")]
     NotConnectedFirst { client: String },
     /// A client connects twice.
     #[error("client {client}: connects more than once (one connection per client)")]
@@ -491,7 +501,7 @@ impl<S: Service> World<S> {
                                 client: script.name.clone(),
                             });
                         }
-                    } else if connects == 0 {
+                    } else if connects == 0 && !matches!(step, Step::Wait(_)) {
                         return Err(ScriptError::NotConnectedFirst {
                             client: script.name.clone(),
                         });
@@ -1065,6 +1075,18 @@ impl<S: Service> World<S> {
             unreached,
         }
     }
+}
+
+/// Cuts the middle out of a long description, for messages.
+fn shorten(text: &str) -> String {
+    const EDGE: usize = 60;
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= 2 * EDGE + 20 {
+        return text.to_string();
+    }
+    let head: String = chars[..EDGE].iter().collect();
+    let tail: String = chars[chars.len() - EDGE..].iter().collect();
+    format!("{head}...({} characters)...{tail}", chars.len() - 2 * EDGE)
 }
 
 fn end_name(item: &Expected) -> &'static str {

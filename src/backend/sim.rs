@@ -309,16 +309,28 @@ impl Net {
         index: u64,
         draw: impl FnOnce(&FaultPlan, &mut SimRng) -> Option<FaultSpec>,
     ) -> Option<FaultSpec> {
+        self.fault_where(client, op, index, |_| true, draw)
+    }
+
+    /// Like [`Net::fault_for`], but a scripted fault for "the next operation" waits while
+    /// `applicable` says it could not happen now (an abort with nothing to abort).
+    fn fault_where(
+        &mut self,
+        client: Option<ClientIdx>,
+        op: Op,
+        index: u64,
+        applicable: impl Fn(FaultSpec) -> bool,
+        draw: impl FnOnce(&FaultPlan, &mut SimRng) -> Option<FaultSpec>,
+    ) -> Option<FaultSpec> {
         let faults = &mut self.faults;
         let scripted = faults
             .anchored
             .get_mut(&(client, op, index))
             .and_then(|list| (!list.is_empty()).then(|| list.remove(0)))
             .or_else(|| {
-                faults
-                    .armed
-                    .get_mut(&(client, op))
-                    .and_then(VecDeque::pop_front)
+                let queue = faults.armed.get_mut(&(client, op))?;
+                let next = *queue.front()?;
+                applicable(next).then(|| queue.pop_front()).flatten()
             });
         let spec = match scripted {
             Some(spec) => Some(spec),
@@ -759,7 +771,8 @@ impl Backend for SimBackend {
         let fault = if net.faults.emfile_left > 0 {
             None
         } else {
-            net.fault_for(None, Op::Accept, index, |plan, rng| {
+            let applicable = |spec| head_pending || spec != FaultSpec::AcceptAborted;
+            net.fault_where(None, Op::Accept, index, applicable, |plan, rng| {
                 if plan.fires(Family::Eintr, rng) {
                     return Some(FaultSpec::AcceptEintr);
                 }
@@ -900,6 +913,11 @@ impl Backend for SimBackend {
             None
         });
         let mut limit = buf.len();
+        if let Some(spec) = fault
+            && !matches!(spec, FaultSpec::ShortRead(_))
+        {
+            net.detail(|| format!("read client {client}: {spec}"));
+        }
         match fault {
             Some(FaultSpec::ReadEintr) => return Err(errno(libc::EINTR)),
             Some(FaultSpec::ReadReset) => {
@@ -966,6 +984,11 @@ impl Backend for SimBackend {
             None
         });
         let mut limit = len;
+        if let Some(spec) = fault
+            && !matches!(spec, FaultSpec::ShortWrite(_))
+        {
+            net.detail(|| format!("write client {client}: {spec}"));
+        }
         match fault {
             Some(FaultSpec::WriteEintr) => return Err(errno(libc::EINTR)),
             Some(FaultSpec::WriteReset) => {

@@ -294,6 +294,9 @@ const STEPS: &str =
 /// Parses a transcript.
 pub fn parse(input: &str) -> Result<Transcript, ParseError> {
     let mut transcript = Transcript::default();
+    if input.is_empty() {
+        return Ok(transcript);
+    }
     let mut seen_headers: Vec<(&'static str, usize)> = Vec::new();
     for (index, raw) in input.split('\n').enumerate() {
         let line_no = index + 1;

@@ -1,0 +1,167 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use muxsim::scenario::Scenario;
+use muxsim::transcript::{self, Transcript};
+use muxsim::world::Run;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every fixture under `fixtures/` (not the peers), sorted.
+pub fn fixtures() -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures"))
+        .expect("fixtures/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txn"))
+        .collect();
+    found.sort();
+    found
+}
+
+#[track_caller]
+pub fn load(path: &Path) -> Transcript {
+    let text = std::fs::read_to_string(path).expect("fixture is readable");
+    transcript::parse(&text).unwrap_or_else(|e| panic!("{}:{e}", path.display()))
+}
+
+#[track_caller]
+pub fn scenario(text: &str) -> Scenario {
+    let t = transcript::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    Scenario::from_transcript(&t, None).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// Runs a transcript in the simulator.
+#[track_caller]
+pub fn run(text: &str) -> Run {
+    scenario(text).run()
+}
+
+/// insta settings that keep snapshots in the top-level `snapshots/` folder.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings
+}
+
+/// A process killed when dropped.
+pub struct Peer {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer {
+    /// Whether the process has exited.
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
+/// Starts a Python port of a seed server on a free port.
+#[track_caller]
+pub fn python_seed(n: u32) -> Peer {
+    let script = root().join(format!("fixtures/peers/seed{n}.py"));
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg("0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the peer prints its port");
+    let port: u16 = line.trim().parse().expect("a port number");
+    Peer {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    }
+}
+
+/// Connects with short timeouts, so no test can hang on a socket.
+#[track_caller]
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream
+}
+
+/// Reads until `want` bytes arrived, EOF, or the deadline.
+pub fn read_n(stream: &mut TcpStream, want: usize, within: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < want && Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+/// Reads until EOF or the deadline; true when EOF came.
+pub fn read_to_eof(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+        match stream.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (got, true),
+        }
+    }
+    (got, false)
+}
+
+/// Writes, ignoring a peer that went away.
+pub fn send(stream: &mut TcpStream, bytes: &[u8]) {
+    let _ = stream.write_all(bytes);
+}
+
+/// Waits until `cond` holds, polling, for at most `within`; returns whether it held.
+pub fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}

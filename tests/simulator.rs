@@ -1,0 +1,545 @@
+//! The simulator: readiness semantics, every fault, the built-in checks, determinism and
+//! exact replay.
+
+mod common;
+
+use std::time::Duration;
+
+use muxsim::backend::sim::TraceKind;
+use muxsim::check::Campaign;
+use muxsim::core::{CloseReason, ConnId, Outbox, Output, Service};
+use muxsim::fault::{Family, FaultFamilies, FaultPlan, FaultSpec};
+use muxsim::scenario::Scenario;
+use muxsim::semantics::Semantics;
+use muxsim::time::Instant;
+use muxsim::transcript::{self, Header, Step};
+use muxsim::world::{Failure, Run, Verdict};
+
+fn faults_fired(run: &Run) -> Vec<FaultSpec> {
+    run.trace
+        .iter()
+        .filter_map(|e| match &e.kind {
+            TraceKind::Fault { spec, .. } => Some(*spec),
+            _ => None,
+        })
+        .collect()
+}
+
+fn detail(run: &Run) -> Vec<String> {
+    run.trace
+        .iter()
+        .filter_map(|e| match &e.kind {
+            TraceKind::Server(s) | TraceKind::Log(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn with_detail(text: &str) -> Run {
+    let mut s = common::scenario(text);
+    s.config.sim.detail = true;
+    s.run()
+}
+
+#[track_caller]
+fn assert_pass(run: &Run) {
+    assert!(
+        run.verdict.is_pass(),
+        "{}\n{}",
+        run.verdict,
+        run.transcript(vec![], true)
+    );
+}
+
+fn received(run: &Run, client: &str) -> Vec<u8> {
+    run.clients
+        .iter()
+        .find(|c| c.name == client)
+        .map(|c| c.received.clone())
+        .unwrap_or_default()
+}
+
+/// When client `name` first observed anything.
+fn first_got(run: &Run, name: &str) -> Option<Instant> {
+    let index = run.clients.iter().position(|c| c.name == name)?;
+    run.trace.iter().find_map(|e| match &e.kind {
+        TraceKind::Client {
+            client,
+            step: Step::Got(_),
+        } if *client == index => Some(e.at),
+        _ => None,
+    })
+}
+
+// ----- readiness semantics ------------------------------------------------------------------
+
+fn big_line_scenario(semantics: Semantics, read_once: bool) -> Scenario {
+    // One 40 KB line: more than one 16 KiB read, all of it waiting before the server reads.
+    let line = "x".repeat(40_000);
+    let text = format!(
+        "service lines\nsemantics {semantics}\n\na connect\na recv \"hello\\n\"\na send \"{line}\\n\"\na recv \"{line}response\\n\"\na close\n"
+    );
+    let mut s = common::scenario(&text);
+    s.config.driver.read_once_per_event = read_once;
+    s
+}
+
+#[test]
+fn non_draining_driver_passes_level_triggered_and_stalls_edge_triggered() {
+    for semantics in [Semantics::Select, Semantics::Poll, Semantics::EpollLt] {
+        let run = big_line_scenario(semantics, true).run();
+        assert_pass(&run);
+    }
+    let run = big_line_scenario(Semantics::EpollEt, true).run();
+    match &run.verdict {
+        Verdict::Fail(Failure::Stalled { waiting }) => {
+            assert!(waiting[0].contains("client a waits for"), "{waiting:?}");
+        }
+        other => panic!("the non-draining driver must stall under epoll-et, got {other}"),
+    }
+    // The real driver drains, so it passes everywhere.
+    for semantics in Semantics::ALL {
+        assert_pass(&big_line_scenario(semantics, false).run());
+    }
+}
+
+fn many_clients(semantics: Semantics, clients: usize) -> Run {
+    // Every client stays connected, so all of them hold a descriptor at once.
+    let mut text = format!("service echo\nsemantics {semantics}\nlimit backlog 2000\n\n");
+    for i in 0..clients {
+        text.push_str(&format!("c{i} connect\nc{i} recv \"hello\"\n"));
+    }
+    let mut s = common::scenario(&text);
+    s.config.sim.detail = true;
+    s.run()
+}
+
+#[test]
+fn select_refuses_descriptors_past_fd_setsize() {
+    let run = many_clients(Semantics::Select, 1100);
+    // Descriptors 4..=1023 can be watched (0-2 are stdio, 3 the listener): 1,020 clients.
+    // The 1,021st is refused with the limit named, and the run fails at that client.
+    assert!(run.driver_stats.register_failures >= 1);
+    assert!(run.driver_stats.accepted >= 1020);
+    assert!(
+        detail(&run).iter().any(|l| l
+            .contains("select(2) cannot watch descriptor 1024: it is not below FD_SETSIZE (1024)")),
+        "the log names the limit"
+    );
+    match &run.verdict {
+        Verdict::Fail(f) => assert!(["mismatch", "stall"].contains(&f.kind()), "{f}"),
+        Verdict::Pass => panic!("clients past FD_SETSIZE cannot be served"),
+    }
+    // poll(2) has no such limit.
+    let run = many_clients(Semantics::Poll, 1100);
+    assert_pass(&run);
+    assert_eq!(run.driver_stats.register_failures, 0);
+}
+
+#[test]
+fn level_triggered_polls_scan_every_descriptor_and_epoll_only_the_ready() {
+    let scanned = |semantics| many_clients(semantics, 300).net_stats.scanned;
+    let poll = scanned(Semantics::Poll);
+    let epoll = scanned(Semantics::EpollEt);
+    assert!(poll > 3 * epoll, "poll scanned {poll}, epoll {epoll}");
+}
+
+fn lines_scenario(seed: u64, semantics: Semantics) -> Scenario {
+    let mut s = common::scenario(&format!(
+        "service lines\nsemantics {semantics}\nseed {seed}\n\n\
+         a connect\nb connect\na recv \"hello\\n\"\nb recv \"hello\\n\"\n\
+         a send \"one\\ntwo\"\nb send \"x\\n\"\na send \"\\n\"\n\
+         a recv \"oneresponse\\ntworesponse\\n\"\nb recv \"xresponse\\n\"\na close\nb close\n"
+    ));
+    s.config.max_steps = 100_000;
+    s
+}
+
+#[test]
+fn spurious_events_and_eintr_storms_do_not_change_what_clients_receive() {
+    for seed in 0..50 {
+        for semantics in Semantics::ALL {
+            let calm = lines_scenario(seed, semantics).run();
+            assert_pass(&calm);
+            let mut storm = lines_scenario(seed, semantics);
+            storm.config.plan = Some(FaultPlan::every(
+                FaultFamilies::NONE
+                    .with(Family::Spurious)
+                    .with(Family::Eintr),
+                500_000,
+            ));
+            let stormy = storm.run();
+            assert_pass(&stormy);
+            assert!(!faults_fired(&stormy).is_empty(), "the storm fired");
+            for name in ["a", "b"] {
+                assert_eq!(received(&stormy, name), received(&calm, name));
+            }
+        }
+    }
+}
+
+// ----- every fault, scripted ------------------------------------------------------------------
+
+#[test]
+fn short_read_splits_what_the_service_sees() {
+    let text = "service ack\n\na connect\na recv \"hello\"\n! a short-read 1\na send \"abcd\"\na recv \"responseresponse\"\na close\n";
+    let run = common::run(text);
+    assert_pass(&run);
+    assert_eq!(faults_fired(&run), vec![FaultSpec::ShortRead(1)]);
+    // Without the fault, one read takes all four bytes: one answer, and the fixture stalls.
+    let calm = common::run(&text.replace("! a short-read 1\n", ""));
+    assert_eq!(calm.verdict.failure().map(Failure::kind), Some("stall"));
+}
+
+#[test]
+fn short_write_keeps_the_rest_for_later() {
+    let run = with_detail(
+        "service echo\n\na connect\n! a short-write 3\na recv \"hello\"\na send \"x\"\na recv \"xresponse\"\na close\n",
+    );
+    assert_pass(&run);
+    let lines = detail(&run);
+    assert!(
+        lines.iter().any(|l| l == "write client 0: \"hel\""),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l == "write client 0: \"lo\""),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn write_would_block_waits_for_writable() {
+    let run =
+        with_detail("service echo\n\na connect\n! a write-block\na recv \"hello\"\na close\n");
+    assert_pass(&run);
+    let lines = detail(&run);
+    let blocked = lines
+        .iter()
+        .position(|l| l == "write client 0: write-block")
+        .expect("the write blocked");
+    assert!(
+        lines[blocked..]
+            .iter()
+            .any(|l| l == "write client 0: \"hello\"")
+    );
+}
+
+#[test]
+fn read_reset_closes_and_frees_the_connection() {
+    let run = common::run(
+        "service echo\n\na connect\na recv \"hello\"\n! a read-reset\na send \"x\"\na recv-reset\nb connect\nb recv \"hello\"\nb close\n",
+    );
+    assert_pass(&run);
+    assert_eq!(run.driver_stats.resets, 1);
+    assert_eq!(run.driver_stats.accepted, run.driver_stats.closed);
+}
+
+#[test]
+fn write_reset_is_epipe_closed_and_never_retried() {
+    let run = with_detail(
+        "service echo\n\na connect\n! a write-reset\na recv-reset\nb connect\nb recv \"hello\"\nb close\n",
+    );
+    assert_pass(&run);
+    let writes_to_a: Vec<String> = detail(&run)
+        .into_iter()
+        .filter(|l| l.starts_with("write client 0"))
+        .collect();
+    assert_eq!(
+        writes_to_a,
+        vec!["write client 0: write-reset".to_string()],
+        "EPIPE is final: no write after it"
+    );
+    assert_eq!(run.driver_stats.resets, 1);
+}
+
+#[test]
+fn eintr_on_every_call_is_retried() {
+    let base = "service echo\n\na connect\n{F}a recv \"hello\"\na send \"x\"\na recv \"xresponse\"\na close\n";
+    let calm = common::run(&base.replace("{F}", ""));
+    assert_pass(&calm);
+    for fault in [
+        "! poll-eintr\n",
+        "! accept-eintr\n",
+        "! a read-eintr\n",
+        "! a write-eintr\n",
+    ] {
+        let run = common::run(&base.replace("{F}", fault));
+        assert_pass(&run);
+        assert_eq!(faults_fired(&run).len(), 1, "{fault}");
+        assert_eq!(received(&run, "a"), received(&calm, "a"), "{fault}");
+    }
+}
+
+#[test]
+fn accept_emfile_backs_off_and_resumes() {
+    let run =
+        common::run("service echo\n\n! accept-emfile 3\na connect\na recv \"hello\"\na close\n");
+    assert_pass(&run);
+    // No spinning: after each EMFILE the driver stops accepting for 50 ms.
+    assert_eq!(run.driver_stats.accept_backoffs, 3);
+    let greeted = first_got(&run, "a").expect("greeted");
+    assert!(
+        greeted.since_start() >= Duration::from_millis(150),
+        "{greeted}"
+    );
+    assert!(
+        run.driver_stats.polls < 20,
+        "{} polls",
+        run.driver_stats.polls
+    );
+}
+
+#[test]
+fn accept_aborted_drops_one_connection_and_the_listener_survives() {
+    let run = common::run(
+        "service echo\n\n! accept-aborted\na connect\na recv-reset\nb wait 1ms\nb connect\nb recv \"hello\"\nb close\n",
+    );
+    assert_pass(&run);
+}
+
+#[test]
+fn spurious_readiness_reads_would_block_and_nothing_else() {
+    let run = with_detail(
+        "service echo\n\na connect\na recv \"hello\"\n! a spurious\na wait 1ms\na send \"x\"\na recv \"xresponse\"\na close\n",
+    );
+    assert_pass(&run);
+    assert!(faults_fired(&run).contains(&FaultSpec::Spurious));
+    assert!(
+        detail(&run)
+            .iter()
+            .any(|l| l == "read client 0: operation would block"),
+        "the spurious event led to a read that found nothing"
+    );
+}
+
+#[test]
+fn stale_token_after_slot_reuse_is_ignored() {
+    // a closes; b reuses a's slot; then an event for a's old token arrives.
+    let run = common::run(
+        "service echo\n\na connect\na recv \"hello\"\na close\na wait 5ms\nb connect\nb recv \"hello\"\n! a stale\nb wait 5ms\nb send \"x\"\nb recv \"xresponse\"\nb close\n",
+    );
+    assert_pass(&run);
+    assert!(faults_fired(&run).contains(&FaultSpec::Stale));
+    assert_eq!(run.driver_stats.stale_events, 1);
+}
+
+#[test]
+fn delay_lets_another_connection_overtake() {
+    let run = common::run(
+        "service echo\n\na connect\nb connect\na recv \"hello\"\nb recv \"hello\"\n! a delay 20ms\na send \"slow\"\nb send \"fast\"\nb recv \"fastresponse\"\na recv \"slowresponse\"\na close\nb close\n",
+    );
+    assert_pass(&run);
+    let answer_at = |name: &str| {
+        let index = run.clients.iter().position(|c| c.name == name).unwrap();
+        run.trace
+            .iter()
+            .filter_map(|e| match &e.kind {
+                TraceKind::Client {
+                    client,
+                    step: Step::Got(b),
+                } if *client == index && b.ends_with(b"response") => Some(e.at),
+                _ => None,
+            })
+            .next()
+            .unwrap()
+    };
+    assert!(answer_at("a").since_start() >= Duration::from_millis(20));
+    assert!(answer_at("b").since_start() < Duration::from_millis(20));
+}
+
+#[test]
+fn every_fault_family_fires_when_drawn() {
+    let campaign = Campaign::builtin("echo").unwrap().clients(4);
+    for family in Family::ALL {
+        let mut fired = 0;
+        for seed in 0..40 {
+            let mut s = campaign.scenario(seed);
+            s.config.plan = Some(FaultPlan::every(FaultFamilies::NONE.with(family), 300_000));
+            let (run, verdict) = campaign.check(&s);
+            assert!(verdict.is_pass(), "{family:?} seed {seed}: {verdict}");
+            let drawn = faults_fired(&run).len();
+            let client_faults = run.clients.iter().filter(|c| c.disrupted || c.shut).count();
+            fired += drawn + client_faults;
+        }
+        assert!(fired > 0, "family {family:?} never fired");
+    }
+}
+
+// ----- the built-in checks ------------------------------------------------------------------------
+
+#[test]
+fn a_panicking_service_is_a_verdict_not_a_crash() {
+    let run = common::run(
+        "service seed4-literal\nseed 3\n\na connect\na recv \"hello\"\n! a short-read 1\na send \"xy\"\na close\n",
+    );
+    let run = if run.verdict.is_pass() {
+        None
+    } else {
+        Some(run)
+    };
+    // Whatever the interleaving, a crash must come back as a verdict with its message.
+    if let Some(run) = run
+        && let Verdict::Fail(Failure::Panic { message }) = &run.verdict
+    {
+        assert!(message.contains("KeyError"), "{message}");
+    }
+    let found = (0..200).any(|seed| {
+        let run = common::run(&format!(
+            "service seed4-literal\nseed {seed}\n\na connect\na recv \"hello\"\na send \"x\"\na close\n"
+        ));
+        matches!(&run.verdict, Verdict::Fail(Failure::Panic { message }) if message.contains("KeyError"))
+    });
+    assert!(found, "some interleaving reaches the seed's KeyError");
+}
+
+/// A service with one bug chosen by the test.
+#[derive(Default)]
+struct Buggy {
+    bug: &'static str,
+    open: Vec<ConnId>,
+    closed: Vec<ConnId>,
+    due: Option<Instant>,
+    out: Outbox,
+}
+
+impl Service for Buggy {
+    fn handle_connected(&mut self, now: Instant, conn: ConnId) {
+        self.open.push(conn);
+        self.out.send(conn, &b"hello"[..]);
+        if self.bug == "spin" {
+            self.due = Some(now);
+        }
+    }
+    fn handle_received(&mut self, _now: Instant, conn: ConnId, bytes: &[u8]) {
+        self.out.send(conn, bytes.to_vec());
+    }
+    fn handle_closed(&mut self, _now: Instant, conn: ConnId, _reason: CloseReason) {
+        if self.bug != "leak" {
+            self.open.retain(|c| *c != conn);
+        }
+        self.closed.push(conn);
+        if self.bug == "send-after-close" {
+            self.out.send(conn, &b"too late"[..]);
+        }
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        // Re-arms for "now" without doing anything: a spin.
+        self.due = Some(now);
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.due
+    }
+    fn tracked_connections(&self) -> usize {
+        self.open.len()
+    }
+}
+
+fn run_buggy(bug: &'static str) -> Run {
+    let s = common::scenario(
+        "service echo\n\na connect\na recv \"hello\"\na send \"x\"\na recv \"x\"\na close\n",
+    );
+    s.run_with(Buggy {
+        bug,
+        ..Buggy::default()
+    })
+}
+
+#[test]
+fn state_kept_for_a_closed_connection_is_a_leak() {
+    assert!(run_buggy("none").verdict.is_pass());
+    assert_eq!(
+        run_buggy("leak").verdict.failure().map(Failure::kind),
+        Some("service-leak")
+    );
+}
+
+#[test]
+fn sending_to_a_closed_connection_is_caught() {
+    assert_eq!(
+        run_buggy("send-after-close")
+            .verdict
+            .failure()
+            .map(Failure::kind),
+        Some("send-after-close")
+    );
+}
+
+#[test]
+fn a_server_that_spins_without_progress_is_a_busy_loop() {
+    assert_eq!(
+        run_buggy("spin").verdict.failure().map(Failure::kind),
+        Some("busy-loop")
+    );
+}
+
+#[test]
+fn a_client_waiting_forever_is_reported_as_stalled() {
+    let run = common::run("service echo\n\na connect\na recv \"hello\"\na recv \"more\"\n");
+    match run.verdict {
+        Verdict::Fail(Failure::Stalled { waiting }) => {
+            assert_eq!(
+                waiting,
+                vec!["client a waits for \"more\" and has \"\"".to_string()]
+            );
+        }
+        other => panic!("{other}"),
+    }
+}
+
+// ----- determinism and exact replay -----------------------------------------------------------------
+
+fn seeds(default: u64) -> u64 {
+    std::env::var("MUXSIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn same_seed_same_trace() {
+    let campaign = Campaign::builtin("echo").unwrap().clients(4);
+    let mut distinct = std::collections::BTreeSet::new();
+    for seed in 0..100 {
+        let s = campaign.scenario(seed);
+        let (a, _) = campaign.check(&s);
+        let (b, _) = campaign.check(&s);
+        assert_eq!(a.trace_hash(), b.trace_hash(), "seed {seed}");
+        assert_eq!(a.trace, b.trace, "seed {seed}");
+        distinct.insert(a.trace_hash());
+    }
+    assert!(distinct.len() > 95, "seeds give different runs");
+}
+
+#[test]
+fn a_recorded_run_replays_exactly() {
+    for service in ["echo", "lines", "seed4-literal", "greet"] {
+        let campaign = Campaign::builtin(service).unwrap().clients(4);
+        for seed in 0..seeds(300) {
+            let s = campaign.scenario(seed);
+            let (run, _) = campaign.check(&s);
+            let header = vec![
+                Header::Service(service.to_string()),
+                Header::Semantics(run.semantics),
+                Header::Seed(seed),
+                Header::Faults(FaultFamilies::NONE),
+            ];
+            let recorded = run.transcript(header.clone(), false).to_string();
+            let replay = Scenario::from_transcript(&transcript::parse(&recorded).unwrap(), None)
+                .unwrap()
+                .run();
+            let replayed = replay.transcript(header, false).to_string();
+            assert_eq!(replayed, recorded, "{service} seed {seed}");
+            // The recording is strict: a replay of a passing run passes, of a failing run
+            // fails the same way.
+            assert_eq!(
+                replay.verdict.failure().map(Failure::kind),
+                run.verdict.failure().map(Failure::kind),
+                "{service} seed {seed}"
+            );
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The transcript format: canonical rendering, round trips, and errors that name the line
+//! and column, never a panic.
+
+mod common;
+
+use std::time::Duration;
+
+use muxsim::fault::{Family, FaultFamilies, FaultSpec};
+use muxsim::scenario::Scenario;
+use muxsim::semantics::Semantics;
+use muxsim::transcript::{
+    Expect, FaultLine, Header, Item, Limit, Line, Step, Transcript, parse, quote,
+};
+use proptest::prelude::*;
+
+fn client_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z]".prop_map(String::from),
+        "c[0-9]{1,4}".prop_map(String::from),
+        "[a-z][a-z0-9_-]{0,8}".prop_filter("not a keyword", |s| {
+            parse(&format!("{s} connect\n")).is_ok()
+        }),
+    ]
+}
+
+fn bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 1..40)
+}
+
+fn duration() -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        (0u64..100).prop_map(Duration::from_secs),
+        (0u64..100_000).prop_map(Duration::from_millis),
+        any::<u32>().prop_map(|n| Duration::from_nanos(u64::from(n))),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        Just(Step::Connect),
+        bytes().prop_map(Step::Send),
+        bytes().prop_map(Step::Recv),
+        bytes().prop_map(Step::Got),
+        Just(Step::RecvEof),
+        Just(Step::RecvReset),
+        Just(Step::GotEof),
+        Just(Step::GotReset),
+        Just(Step::Shutdown),
+        Just(Step::Close),
+        Just(Step::Reset),
+        Just(Step::Pause),
+        Just(Step::Resume),
+        duration().prop_map(Step::Wait),
+    ]
+}
+
+fn fault_spec() -> impl Strategy<Value = FaultSpec> {
+    prop_oneof![
+        (1u32..5000).prop_map(FaultSpec::ShortRead),
+        any::<u32>().prop_map(FaultSpec::ShortWrite),
+        Just(FaultSpec::WriteBlock),
+        Just(FaultSpec::ReadReset),
+        Just(FaultSpec::WriteReset),
+        Just(FaultSpec::ReadEintr),
+        Just(FaultSpec::WriteEintr),
+        Just(FaultSpec::PollEintr),
+        Just(FaultSpec::AcceptEintr),
+        (1u32..10).prop_map(FaultSpec::AcceptEmfile),
+        Just(FaultSpec::AcceptAborted),
+        Just(FaultSpec::Spurious),
+        Just(FaultSpec::Stale),
+        duration().prop_map(FaultSpec::Delay),
+    ]
+}
+
+fn fault_line() -> impl Strategy<Value = FaultLine> {
+    (
+        fault_spec(),
+        client_name(),
+        prop::option::of(1u64..1_000_000),
+    )
+        .prop_map(|(spec, client, at)| FaultLine {
+            client: spec.needs_client().then_some(client),
+            spec,
+            at,
+        })
+}
+
+fn families() -> impl Strategy<Value = FaultFamilies> {
+    prop::collection::vec(prop::sample::select(Family::ALL.to_vec()), 0..5).prop_map(|list| {
+        list.into_iter()
+            .fold(FaultFamilies::NONE, |set, family| set.with(family))
+    })
+}
+
+fn header() -> impl Strategy<Value = Header> {
+    prop_oneof![
+        "[a-z][a-z0-9-]{0,10}".prop_map(Header::Service),
+        prop::sample::select(Semantics::ALL.to_vec()).prop_map(Header::Semantics),
+        any::<u64>().prop_map(Header::Seed),
+        families().prop_map(Header::Faults),
+        (
+            prop::sample::select(Limit::ALL.iter().map(|(l, _)| *l).collect::<Vec<_>>()),
+            any::<u64>()
+        )
+            .prop_map(|(l, v)| Header::Limit(l, v)),
+        prop::sample::select(vec![
+            Expect::Pass,
+            Expect::Panic,
+            Expect::Mismatch,
+            Expect::Stall
+        ])
+        .prop_map(Header::Expect),
+        any::<bool>().prop_map(Header::Oracle),
+        prop::collection::btree_set(client_name(), 1..4)
+            .prop_map(|names| Header::Clients(names.into_iter().collect())),
+    ]
+}
+
+fn comment_text() -> impl Strategy<Value = String> {
+    "[^\n\r]{0,20}"
+}
+
+fn item() -> impl Strategy<Value = Item> {
+    prop_oneof![
+        Just(Item::Blank),
+        comment_text().prop_map(Item::Comment),
+        duration().prop_map(Item::At),
+        (client_name(), step()).prop_map(|(client, step)| Item::Step { client, step }),
+        fault_line().prop_map(Item::Fault),
+    ]
+}
+
+fn line() -> impl Strategy<Value = Line> {
+    (item(), prop::option::of(comment_text())).prop_map(|(item, comment)| {
+        let comment = match item {
+            Item::Blank | Item::Comment(_) => None,
+            _ => comment,
+        };
+        Line { item, comment }
+    })
+}
+
+fn transcript() -> impl Strategy<Value = Transcript> {
+    (
+        prop::collection::vec(header(), 0..4),
+        prop::collection::vec(line(), 0..30),
+    )
+        .prop_map(|(headers, lines)| {
+            // Each header at most once, as the parser requires.
+            let mut t = Transcript::default();
+            let mut seen: Vec<String> = Vec::new();
+            for h in headers {
+                let key = match &h {
+                    Header::Limit(l, _) => l.name().to_string(),
+                    other => format!("{:?}", std::mem::discriminant(other)),
+                };
+                if !seen.contains(&key) {
+                    seen.push(key);
+                    t.push(Item::Header(h));
+                }
+            }
+            t.lines.extend(lines);
+            t
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn parse_of_render_is_identity(t in transcript()) {
+        let text = t.to_string();
+        let back = parse(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        prop_assert_eq!(&back, &t);
+        // Canonical: rendering again gives the same text.
+        prop_assert_eq!(back.to_string(), text);
+    }
+
+    #[test]
+    fn quoting_round_trips_any_bytes(b in prop::collection::vec(any::<u8>(), 1..200)) {
+        let t = parse(&format!("a send {}\n", quote(&b))).unwrap();
+        prop_assert_eq!(&t.lines[0].item, &Item::Step { client: "a".into(), step: Step::Send(b) });
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics(input in prop::collection::vec(any::<u8>(), 0..400)) {
+        if let Ok(text) = std::str::from_utf8(&input) {
+            if let Ok(t) = parse(text) {
+                let _ = Scenario::from_transcript(&t, Some("echo"));
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "[ -~\n\t\"\\\\#!@]{0,300}") {
+        if let Ok(t) = parse(&text) {
+            let _ = Scenario::from_transcript(&t, Some("echo"));
+        }
+    }
+
+    #[test]
+    fn mutated_fixtures_never_panic(
+        which in 0usize..64,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 1..6),
+    ) {
+        let fixtures = common::fixtures();
+        let path = &fixtures[which % fixtures.len()];
+        let mut bytes = std::fs::read(path).unwrap();
+        for (at, how, byte) in edits {
+            let i = at.index(bytes.len().max(1));
+            match how {
+                0 if !bytes.is_empty() => { bytes.remove(i.min(bytes.len() - 1)); }
+                1 => bytes.insert(i.min(bytes.len()), byte),
+                _ if !bytes.is_empty() => { let n = bytes.len(); bytes[i.min(n - 1)] = byte; }
+                _ => {}
+            }
+        }
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            if let Ok(t) = parse(text) {
+                if let Ok(s) = Scenario::from_transcript(&t, None) {
+                    // Bounded: a mutated fixture must end, whatever it says.
+                    let mut s = s;
+                    s.config.max_steps = 20_000;
+                    let _ = s.run();
+                }
+            }
+        }
+    }
+}
+
+#[track_caller]
+fn error_at(text: &str) -> (usize, usize, String) {
+    let e = parse(text).expect_err("malformed input is an error");
+    (e.line, e.column, e.message)
+}
+
+#[test]
+fn errors_name_line_and_column() {
+    let (line, column, message) = error_at("service echo\n\na connect\na send ping\n");
+    assert_eq!((line, column), (4, 8));
+    assert!(message.contains("quoted string"), "{message}");
+
+    let (line, column, message) = error_at("a send \"unterminated\n");
+    assert_eq!((line, column), (1, 8));
+    assert!(message.contains("closing"), "{message}");
+
+    let (line, column, message) = error_at("a send \"bad \\q escape\"\n");
+    assert_eq!((line, column), (1, 13));
+    assert!(message.contains("unknown escape"), "{message}");
+
+    let (line, column, message) = error_at("a fly\n");
+    assert_eq!((line, column), (1, 3));
+    assert!(message.contains("expected a step"), "{message}");
+
+    let (line, column, _) = error_at("seed 1\nseed 2\n");
+    assert_eq!((line, column), (2, 1));
+
+    let (line, column, message) = error_at("! short-read 2\n");
+    assert_eq!((line, column), (1, 3));
+    assert!(message.contains("name the client"), "{message}");
+
+    let (line, column, message) = error_at("semantics kqueue\n");
+    assert_eq!((line, column), (1, 11));
+    assert!(message.contains("epoll-et"), "{message}");
+
+    let (line, column, message) = error_at("a wait 5 minutes\n");
+    assert_eq!((line, column), (1, 8));
+    assert!(message.contains("10ms"), "{message}");
+
+    let (line, column, _) = error_at("a send \"x\" extra\n");
+    assert_eq!((line, column), (1, 12));
+}
+
+#[test]
+fn scripts_that_cannot_run_are_rejected_with_their_line() {
+    let t = parse("service echo\na send \"x\"\n").unwrap();
+    let e = Scenario::from_transcript(&t, None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "2:1: client a must `connect` before `send \"x\"`"
+    );
+
+    let t = parse("service nope\na connect\n").unwrap();
+    let e = Scenario::from_transcript(&t, None).unwrap_err();
+    assert!(
+        e.to_string().starts_with("1:1: unknown service `nope`"),
+        "{e}"
+    );
+
+    let t = parse("service echo\na connect\na connect\n").unwrap();
+    let e = Scenario::from_transcript(&t, None).unwrap_err();
+    assert!(e.to_string().starts_with("3:1:"), "{e}");
+}
+
+#[test]
+fn every_fixture_parses_and_renders_canonically() {
+    for path in common::fixtures() {
+        let t = common::load(&path);
+        let again = parse(&t.to_string()).unwrap();
+        assert_eq!(again, t, "{}", path.display());
+    }
+}
+
+#[test]
+fn the_documented_examples_parse() {
+    let doc = std::fs::read_to_string(common::root().join("docs/transcript.md")).unwrap();
+    let mut blocks = 0;
+    for block in doc.split("```txn").skip(1) {
+        let body = block.split("```").next().unwrap();
+        parse(body).unwrap_or_else(|e| panic!("docs/transcript.md example: {e}\n{body}"));
+        blocks += 1;
+    }
+    assert!(blocks >= 3, "the format documentation shows examples");
+}
