@@ -254,7 +254,7 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("muxsim: {message}");
+            let _ = writeln!(io::stderr(), "muxsim: {message}");
             2
         }
     }
@@ -299,7 +299,9 @@ fn serve(args: ServeArgs) -> CliResult {
             let _ = waker.wake();
         }
     });
-    eprintln!(
+    // A closed stderr must not kill the server: log writes ignore errors.
+    let _ = writeln!(
+        io::stderr(),
         "muxsim: serving {} on {}",
         args.service,
         backend.local_addr()
@@ -308,7 +310,7 @@ fn serve(args: ServeArgs) -> CliResult {
     let mut stderr = io::stderr();
     match tcp::serve(backend, service, config, &stop, &mut stderr) {
         Ok(()) => {
-            eprintln!("muxsim: stopped");
+            let _ = writeln!(io::stderr(), "muxsim: stopped");
             Ok(0)
         }
         Err(e) => Err(format!("the server failed: {e}")),
@@ -333,8 +335,12 @@ fn client(args: ClientArgs) -> CliResult {
 }
 
 fn services() -> CliResult {
+    let mut out = io::stdout().lock();
     for entry in core::CATALOG {
-        println!("{:<14} {}", entry.name, entry.about);
+        // A closed pipe (`muxsim services | head -1`) is not an error worth a panic.
+        if writeln!(out, "{:<14} {}", entry.name, entry.about).is_err() {
+            break;
+        }
     }
     Ok(0)
 }

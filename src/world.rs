@@ -805,23 +805,17 @@ impl<S: Service> World<S> {
 
     fn apply_action(&mut self, c: ClientIdx, pipe: PipeId, step: Step) {
         match &step {
-            Step::Shutdown => {
-                if !self.clients[c].shut && !self.clients[c].closed {
-                    self.clients[c].shut = true;
-                    self.net_mut().client_shutdown(pipe);
-                }
+            Step::Shutdown if !self.clients[c].shut && !self.clients[c].closed => {
+                self.clients[c].shut = true;
+                self.net_mut().client_shutdown(pipe);
             }
-            Step::Close => {
-                if !self.clients[c].closed {
-                    self.clients[c].closed = true;
-                    self.net_mut().client_close(pipe);
-                }
+            Step::Close if !self.clients[c].closed => {
+                self.clients[c].closed = true;
+                self.net_mut().client_close(pipe);
             }
-            Step::Reset => {
-                if !self.clients[c].closed {
-                    self.clients[c].closed = true;
-                    self.net_mut().client_reset(pipe);
-                }
+            Step::Reset if !self.clients[c].closed => {
+                self.clients[c].closed = true;
+                self.net_mut().client_reset(pipe);
             }
             Step::Pause => self.clients[c].paused = true,
             Step::Resume => self.clients[c].paused = false,

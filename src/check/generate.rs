@@ -63,9 +63,9 @@ fn payload(rng: &mut SimRng, lines: bool) -> Vec<u8> {
         .collect();
     if lines {
         // One or more complete lines.
-        for i in 0..bytes.len() {
+        for byte in &mut bytes {
             if rng.chance(150_000) {
-                bytes[i] = b'\n';
+                *byte = b'\n';
             }
         }
         bytes.push(b'\n');

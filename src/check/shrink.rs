@@ -116,10 +116,7 @@ pub fn minimize(
         for c in 0..best.scripts.len() {
             for e in 0..best.scripts[c].entries.len() {
                 for keep in [1, 2, 3] {
-                    loop {
-                        let Entry::Step(Step::Send(bytes)) = &best.scripts[c].entries[e] else {
-                            break;
-                        };
+                    while let Entry::Step(Step::Send(bytes)) = &best.scripts[c].entries[e] {
                         // Keep a half, then three quarters, then all but a byte.
                         let len = bytes.len();
                         let target = match keep {

@@ -1,0 +1,336 @@
+//! The command line, driven as a user drives it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use assert_cmd::Command as Cmd;
+
+fn muxsim() -> Cmd {
+    Cmd::cargo_bin("muxsim").expect("the binary is built")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A `muxsim serve` process on a free port, stopped with SIGTERM when dropped.
+struct Serve {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Serve {
+    fn start(service: &str) -> Serve {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("muxsim"))
+            .args(["serve", "--service", service, "--addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut reader = BufReader::new(stderr);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        // Keep reading the log so the server never writes to a closed pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
+        let addr = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .expect("the address is printed")
+            .to_string();
+        assert!(line.starts_with("muxsim: serving"), "{line}");
+        Serve { child, addr }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "serve did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn services_lists_every_service_with_a_description() {
+    let out = muxsim().arg("services").output().unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for name in ["greet", "sink", "ack", "echo", "lines", "seed4-literal"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn serve_and_client_talk_then_serve_stops_cleanly_on_sigterm() {
+    let serve = Serve::start("echo");
+    let out = muxsim()
+        .args(["client", &serve.addr])
+        .write_stdin("ping\nsecond\n")
+        .timeout(Duration::from_secs(10))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "hello\npingresponse\nsecondresponse\n(server closed the connection)\n"
+    );
+    let status = serve.terminate();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn client_exits_cleanly_when_the_server_goes_away() {
+    let serve = Serve::start("greet");
+    let out = muxsim()
+        .args(["client", &serve.addr])
+        .write_stdin("anything\n")
+        .timeout(Duration::from_secs(10))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).starts_with("hello\n"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("(server closed the connection)"));
+}
+
+#[test]
+fn a_busy_port_is_a_one_line_error_and_exit_2() {
+    let serve = Serve::start("echo");
+    let out = muxsim()
+        .args(["serve", "--service", "echo", "--addr", &serve.addr])
+        .timeout(Duration::from_secs(10))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot listen on") && err.contains("in use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_service_is_refused() {
+    let out = muxsim()
+        .args(["serve", "--service", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown service `nope`"));
+}
+
+#[test]
+fn sim_prints_the_seed_the_transcript_and_the_verdict() {
+    let out = muxsim()
+        .args([
+            "sim",
+            "--service",
+            "echo",
+            "--seed",
+            "42",
+            "--check-determinism",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("# seed 42"), "{text}");
+    assert!(text.contains("\nseed 42\n"));
+    assert!(text.contains("# determinism: same trace twice"));
+    assert!(text.trim_end().ends_with("# seed 42: pass"), "{text}");
+}
+
+#[test]
+fn replay_passes_the_fixtures_in_the_simulator_and_on_real_sockets() {
+    for backend in ["sim", "mio"] {
+        let out = muxsim()
+            .args(["replay", "fixtures", "--backend", backend])
+            .current_dir(common::root())
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{backend}: {}", stdout(&out));
+        let n = common::fixtures().len();
+        assert!(stdout(&out).ends_with(&format!("{n} passed, 0 failed\n")));
+    }
+}
+
+#[test]
+fn a_malformed_fixture_is_one_line_with_file_line_column_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.txn");
+    std::fs::write(&path, "service echo\n\na connect\na send ping\n").unwrap();
+    let out = muxsim().arg("replay").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(
+        err,
+        format!(
+            "muxsim: {}:4:8: expected the bytes to send (a quoted string), found `ping`\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_mismatch_shows_both_sides_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wrong.txn");
+    std::fs::write(
+        &path,
+        "service echo\n\na connect\na recv \"hello\"\na send \"ping\"\na recv \"pongresponse\"\na close\n",
+    )
+    .unwrap();
+    let out = muxsim().arg("replay").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("expected: \"pongresponse\""), "{text}");
+    assert!(text.contains("received: \"pingresponse\""), "{text}");
+    assert!(text.contains("first difference at byte 1"), "{text}");
+    assert!(text.ends_with("0 passed, 1 failed\n"));
+}
+
+#[test]
+fn replay_against_the_python_seed_server_4_shows_its_crash() {
+    let peer = common::python_seed(4);
+    let out = muxsim()
+        .args(["replay", "fixtures/echo-disconnect-pending.txn", "--target"])
+        .arg(peer.addr.to_string())
+        .current_dir(common::root())
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("line 10: client b: cannot connect"),
+        "the next client gets no greeting:\n{text}"
+    );
+}
+
+#[test]
+fn fuzz_finds_the_seed_bugs_writes_minimal_fixtures_that_replay_reproduces() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = muxsim()
+        .args([
+            "fuzz",
+            "--service",
+            "seed4-literal",
+            "--seeds",
+            "60",
+            "--jobs",
+            "2",
+            "--out",
+        ])
+        .arg(dir.path())
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let reproduce: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("reproduce: muxsim replay "))
+        .collect();
+    assert!(!reproduce.is_empty(), "{text}");
+    for path in reproduce.iter().take(5) {
+        let replay = muxsim().args(["replay", path]).output().unwrap();
+        assert_eq!(
+            replay.status.code(),
+            Some(1),
+            "{path} reproduces the failure"
+        );
+        assert!(stdout(&replay).starts_with("FAIL"));
+    }
+}
+
+#[test]
+fn fuzz_passes_a_fixed_service_and_shards_split_the_campaign() {
+    let run = |shard: &str| {
+        let out = muxsim()
+            .args([
+                "fuzz",
+                "--service",
+                "echo",
+                "--seeds",
+                "101",
+                "--jobs",
+                "2",
+                "--shard",
+                shard,
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stdout(&out));
+        stdout(&out)
+    };
+    assert!(run("1/1").starts_with("101 seeds (echo), 0 failures"));
+    assert!(run("1/2").starts_with("51 seeds (echo), 0 failures"));
+    assert!(run("2/2").starts_with("50 seeds (echo), 0 failures"));
+    let bad = muxsim()
+        .args(["fuzz", "--service", "echo", "--shard", "3/2"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn fuzz_speaks_json_for_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = muxsim()
+        .args([
+            "fuzz",
+            "--service",
+            "seed4-literal",
+            "--seeds",
+            "10",
+            "--format",
+            "json",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("{\"type\":\"failure\",\"seed\":"))
+    );
+    let summary = lines.last().unwrap();
+    assert!(
+        summary.starts_with("{\"type\":\"summary\",\"service\":\"seed4-literal\",\"seeds\":10,"),
+        "{summary}"
+    );
+}

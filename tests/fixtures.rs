@@ -1,0 +1,118 @@
+//! Every fixture: passes on every readiness semantics, gives every client the same bytes in
+//! the simulator and over real TCP, and has its full simulated transcript pinned as a
+//! snapshot in `snapshots/`.
+
+mod common;
+
+use std::time::Duration;
+
+use muxsim::scenario::{Outcome, Scenario, make_service};
+use muxsim::semantics::Semantics;
+use muxsim::tcp::{ServerHandle, TcpReplayOptions, replay_tcp};
+use muxsim::transcript::{Expect, Header};
+
+fn scenarios() -> Vec<(String, muxsim::transcript::Transcript, Scenario)> {
+    common::fixtures()
+        .into_iter()
+        .map(|path| {
+            let t = common::load(&path);
+            let s = Scenario::from_transcript(&t, None)
+                .unwrap_or_else(|e| panic!("{}:{e}", path.display()));
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, t, s)
+        })
+        .collect()
+}
+
+#[test]
+fn every_fixture_passes_on_every_semantics_and_many_seeds() {
+    for (name, _, scenario) in scenarios() {
+        for semantics in Semantics::ALL {
+            for seed in 0..25 {
+                let mut s = scenario.clone();
+                s.config.sim.semantics = semantics;
+                s.config.seed = seed;
+                let run = s.run();
+                assert_eq!(
+                    s.outcome(&run),
+                    Outcome::AsExpected,
+                    "{name} on {semantics} seed {seed}: {}",
+                    run.verdict
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn snapshots_pin_every_fixtures_simulated_transcript() {
+    let settings = common::snapshot_settings();
+    settings.bind(|| {
+        for (name, _, scenario) in scenarios() {
+            let run = scenario.run();
+            let header = vec![
+                Header::Service(scenario.service.clone()),
+                Header::Semantics(run.semantics),
+                Header::Seed(run.seed),
+            ];
+            let text = format!(
+                "{}# verdict: {}\n",
+                run.transcript(header, false),
+                run.verdict
+            );
+            insta::assert_snapshot!(name, text);
+        }
+    });
+}
+
+#[test]
+fn every_fixture_has_a_snapshot_and_every_snapshot_a_fixture() {
+    let mut fixtures: Vec<String> = scenarios().into_iter().map(|(n, _, _)| n).collect();
+    let mut snaps: Vec<String> = std::fs::read_dir(common::root().join("snapshots"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".snap").map(String::from)
+        })
+        .collect();
+    fixtures.sort();
+    snaps.sort();
+    assert_eq!(snaps, fixtures);
+}
+
+#[test]
+fn the_simulator_and_real_sockets_give_every_client_the_same_bytes() {
+    let options = TcpReplayOptions {
+        timeout: Duration::from_secs(5),
+        ..TcpReplayOptions::default()
+    };
+    for (name, t, scenario) in scenarios() {
+        if scenario.expect != Expect::Pass {
+            continue;
+        }
+        let sim = scenario.run();
+        assert!(sim.verdict.is_pass(), "{name}: {}", sim.verdict);
+        let mut config = scenario.config.driver.clone();
+        config.linger = Duration::from_millis(500);
+        let server =
+            ServerHandle::start(make_service(&scenario.service, scenario.max_line), config)
+                .unwrap();
+        let real = replay_tcp(&t, server.addr(), &options);
+        server.stop().unwrap();
+        assert!(real.failure.is_none(), "{name}: {:?}", real.failure);
+        for (client, _, received, _) in &real.clients {
+            let simulated = &sim
+                .clients
+                .iter()
+                .find(|c| &c.name == client)
+                .unwrap()
+                .received;
+            let n = simulated.len().min(received.len());
+            assert_eq!(
+                simulated[..n],
+                received[..n],
+                "{name}: client {client} got different bytes"
+            );
+        }
+    }
+}
