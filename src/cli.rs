@@ -611,6 +611,7 @@ fn replay_real(
             let report = crate::world::ClientReport {
                 name: name.clone(),
                 sent: sent.clone(),
+                messages: vec![sent.clone()],
                 received: received.clone(),
                 saw_eof: false,
                 saw_reset: false,

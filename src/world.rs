@@ -298,6 +298,8 @@ impl fmt::Display for Verdict {
 pub struct ClientReport {
     pub name: String,
     pub sent: Vec<u8>,
+    /// Each send as the network took it: the messages of a message-framed protocol.
+    pub messages: Vec<Vec<u8>>,
     pub received: Vec<u8>,
     /// The client saw the server close (EOF).
     pub saw_eof: bool,
@@ -344,6 +346,7 @@ struct Client {
     inbox: Vec<u8>,
     received: Vec<u8>,
     sent: Vec<u8>,
+    messages: Vec<Vec<u8>>,
     paused: bool,
     closed: bool,
     shut: bool,
@@ -386,6 +389,7 @@ impl Client {
             inbox: Vec::new(),
             received: Vec::new(),
             sent: Vec::new(),
+            messages: Vec::new(),
             paused: false,
             closed: false,
             shut: false,
@@ -777,6 +781,7 @@ impl<S: Service> World<S> {
                     return;
                 }
                 self.clients[c].sent.extend_from_slice(&rest[..n]);
+                self.clients[c].messages.push(rest[..n].to_vec());
                 self.trace_client(c, Step::Send(rest[..n].to_vec()));
                 self.clients[c].sent_progress += n;
                 if self.clients[c].sent_progress >= bytes.len() {
@@ -1023,6 +1028,7 @@ impl<S: Service> World<S> {
             .map(|(i, c)| ClientReport {
                 name: c.name.clone(),
                 sent: c.sent.clone(),
+                messages: c.messages.clone(),
                 received: c.received.clone(),
                 saw_eof: c.eof,
                 saw_reset: c.reset,

@@ -215,6 +215,7 @@ mod tests {
         ClientReport {
             name: "a".into(),
             sent: sent.to_vec(),
+            messages: vec![sent.to_vec()],
             received: received.to_vec(),
             saw_eof: false,
             saw_reset: false,
