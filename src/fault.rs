@@ -191,10 +191,12 @@ pub enum Family {
     Accept,
     /// Delays between connections (reordering across streams, never within one).
     Delay,
+    /// Connect storms: dozens of extra clients that connect at once and leave at once.
+    Storm,
 }
 
 impl Family {
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::ShortIo,
         Family::WouldBlock,
         Family::Reset,
@@ -204,6 +206,7 @@ impl Family {
         Family::Spurious,
         Family::Accept,
         Family::Delay,
+        Family::Storm,
     ];
 
     pub fn name(self) -> &'static str {
@@ -217,6 +220,7 @@ impl Family {
             Family::Spurious => "spurious",
             Family::Accept => "accept",
             Family::Delay => "delay",
+            Family::Storm => "storm",
         }
     }
 

@@ -19,6 +19,7 @@ pub enum Stream {
     Faults = 2,
     Scenario = 3,
     Network = 4,
+    Plan = 5,
 }
 
 /// A deterministic random source.

@@ -514,10 +514,7 @@ impl<S: Service> World<S> {
             }
         }
         let plan = config.plan.clone().unwrap_or_else(|| {
-            FaultPlan::draw(
-                config.faults,
-                &mut SimRng::new(config.seed, Stream::Scenario),
-            )
+            FaultPlan::draw(config.faults, &mut SimRng::new(config.seed, Stream::Plan))
         });
         let mut net = Net::new(config.sim.clone(), config.seed, plan);
         for (client, spec, at) in anchored {

@@ -23,6 +23,8 @@ pub struct GenConfig {
     pub max_actions: usize,
     /// Whether payloads are newline-terminated lines.
     pub lines: bool,
+    /// Add a connect storm: many short-lived clients at once.
+    pub storm: bool,
 }
 
 impl GenConfig {
@@ -32,6 +34,7 @@ impl GenConfig {
             clients,
             max_actions: 6,
             lines: service == "lines",
+            storm: false,
         }
     }
 }
@@ -76,9 +79,7 @@ fn payload(rng: &mut SimRng, lines: bool) -> Vec<u8> {
 /// Generates the clients' scripts for `seed`.
 pub fn generate(seed: u64, config: &GenConfig) -> Vec<Script> {
     let mut rng = SimRng::new(seed, Stream::Scenario);
-    // Skip the words the fault plan is drawn from, so the two stay independent.
-    let _ = rng.next_u64();
-    (0..config.clients)
+    let mut scripts: Vec<Script> = (0..config.clients)
         .map(|i| {
             let mut entries = vec![Entry::Step(Step::Connect)];
             let actions = rng.between(0, config.max_actions as u64);
@@ -115,5 +116,24 @@ pub fn generate(seed: u64, config: &GenConfig) -> Vec<Script> {
                 entries,
             }
         })
-        .collect()
+        .collect();
+    if config.storm {
+        // A storm: clients that connect together, maybe say one thing, and leave.
+        for i in 0..rng.between(10, 60) {
+            let mut entries = vec![Entry::Step(Step::Connect)];
+            if rng.chance(300_000) {
+                entries.push(Entry::Step(Step::Send(payload(&mut rng, config.lines))));
+            }
+            entries.push(Entry::Step(match rng.below(4) {
+                0 => Step::Reset,
+                1 => Step::Shutdown,
+                _ => Step::Close,
+            }));
+            scripts.push(Script {
+                name: format!("storm{i}"),
+                entries,
+            });
+        }
+    }
+    scripts
 }

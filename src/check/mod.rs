@@ -33,7 +33,8 @@ use std::sync::{Arc, Mutex};
 pub use shrink::{minimize, to_transcript};
 
 use crate::core::Service;
-use crate::fault::FaultFamilies;
+use crate::fault::{Family, FaultFamilies, FaultPlan};
+use crate::rng::{SimRng, Stream};
 use crate::scenario::Scenario;
 use crate::semantics::Semantics;
 use crate::transcript::{Expect, Transcript};
@@ -261,8 +262,10 @@ impl Campaign {
         config.faults = self.faults;
         config.sim.semantics = semantics;
         config.strict = false;
+        let plan = FaultPlan::draw(self.faults, &mut SimRng::new(seed, Stream::Plan));
         let gen_config = generate::GenConfig {
             lines: self.lines,
+            storm: plan.rate(Family::Storm) > 0,
             ..generate::GenConfig::for_service(&self.name, self.clients)
         };
         Scenario {
