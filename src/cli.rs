@@ -49,6 +49,27 @@ enum Command {
     Replay(ReplayArgs),
     /// Run a fuzz campaign: many seeds, each failure shrunk to a replayable transcript.
     Fuzz(FuzzArgs),
+    /// Forward TCP to a server and record the conversations as a transcript.
+    Record(RecordArgs),
+}
+
+#[derive(Args, Debug)]
+struct RecordArgs {
+    /// Address the proxy listens on; port 0 picks a free port.
+    #[arg(long)]
+    listen: String,
+    /// The server to forward to.
+    #[arg(long)]
+    upstream: String,
+    /// The transcript to write.
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// Stop after this many connections have ended (default: run until Ctrl-C / SIGTERM).
+    #[arg(long)]
+    count: Option<usize>,
+    /// Write a `service` line, when the upstream runs a muxsim service.
+    #[arg(long)]
+    service: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -250,6 +271,7 @@ pub fn main() -> i32 {
         Command::Sim(args) => sim(args),
         Command::Replay(args) => replay(args),
         Command::Fuzz(args) => fuzz(args),
+        Command::Record(args) => record(args),
     };
     match result {
         Ok(code) => code,
@@ -279,14 +301,9 @@ fn resolve(addr: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("bad address `{addr}`: it resolves to nothing"))
 }
 
-fn serve(args: ServeArgs) -> CliResult {
-    check_service(&args.service)?;
-    let addr = resolve(&args.addr)?;
-    let backend = MioBackend::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let mut config = Config::default();
-    args.limits.apply(&mut config);
+/// Sets `stop` and wakes the loop on SIGINT or SIGTERM.
+fn stop_on_signals(waker: Arc<mio::Waker>) -> Result<Arc<AtomicBool>, String> {
     let stop = Arc::new(AtomicBool::new(false));
-    let waker = backend.waker();
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
@@ -299,6 +316,43 @@ fn serve(args: ServeArgs) -> CliResult {
             let _ = waker.wake();
         }
     });
+    Ok(stop)
+}
+
+fn record(args: RecordArgs) -> CliResult {
+    let listen = resolve(&args.listen)?;
+    let upstream = resolve(&args.upstream)?;
+    let options = crate::record::RecordOptions {
+        upstream,
+        count: args.count,
+        service: args.service.clone(),
+    };
+    let recorder = crate::record::Recorder::bind(listen, options)
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let local = recorder
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let stop = stop_on_signals(recorder.waker())?;
+    let _ = writeln!(
+        io::stderr(),
+        "muxsim: recording on {local}, forwarding to {upstream}"
+    );
+    let t = recorder
+        .run(&stop)
+        .map_err(|e| format!("the proxy failed: {e}"))?;
+    fs::write(&args.output, t.to_string())
+        .map_err(|e| format!("{}: {e}", args.output.display()))?;
+    let _ = writeln!(io::stderr(), "muxsim: wrote {}", args.output.display());
+    Ok(0)
+}
+
+fn serve(args: ServeArgs) -> CliResult {
+    check_service(&args.service)?;
+    let addr = resolve(&args.addr)?;
+    let backend = MioBackend::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let mut config = Config::default();
+    args.limits.apply(&mut config);
+    let stop = stop_on_signals(backend.waker())?;
     // A closed stderr must not kill the server: log writes ignore errors.
     let _ = writeln!(
         io::stderr(),
@@ -508,7 +562,13 @@ fn replay(args: ReplayArgs) -> CliResult {
     let mut loaded = Vec::new();
     for path in &files {
         let t = load(path)?;
-        let scenario = Scenario::from_transcript(&t, args.service.as_deref())
+        // Against a target the service is whatever runs there; the line is informational.
+        let service = match (&args.service, target) {
+            (Some(s), _) => Some(s.as_str()),
+            (None, Some(_)) if t.service().is_none() => Some("echo"),
+            (None, _) => None,
+        };
+        let scenario = Scenario::from_transcript(&t, service)
             .map_err(|e| format!("{}:{e}", path.display()))?;
         loaded.push((path, t, scenario));
     }

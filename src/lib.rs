@@ -19,6 +19,7 @@
 //! | [`scenario`] | turning transcripts into worlds, and running them |
 //! | [`check`] | oracles, generated scenarios, fuzz campaigns, shrinking |
 //! | [`tcp`] | real-network tools: `serve`, `client`, replay against any server |
+//! | [`record`] | the recording proxy behind `muxsim record` |
 //! | [`cli`] | the `muxsim` command line, with no logic of its own |
 //!
 //! # The run loop
@@ -48,6 +49,7 @@ pub mod cli;
 pub mod core;
 pub mod driver;
 pub mod fault;
+pub mod record;
 pub mod rng;
 pub mod scenario;
 pub mod semantics;

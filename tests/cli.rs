@@ -334,3 +334,78 @@ fn fuzz_speaks_json_for_ci() {
         "{summary}"
     );
 }
+
+#[test]
+fn record_a_session_then_replay_it_against_a_fresh_server() {
+    let first = Serve::start("echo");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("session.txn");
+    let mut proxy = Command::new(assert_cmd::cargo::cargo_bin("muxsim"))
+        .args([
+            "record",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &first.addr,
+        ])
+        .arg("-o")
+        .arg(&file)
+        .args(["--count", "1", "--service", "echo"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(proxy.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let listen = line
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches(',');
+    let mut c = common::connect(listen.parse().unwrap());
+    assert_eq!(common::read_n(&mut c, 5, Duration::from_secs(5)), b"hello");
+    common::send(&mut c, b"ping");
+    assert_eq!(
+        common::read_n(&mut c, 12, Duration::from_secs(5)),
+        b"pingresponse"
+    );
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let (_, eof) = common::read_to_eof(&mut c, Duration::from_secs(5));
+    assert!(eof);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = proxy.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "record did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success());
+    let text = std::fs::read_to_string(&file).unwrap();
+    for expected in [
+        "a connect\n",
+        "a recv \"hello\"\n",
+        "a send \"ping\"\n",
+        "a recv \"pingresponse\"\n",
+        "a recv-eof\n",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    drop(first);
+    let fresh = Serve::start("echo");
+    let out = muxsim()
+        .arg("replay")
+        .arg(&file)
+        .args(["--target", &fresh.addr])
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    // And the recording runs in the simulator too.
+    let out = muxsim().arg("replay").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+}
