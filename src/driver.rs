@@ -80,6 +80,9 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// What a client turned away by [`Config::max_conns`] reads before the close.
     pub refusal: Vec<u8>,
+    /// Whether to keep a log (see [`Driver::poll_log`]). The simulator turns it off unless a
+    /// trace is asked for: formatting lines nobody reads is most of a small run's cost.
+    pub log: bool,
     /// A defect kept for demonstrations: read once per readiness event instead of draining
     /// until `WouldBlock`. Correct under level-triggered readiness, stalls under
     /// edge-triggered readiness. Never set it in a real server.
@@ -99,6 +102,7 @@ impl Default for Config {
             linger: Duration::from_secs(2),
             idle_timeout: Some(Duration::from_secs(300)),
             refusal: b"error: max number of clients reached\n".to_vec(),
+            log: true,
             read_once_per_event: false,
         }
     }
@@ -387,6 +391,9 @@ impl<B: Backend, S: Service> Driver<B, S> {
     }
 
     fn note(&mut self, conn: Option<ConnId>, text: String) {
+        if !self.config.log {
+            return;
+        }
         let at = self.backend.now();
         self.log.push_back(LogLine { at, conn, text });
     }
@@ -462,7 +469,12 @@ impl<B: Backend, S: Service> Driver<B, S> {
         };
         let generation = self.slots[index as usize].generation;
         let id = conn_id(index, generation);
-        let peer = self.backend.describe(&stream);
+        let log = self.config.log;
+        let peer = if log {
+            self.backend.describe(&stream)
+        } else {
+            String::new()
+        };
         if let Err(e) = self
             .backend
             .register(&mut stream, Token(id.0), Interest::READABLE)
@@ -506,7 +518,9 @@ impl<B: Backend, S: Service> Driver<B, S> {
         }
         self.stats.accepted += 1;
         self.served += 1;
-        self.note(Some(id), format!("open from {peer}"));
+        if log {
+            self.note(Some(id), format!("open from {peer}"));
+        }
         if let Some(idle) = self.config.idle_timeout {
             self.deadlines.insert((now + idle, id));
         }
@@ -826,7 +840,9 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 CloseReason::Reset => "reset",
                 CloseReason::Limit => "cut by a limit",
             };
-            self.note(Some(id), how.to_string());
+            if self.config.log {
+                self.note(Some(id), how.to_string());
+            }
             self.dying.push((id, reason));
             self.drain_service();
         }

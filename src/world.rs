@@ -346,7 +346,8 @@ struct Client {
     inbox: Vec<u8>,
     received: Vec<u8>,
     sent: Vec<u8>,
-    messages: Vec<Vec<u8>>,
+    /// Where each send ended in `sent`.
+    message_ends: Vec<usize>,
     paused: bool,
     closed: bool,
     shut: bool,
@@ -389,7 +390,7 @@ impl Client {
             inbox: Vec::new(),
             received: Vec::new(),
             sent: Vec::new(),
-            messages: Vec::new(),
+            message_ends: Vec::new(),
             paused: false,
             closed: false,
             shut: false,
@@ -524,7 +525,9 @@ impl<S: Service> World<S> {
             net.arm_fault(None, spec);
         }
         let backend = SimBackend::new(net);
-        let driver = Driver::new(backend, service, config.driver.clone());
+        let mut driver_config = config.driver.clone();
+        driver_config.log &= config.sim.detail;
+        let driver = Driver::new(backend, service, driver_config);
         let clients = scripts.into_iter().map(Client::new).collect();
         let sched = SimRng::new(config.seed, Stream::Scheduler);
         let mut world = World {
@@ -778,7 +781,8 @@ impl<S: Service> World<S> {
                     return;
                 }
                 self.clients[c].sent.extend_from_slice(&rest[..n]);
-                self.clients[c].messages.push(rest[..n].to_vec());
+                let end = self.clients[c].sent.len();
+                self.clients[c].message_ends.push(end);
                 self.trace_client(c, Step::Send(rest[..n].to_vec()));
                 self.clients[c].sent_progress += n;
                 if self.clients[c].sent_progress >= bytes.len() {
@@ -841,7 +845,11 @@ impl<S: Service> World<S> {
         match self.net_mut().client_read(pipe) {
             ClientRead::Data(bytes) => {
                 self.clients[c].received.extend_from_slice(&bytes);
-                self.clients[c].inbox.extend_from_slice(&bytes);
+                // Only bytes something will check are kept for matching.
+                let client = &mut self.clients[c];
+                if self.config.strict || client.matched < client.expected.len() {
+                    client.inbox.extend_from_slice(&bytes);
+                }
                 self.trace_client(c, Step::Got(bytes));
                 self.match_inbox(c);
             }
@@ -1025,7 +1033,15 @@ impl<S: Service> World<S> {
             .map(|(i, c)| ClientReport {
                 name: c.name.clone(),
                 sent: c.sent.clone(),
-                messages: c.messages.clone(),
+                messages: c
+                    .message_ends
+                    .iter()
+                    .scan(0, |start, &end| {
+                        let message = c.sent[*start..end].to_vec();
+                        *start = end;
+                        Some(message)
+                    })
+                    .collect(),
                 received: c.received.clone(),
                 saw_eof: c.eof,
                 saw_reset: c.reset,

@@ -159,6 +159,8 @@ struct Faults {
     anchored: BTreeMap<(Option<ClientIdx>, Op, u64), Vec<FaultSpec>>,
     /// Scripted faults for the next operation of a kind.
     armed: BTreeMap<(Option<ClientIdx>, Op), VecDeque<FaultSpec>>,
+    /// Scripted per-client poll faults (spurious, stale) not yet fired.
+    scripted_polls: usize,
     emfile_left: u32,
 }
 
@@ -221,6 +223,7 @@ impl Net {
                 active: true,
                 anchored: BTreeMap::new(),
                 armed: BTreeMap::new(),
+                scripted_polls: 0,
                 emfile_left: 0,
             },
             order_rng: SimRng::new(seed, Stream::Network),
@@ -268,6 +271,9 @@ impl Net {
 
     /// Scripted fault on operation `at` (from 1) of its kind.
     pub fn anchor_fault(&mut self, client: Option<ClientIdx>, spec: FaultSpec, at: u64) {
+        if client.is_some() && spec.op() == Op::Poll {
+            self.faults.scripted_polls += 1;
+        }
         self.faults
             .anchored
             .entry((client, spec.op(), at))
@@ -277,6 +283,9 @@ impl Net {
 
     /// Scripted fault on the next operation of its kind.
     pub fn arm_fault(&mut self, client: Option<ClientIdx>, spec: FaultSpec) {
+        if client.is_some() && spec.op() == Op::Poll {
+            self.faults.scripted_polls += 1;
+        }
         self.faults
             .armed
             .entry((client, spec.op()))
@@ -332,6 +341,9 @@ impl Net {
                 let next = *queue.front()?;
                 applicable(next).then(|| queue.pop_front()).flatten()
             });
+        if scripted.is_some_and(|s| client.is_some() && s.op() == Op::Poll) {
+            faults.scripted_polls -= 1;
+        }
         let spec = match scripted {
             Some(spec) => Some(spec),
             None if faults.active && !faults.plan.is_calm() => draw(&faults.plan, &mut faults.rng),
@@ -431,7 +443,7 @@ impl Net {
             return ClientRead::Reset;
         }
         if !p.s2c.is_empty() {
-            return ClientRead::Data(p.s2c.drain(..).collect());
+            return ClientRead::Data(Vec::from(std::mem::take(&mut p.s2c)));
         }
         if p.s2c_fin {
             return ClientRead::Eof;
@@ -530,13 +542,7 @@ impl Net {
     // ----- readiness ---------------------------------------------------------------------
 
     fn readiness(&self, fd: u32) -> (bool, bool) {
-        let Some(&pipe) = self.fds.get(&fd) else {
-            return (false, false);
-        };
-        let p = &self.pipes[pipe];
-        let readable = p.reset || !p.c2s.is_empty() || p.c2s_fin;
-        let writable = p.reset || p.s2c_fin || p.s2c.len() < self.config.buffer;
-        (readable, writable)
+        readiness(&self.fds, &self.pipes, self.config.buffer, fd)
     }
 
     fn listener_ready(&self) -> bool {
@@ -572,17 +578,12 @@ impl Net {
                 writable: false,
             });
         }
-        let fds: Vec<u32> = self.regs.keys().copied().collect();
-        if !level {
-            self.stats.scanned += events.len() as u64;
-        } else {
-            self.stats.scanned += fds.len() as u64 + 1;
+        if level {
+            self.stats.scanned += self.regs.len() as u64 + 1;
         }
-        for fd in fds {
-            let (r, w) = self.readiness(fd);
-            let Some(reg) = self.regs.get_mut(&fd) else {
-                continue;
-            };
+        let (fds, pipes, buffer) = (&self.fds, &self.pipes, self.config.buffer);
+        for (fd, reg) in self.regs.iter_mut() {
+            let (r, w) = readiness(fds, pipes, buffer, *fd);
             let readable = r && reg.interest.readable && (level || reg.armed_read);
             let writable = w && reg.interest.writable && (level || reg.armed_write);
             if readable {
@@ -625,6 +626,17 @@ impl Net {
             }
         }
     }
+}
+
+/// Whether the server's descriptor `fd` is readable and writable now.
+fn readiness(fds: &BTreeMap<u32, PipeId>, pipes: &[Pipe], buffer: usize, fd: u32) -> (bool, bool) {
+    let Some(&pipe) = fds.get(&fd) else {
+        return (false, false);
+    };
+    let p = &pipes[pipe];
+    let readable = p.reset || !p.c2s.is_empty() || p.c2s_fin;
+    let writable = p.reset || p.s2c_fin || p.s2c.len() < buffer;
+    (readable, writable)
 }
 
 /// A server-side connection of the simulated network.
@@ -676,9 +688,12 @@ impl Backend for SimBackend {
         if fault == Some(FaultSpec::PollEintr) {
             return Err(errno(libc::EINTR));
         }
-        // Spurious and stale events name a client, so they are drawn per client.
+        // Spurious and stale events name a client, so they are drawn per client; skip the
+        // walk when none can fire.
         let mut extra = Vec::new();
-        let clients: Vec<ClientIdx> = if has_regs || has_retired {
+        let may_fire = net.faults.scripted_polls > 0
+            || (net.faults.active && net.faults.plan.rate(Family::Spurious) > 0);
+        let clients: Vec<ClientIdx> = if may_fire && (has_regs || has_retired) {
             let mut c: BTreeSet<ClientIdx> = net
                 .regs
                 .keys()
@@ -933,9 +948,11 @@ impl Backend for SimBackend {
         let p = &mut net.pipes[pipe];
         let result = if !p.c2s.is_empty() {
             let n = p.c2s.len().min(limit).min(buf.len());
-            for (slot, byte) in buf.iter_mut().zip(p.c2s.drain(..n)) {
-                *slot = byte;
-            }
+            let (front, back) = p.c2s.as_slices();
+            let first = front.len().min(n);
+            buf[..first].copy_from_slice(&front[..first]);
+            buf[first..n].copy_from_slice(&back[..n - first]);
+            p.c2s.drain(..n);
             Ok(n)
         } else if p.reset {
             Err(errno(libc::ECONNRESET))

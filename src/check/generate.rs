@@ -55,21 +55,26 @@ fn payload(rng: &mut SimRng, lines: bool) -> Vec<u8> {
     } else {
         rng.between(1, 24)
     } as usize;
-    let mut bytes: Vec<u8> = (0..len)
-        .map(|_| {
-            if lines {
-                *rng.pick(&ALPHABET[..36])
-            } else {
-                *rng.pick(ALPHABET)
-            }
-        })
-        .collect();
+    // Eight bytes per random word: large payloads are cheap to make.
+    let alphabet = if lines { &ALPHABET[..36] } else { ALPHABET };
+    let mut bytes: Vec<u8> = Vec::with_capacity(len + 1);
+    while bytes.len() < len {
+        let word = rng.next_u64().to_le_bytes();
+        for b in word.into_iter().take(len - bytes.len()) {
+            bytes.push(alphabet[usize::from(b) % alphabet.len()]);
+        }
+    }
     if lines {
-        // One or more complete lines.
-        for byte in &mut bytes {
-            if rng.chance(150_000) {
+        // One or more complete lines: about one byte in seven becomes a newline.
+        let mut word = 0u64;
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            if i % 21 == 0 {
+                word = rng.next_u64();
+            }
+            if word % 7 == 0 {
                 *byte = b'\n';
             }
+            word /= 7;
         }
         bytes.push(b'\n');
     }
