@@ -18,7 +18,7 @@ use crate::check::Campaign;
 use crate::core;
 use crate::driver::Config;
 use crate::fault::FaultFamilies;
-use crate::scenario::{Outcome, Scenario, make_service};
+use crate::scenario::{Outcome, Scenario, ServiceOptions, make_service};
 use crate::semantics::Semantics;
 use crate::tcp::{self, LineEnding, ServerHandle, TcpReplayOptions};
 use crate::transcript::{self, Header, Transcript, quote};
@@ -51,6 +51,26 @@ enum Command {
     Fuzz(FuzzArgs),
     /// Forward TCP to a server and record the conversations as a transcript.
     Record(RecordArgs),
+    /// Mix well-behaved and abusive clients against a live server; report lost answers.
+    Chaos(ChaosArgs),
+}
+
+#[derive(Args, Debug)]
+struct ChaosArgs {
+    /// The server, HOST:PORT.
+    #[arg(long)]
+    target: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// How long to run, e.g. 30s or 2m.
+    #[arg(long, default_value = "10s")]
+    duration: String,
+    /// The protocol the server speaks: echo, ack or lines.
+    #[arg(long, default_value = "echo")]
+    service: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +112,9 @@ struct LimitArgs {
     /// Longest line the `lines` service accepts.
     #[arg(long)]
     max_line: Option<usize>,
+    /// How long a `lines` request may stay incomplete, in milliseconds (0: forever).
+    #[arg(long)]
+    request_timeout_ms: Option<u64>,
 }
 
 impl LimitArgs {
@@ -272,6 +295,7 @@ pub fn main() -> i32 {
         Command::Replay(args) => replay(args),
         Command::Fuzz(args) => fuzz(args),
         Command::Record(args) => record(args),
+        Command::Chaos(args) => chaos(args),
     };
     match result {
         Ok(code) => code,
@@ -319,6 +343,25 @@ fn stop_on_signals(waker: Arc<mio::Waker>) -> Result<Arc<AtomicBool>, String> {
     Ok(stop)
 }
 
+fn chaos(args: ChaosArgs) -> CliResult {
+    if !["echo", "ack", "lines"].contains(&args.service.as_str()) {
+        return Err(format!(
+            "chaos checks answers of echo, ack or lines, not `{}`",
+            args.service
+        ));
+    }
+    let options = crate::chaos::ChaosOptions {
+        target: resolve(&args.target)?,
+        clients: args.clients.max(1),
+        duration: parse_wall_duration(&args.duration)?,
+        seed: args.seed,
+        service: args.service,
+    };
+    let report = crate::chaos::run(&options);
+    let _ = writeln!(io::stdout(), "{report}");
+    Ok(if report.is_clean() { 0 } else { 1 })
+}
+
 fn record(args: RecordArgs) -> CliResult {
     let listen = resolve(&args.listen)?;
     let upstream = resolve(&args.upstream)?;
@@ -360,7 +403,11 @@ fn serve(args: ServeArgs) -> CliResult {
         args.service,
         backend.local_addr()
     );
-    let service = make_service(&args.service, args.limits.max_line);
+    let options = ServiceOptions {
+        max_line: args.limits.max_line,
+        request_timeout_ms: args.limits.request_timeout_ms,
+    };
+    let service = make_service(&args.service, &options);
     let mut stderr = io::stderr();
     match tcp::serve(backend, service, config, &stop, &mut stderr) {
         Ok(()) => {
@@ -588,7 +635,7 @@ fn replay(args: ReplayArgs) -> CliResult {
                 // Real sockets have no virtual clock: keep the server's timers short.
                 config.linger = config.linger.min(Duration::from_millis(500));
                 let server =
-                    ServerHandle::start(make_service(&scenario.service, scenario.max_line), config)
+                    ServerHandle::start(make_service(&scenario.service, &scenario.options), config)
                         .map_err(|e| format!("cannot start a server: {e}"))?;
                 let ok = replay_real(&mut out, path, t, scenario, server.addr(), &options);
                 server
@@ -680,7 +727,7 @@ fn replay_real(
                 disrupted: *closed,
             };
             if let Some(Err(detail)) =
-                crate::check::oracle::judge(&scenario.service, &report, scenario.max_line)
+                crate::check::oracle::judge(&scenario.service, &report, scenario.options.max_line)
             {
                 ok = false;
                 message = format!("client {name}: {detail}");

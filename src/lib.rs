@@ -20,6 +20,7 @@
 //! | [`check`] | oracles, generated scenarios, fuzz campaigns, shrinking |
 //! | [`tcp`] | real-network tools: `serve`, `client`, replay against any server |
 //! | [`record`] | the recording proxy behind `muxsim record` |
+//! | [`chaos`] | `muxsim chaos`: well-behaved and abusive clients against a live server |
 //! | [`cli`] | the `muxsim` command line, with no logic of its own |
 //!
 //! # The run loop
@@ -44,6 +45,7 @@
 //! picks the server, between the steps of the clients.
 
 pub mod backend;
+pub mod chaos;
 pub mod check;
 pub mod cli;
 pub mod core;

@@ -43,8 +43,8 @@ pub struct Scenario {
     pub anchored: Vec<(Option<usize>, FaultSpec, u64)>,
     pub global: Vec<FaultSpec>,
     pub expect: Expect,
-    /// The `lines` service's line limit, from `limit max-line`.
-    pub max_line: Option<usize>,
+    /// The `lines` service's limits, from `limit max-line` and `limit request-timeout-ms`.
+    pub options: ServiceOptions,
     /// Judge clients by the service's reference model (`oracle on`).
     pub oracle: bool,
 }
@@ -149,16 +149,19 @@ impl Scenario {
             anchored,
             global,
             expect: t.expect(),
-            max_line: t
-                .limit(Limit::MaxLine)
-                .map(|v| usize::try_from(v).unwrap_or(usize::MAX)),
+            options: ServiceOptions {
+                max_line: t
+                    .limit(Limit::MaxLine)
+                    .map(|v| usize::try_from(v).unwrap_or(usize::MAX)),
+                request_timeout_ms: t.limit(Limit::RequestTimeoutMs),
+            },
             oracle: t.oracle(),
         })
     }
 
     /// Builds the world and runs it with the named built-in service.
     pub fn run(&self) -> Run {
-        let service = make_service(&self.service, self.max_line);
+        let service = make_service(&self.service, &self.options);
         self.run_with(service)
     }
 
@@ -182,7 +185,7 @@ impl Scenario {
         if !self.oracle || !run.verdict.is_pass() {
             return run.verdict.clone();
         }
-        crate::check::judge_clients(&self.service, run, self.max_line)
+        crate::check::judge_clients(&self.service, run, self.options.max_line)
     }
 
     /// Judges a run against this scenario's `expect` line.
@@ -226,7 +229,7 @@ fn apply_limits(t: &Transcript, config: &mut WorldConfig) {
             Limit::LingerMs => config.driver.linger = Duration::from_millis(value),
             Limit::Buffer => config.sim.buffer = as_usize.max(1),
             Limit::Backlog => config.sim.backlog = as_usize.max(1),
-            Limit::MaxLine => {}
+            Limit::MaxLine | Limit::RequestTimeoutMs => {}
             Limit::Steps => config.max_steps = value,
         }
     }
@@ -282,16 +285,29 @@ pub fn limit_headers(config: &WorldConfig) -> Vec<Header> {
         .collect()
 }
 
-/// A built-in service by name, with the `lines` line limit applied when given.
+/// Limits of the built-in services that a transcript or the command line can set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceOptions {
+    /// `lines`: the longest line accepted.
+    pub max_line: Option<usize>,
+    /// `lines`: how long a line may stay incomplete, in milliseconds (0: forever).
+    pub request_timeout_ms: Option<u64>,
+}
+
+/// A built-in service by name, with `options` applied where the service has them.
 ///
 /// # Panics
 ///
 /// When `name` is not a built-in service; callers look it up first.
-pub fn make_service(name: &str, max_line: Option<usize>) -> Box<dyn Service + Send> {
-    if name == "lines"
-        && let Some(max) = max_line
-    {
-        return Box::new(core::lines::Lines::with_max_line(max));
+pub fn make_service(name: &str, options: &ServiceOptions) -> Box<dyn Service + Send> {
+    if name == "lines" {
+        let max_line = options.max_line.unwrap_or(core::lines::DEFAULT_MAX_LINE);
+        let timeout = match options.request_timeout_ms {
+            None => Some(core::lines::DEFAULT_REQUEST_TIMEOUT),
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+        };
+        return Box::new(core::lines::Lines::with_limits(max_line, timeout));
     }
     let entry = core::lookup(name).expect("service name was checked against the catalog");
     (entry.make)()

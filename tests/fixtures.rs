@@ -95,7 +95,7 @@ fn the_simulator_and_real_sockets_give_every_client_the_same_bytes() {
         let mut config = scenario.config.driver.clone();
         config.linger = Duration::from_millis(500);
         let server =
-            ServerHandle::start(make_service(&scenario.service, scenario.max_line), config)
+            ServerHandle::start(make_service(&scenario.service, &scenario.options), config)
                 .unwrap();
         let real = replay_tcp(&t, server.addr(), &options);
         server.stop().unwrap();

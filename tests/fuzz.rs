@@ -126,7 +126,7 @@ fn scenario(service: &'static str) -> impl Strategy<Value = Scenario> {
                 anchored: Vec::new(),
                 global: Vec::new(),
                 expect: Expect::Pass,
-                max_line: None,
+                options: Default::default(),
                 oracle: true,
             }
         })

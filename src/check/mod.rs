@@ -158,7 +158,7 @@ impl Campaign {
         crate::core::lookup(name)?;
         let owned = name.to_string();
         Some(Campaign::new(name, move || {
-            crate::scenario::make_service(&owned, None)
+            crate::scenario::make_service(&owned, &Default::default())
         }))
     }
 
@@ -275,7 +275,7 @@ impl Campaign {
             anchored: Vec::new(),
             global: Vec::new(),
             expect: Expect::Pass,
-            max_line: None,
+            options: Default::default(),
             oracle: true,
         }
     }

@@ -5,8 +5,14 @@
 //! longer than the limit gets `error: line too long (limit N bytes)\n` and the connection is
 //! closed (the driver's lingering close makes sure the client can read that line). Bytes after
 //! the last newline when the peer closes are an incomplete request and get no answer.
+//!
+//! A request (line) that stays incomplete past the request deadline gets
+//! `error: request timed out\n` and a close: a slowloris client that trickles one byte every
+//! few seconds cannot hold a connection forever. The deadline is a timer of the core, so the
+//! simulator tests it in virtual time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use super::{CloseReason, ConnId, Outbox, Output, RESPONSE, Service};
 use crate::time::Instant;
@@ -16,10 +22,21 @@ use crate::time::Instant;
 /// connection's buffer grow without bound.
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
+/// How long a line may stay incomplete. 10 s is far longer than any honest client needs to
+/// send one line, and short enough that trickling bytes cannot hoard connections.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The line sent before closing a connection whose request timed out.
+pub const TIMED_OUT: &[u8] = b"error: request timed out\n";
+
 /// The line-framed echo service.
 #[derive(Debug)]
 pub struct Lines {
     max_line: usize,
+    request_timeout: Option<Duration>,
+    /// When each connection's incomplete line must be complete, and the same ordered by time.
+    deadline_of: BTreeMap<ConnId, Instant>,
+    deadlines: BTreeSet<(Instant, ConnId)>,
     /// Bytes of the line in progress, per connection; absent until a connection sends.
     partial: BTreeMap<ConnId, Vec<u8>>,
     /// Connections that broke the limit and are being closed; their input is ignored.
@@ -36,11 +53,36 @@ impl Default for Lines {
 impl Lines {
     /// A `lines` service that refuses lines longer than `max_line` bytes.
     pub fn with_max_line(max_line: usize) -> Self {
+        Lines::with_limits(max_line, Some(DEFAULT_REQUEST_TIMEOUT))
+    }
+
+    /// A `lines` service with both limits; `request_timeout` `None` waits forever.
+    pub fn with_limits(max_line: usize, request_timeout: Option<Duration>) -> Self {
         Lines {
             max_line,
+            request_timeout,
+            deadline_of: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
             partial: BTreeMap::new(),
             closing: BTreeMap::new(),
             out: Outbox::default(),
+        }
+    }
+
+    fn clear_deadline(&mut self, conn: ConnId) {
+        if let Some(at) = self.deadline_of.remove(&conn) {
+            self.deadlines.remove(&(at, conn));
+        }
+    }
+
+    /// Starts the clock for a request that has begun, unless it is already running.
+    fn start_deadline(&mut self, now: Instant, conn: ConnId) {
+        if let Some(timeout) = self.request_timeout
+            && !self.deadline_of.contains_key(&conn)
+        {
+            let at = now + timeout;
+            self.deadline_of.insert(conn, at);
+            self.deadlines.insert((at, conn));
         }
     }
 
@@ -55,7 +97,7 @@ impl Service for Lines {
         self.out.send(conn, &b"hello\n"[..]);
     }
 
-    fn handle_received(&mut self, _now: Instant, conn: ConnId, mut bytes: &[u8]) {
+    fn handle_received(&mut self, now: Instant, conn: ConnId, mut bytes: &[u8]) {
         if self.closing.contains_key(&conn) {
             return;
         }
@@ -68,16 +110,19 @@ impl Service for Lines {
             if line.len() + piece.len() > self.max_line {
                 self.partial.remove(&conn);
                 self.closing.insert(conn, ());
+                self.clear_deadline(conn);
                 self.out.send(conn, Lines::too_long_message(self.max_line));
                 self.out.close(conn);
                 return;
             }
             line.extend_from_slice(piece);
             if !complete {
+                self.start_deadline(now, conn);
                 return;
             }
             bytes = &bytes[piece.len() + 1..];
             let mut answer = std::mem::take(line);
+            self.clear_deadline(conn);
             answer.extend_from_slice(RESPONSE);
             answer.push(b'\n');
             self.out.send(conn, answer);
@@ -86,11 +131,34 @@ impl Service for Lines {
 
     fn handle_peer_closed(&mut self, _now: Instant, conn: ConnId) {
         self.partial.remove(&conn);
+        self.clear_deadline(conn);
     }
 
     fn handle_closed(&mut self, _now: Instant, conn: ConnId, _reason: CloseReason) {
         self.partial.remove(&conn);
         self.closing.remove(&conn);
+        self.clear_deadline(conn);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(at, conn)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.clear_deadline(conn);
+            self.partial.remove(&conn);
+            self.closing.insert(conn, ());
+            self.out.log(
+                conn,
+                "request incomplete past its deadline: closing".to_string(),
+            );
+            self.out.send(conn, TIMED_OUT);
+            self.out.close(conn);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(at, _)| *at)
     }
 
     fn poll_output(&mut self) -> Option<Output> {

@@ -94,6 +94,8 @@ pub enum Limit {
     Backlog,
     /// `max-line BYTES` for the `lines` service
     MaxLine,
+    /// `request-timeout-ms MS` for the `lines` service (0: never)
+    RequestTimeoutMs,
     /// `steps N`: the simulator's step limit
     Steps,
 }
@@ -109,6 +111,7 @@ impl Limit {
         (Limit::Buffer, "buffer"),
         (Limit::Backlog, "backlog"),
         (Limit::MaxLine, "max-line"),
+        (Limit::RequestTimeoutMs, "request-timeout-ms"),
         (Limit::Steps, "steps"),
     ];
 
