@@ -242,7 +242,7 @@ fn abusive(options: &ChaosOptions, rng: &mut SimRng, kind: &'static str) {
         }
         "drip" => {
             for _ in 0..rng.between(3, 10) {
-                if stream.write_all(&[b'd']).is_err() {
+                if stream.write_all(b"d").is_err() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(20));

@@ -3,38 +3,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::connect;
-use muxsim::backend::mio::MioBackend;
-use muxsim::core::Service;
+use common::{connect, drive, local};
 use muxsim::core::echo::Echo;
-use muxsim::driver::{Config, Driver};
+use muxsim::driver::Config;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn local<S: Service>(service: S, config: Config) -> (Driver<MioBackend, S>, SocketAddr) {
-    let backend = MioBackend::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
-    let addr = backend.local_addr();
-    (Driver::new(backend, service, config), addr)
-}
-
-fn drive<S: Service>(
-    driver: &mut Driver<MioBackend, S>,
-    within: Duration,
-    mut done: impl FnMut(&Driver<MioBackend, S>) -> bool,
-) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        driver.turn(Some(Duration::from_millis(5))).expect("poll");
-        while driver.poll_log().is_some() {}
-        if done(driver) {
-            return true;
-        }
-    }
-    done(driver)
-}
 
 #[test]
 fn ten_thousand_connect_close_cycles_leave_no_descriptor_behind() {

@@ -77,7 +77,7 @@ fn big_line_scenario(semantics: Semantics, read_once: bool) -> Scenario {
     // One 40 KB line: more than one 16 KiB read, all of it waiting before the server reads.
     let line = "x".repeat(40_000);
     let text = format!(
-        "service lines\nsemantics {semantics}\n\na connect\na recv \"hello\\n\"\na send \"{line}\\n\"\na recv \"{line}response\\n\"\na close\n"
+        "service lines\nsemantics {semantics}\nlimit request-timeout-ms 0\n\na connect\na recv \"hello\\n\"\na send \"{line}\\n\"\na recv \"{line}response\\n\"\na close\n"
     );
     let mut s = common::scenario(&text);
     s.config.driver.read_once_per_event = read_once;

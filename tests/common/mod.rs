@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use muxsim::backend::mio::MioBackend;
+use muxsim::core::Service;
+use muxsim::driver::{Config, Driver};
 use muxsim::scenario::Scenario;
 use muxsim::transcript::{self, Transcript};
 use muxsim::world::Run;
@@ -164,4 +167,28 @@ pub fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(5));
     }
     cond()
+}
+
+/// A driver in the test's own thread, so a test can look at its state between turns.
+pub fn local<S: Service>(service: S, config: Config) -> (Driver<MioBackend, S>, SocketAddr) {
+    let backend = MioBackend::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
+    let addr = backend.local_addr();
+    (Driver::new(backend, service, config), addr)
+}
+
+/// Turns the driver until `done` holds or `within` passes; returns whether it held.
+pub fn drive<S: Service>(
+    driver: &mut Driver<MioBackend, S>,
+    within: Duration,
+    mut done: impl FnMut(&Driver<MioBackend, S>) -> bool,
+) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        driver.turn(Some(Duration::from_millis(5))).expect("poll");
+        while driver.poll_log().is_some() {}
+        if done(driver) {
+            return true;
+        }
+    }
+    done(driver)
 }
