@@ -13,14 +13,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::backend::mio::MioBackend;
 use crate::check::Campaign;
 use crate::core;
 use crate::driver::Config;
 use crate::fault::FaultFamilies;
 use crate::scenario::{Outcome, Scenario, ServiceOptions, make_service};
 use crate::semantics::Semantics;
-use crate::tcp::{self, LineEnding, ServerHandle, TcpReplayOptions};
+use crate::tcp::{self, LineEnding, RealBackend, ServerHandle, TcpReplayOptions};
 use crate::transcript::{self, Header, Transcript, quote};
 use crate::world::{Failure, Verdict};
 
@@ -145,6 +144,9 @@ struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:9999")]
     addr: String,
+    /// The readiness mechanism: mio (epoll), poll or select.
+    #[arg(long, value_enum, default_value = "mio")]
+    backend: RealBackend,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -206,8 +208,14 @@ struct SimArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum BackendArg {
+    /// The simulator.
     Sim,
+    /// A muxsim server in-process on epoll (mio).
     Mio,
+    /// A muxsim server in-process on poll(2).
+    Poll,
+    /// A muxsim server in-process on select(2).
+    Select,
 }
 
 #[derive(Args, Debug)]
@@ -215,7 +223,8 @@ struct ReplayArgs {
     /// Transcript files, or directories searched for `*.txn`.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Where the server runs: the simulator, or a muxsim server on real sockets.
+    /// Where the server runs: the simulator, or a muxsim server on real sockets (mio, poll,
+    /// select).
     #[arg(long, value_enum, default_value = "sim")]
     backend: BackendArg,
     /// Replay against this TCP server instead (black box).
@@ -326,21 +335,20 @@ fn resolve(addr: &str) -> Result<SocketAddr, String> {
 }
 
 /// Sets `stop` and wakes the loop on SIGINT or SIGTERM.
-fn stop_on_signals(waker: Arc<mio::Waker>) -> Result<Arc<AtomicBool>, String> {
-    let stop = Arc::new(AtomicBool::new(false));
+fn stop_on_signals(stop: &Arc<AtomicBool>, wake: tcp::WakeFn) -> Result<(), String> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
     ])
     .map_err(|e| format!("cannot handle signals: {e}"))?;
-    let flag = Arc::clone(&stop);
+    let flag = Arc::clone(stop);
     std::thread::spawn(move || {
         if signals.forever().next().is_some() {
             flag.store(true, Ordering::Relaxed);
-            let _ = waker.wake();
+            let _ = wake();
         }
     });
-    Ok(stop)
+    Ok(())
 }
 
 fn chaos(args: ChaosArgs) -> CliResult {
@@ -375,7 +383,9 @@ fn record(args: RecordArgs) -> CliResult {
     let local = recorder
         .local_addr()
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let stop = stop_on_signals(recorder.waker())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let waker = recorder.waker();
+    stop_on_signals(&stop, Arc::new(move || waker.wake()))?;
     let _ = writeln!(
         io::stderr(),
         "muxsim: recording on {local}, forwarding to {upstream}"
@@ -392,29 +402,56 @@ fn record(args: RecordArgs) -> CliResult {
 fn serve(args: ServeArgs) -> CliResult {
     check_service(&args.service)?;
     let addr = resolve(&args.addr)?;
-    let backend = MioBackend::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let mut config = Config::default();
     args.limits.apply(&mut config);
-    let stop = stop_on_signals(backend.waker())?;
-    // A closed stderr must not kill the server: log writes ignore errors.
-    let _ = writeln!(
-        io::stderr(),
-        "muxsim: serving {} on {}",
-        args.service,
-        backend.local_addr()
-    );
     let options = ServiceOptions {
         max_line: args.limits.max_line,
         request_timeout_ms: args.limits.request_timeout_ms,
     };
     let service = make_service(&args.service, &options);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut signal_error = None;
     let mut stderr = io::stderr();
-    match tcp::serve(backend, service, config, &stop, &mut stderr) {
+    let result = tcp::serve_on(
+        args.backend,
+        addr,
+        service,
+        config,
+        &stop.clone(),
+        &mut stderr,
+        |local, wake| {
+            if let Err(e) = stop_on_signals(&stop, wake) {
+                signal_error = Some(e);
+                stop.store(true, Ordering::Relaxed);
+            }
+            // A closed stderr must not kill the server: log writes ignore errors.
+            let mechanism = match args.backend {
+                RealBackend::Mio => "epoll (mio)",
+                RealBackend::Poll => "poll(2)",
+                RealBackend::Select => "select(2)",
+            };
+            let _ = writeln!(
+                io::stderr(),
+                "muxsim: serving {} with {mechanism} on {local}",
+                args.service
+            );
+        },
+    );
+    if let Some(e) = signal_error {
+        return Err(e);
+    }
+    match result {
         Ok(()) => {
             let _ = writeln!(io::stderr(), "muxsim: stopped");
             Ok(0)
         }
-        Err(e) => Err(format!("the server failed: {e}")),
+        Err(e)
+            if e.kind() == io::ErrorKind::AddrInUse
+                || e.kind() == io::ErrorKind::AddrNotAvailable =>
+        {
+            Err(format!("cannot listen on {addr}: {e}"))
+        }
+        Err(e) => Err(format!("the server failed on {addr}: {e}")),
     }
 }
 
@@ -630,13 +667,18 @@ fn replay(args: ReplayArgs) -> CliResult {
         let ok = match (target, args.backend) {
             (None, BackendArg::Sim) => replay_sim(&mut out, path, scenario, args.verbose),
             (Some(addr), _) => replay_real(&mut out, path, t, scenario, addr, &options),
-            (None, BackendArg::Mio) => {
+            (None, real) => {
+                let kind = match real {
+                    BackendArg::Poll => RealBackend::Poll,
+                    BackendArg::Select => RealBackend::Select,
+                    _ => RealBackend::Mio,
+                };
                 let mut config = scenario.config.driver.clone();
                 // Real sockets have no virtual clock: keep the server's timers short.
                 config.linger = config.linger.min(Duration::from_millis(500));
-                let server =
-                    ServerHandle::start(make_service(&scenario.service, &scenario.options), config)
-                        .map_err(|e| format!("cannot start a server: {e}"))?;
+                let service = make_service(&scenario.service, &scenario.options);
+                let server = ServerHandle::start_on(kind, service, config)
+                    .map_err(|e| format!("cannot start a server: {e}"))?;
                 let ok = replay_real(&mut out, path, t, scenario, server.addr(), &options);
                 server
                     .stop()

@@ -10,15 +10,64 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::backend::Backend;
+use crate::backend::level::{LevelBackend, Mechanism};
 use crate::backend::mio::MioBackend;
 use crate::core::Service;
 use crate::driver::{Config, Driver};
 use crate::fault::FaultSpec;
 use crate::transcript::{Item, Step, Transcript, quote};
 
+/// The real backends a server can run on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RealBackend {
+    /// epoll through mio (edge-triggered)
+    #[default]
+    Mio,
+    /// poll(2), level-triggered
+    Poll,
+    /// select(2), level-triggered, descriptors below FD_SETSIZE only
+    Select,
+}
+
+/// Wakes a server loop blocked in its poll.
+pub type WakeFn = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
+
+/// Binds `addr` on the chosen backend and runs `service` until `stop` is set; `ready` gets
+/// the bound address and a way to wake the loop before serving starts.
+pub fn serve_on<S: Service>(
+    kind: RealBackend,
+    addr: SocketAddr,
+    service: S,
+    config: Config,
+    stop: &AtomicBool,
+    log: &mut dyn Write,
+    ready: impl FnOnce(SocketAddr, WakeFn),
+) -> io::Result<()> {
+    match kind {
+        RealBackend::Mio => {
+            let backend = MioBackend::bind(addr)?;
+            let waker = backend.waker();
+            ready(backend.local_addr(), Arc::new(move || waker.wake()));
+            serve(backend, service, config, stop, log)
+        }
+        RealBackend::Poll | RealBackend::Select => {
+            let mechanism = if kind == RealBackend::Poll {
+                Mechanism::Poll
+            } else {
+                Mechanism::Select
+            };
+            let backend = LevelBackend::bind(addr, mechanism)?;
+            let waker = backend.waker();
+            ready(backend.local_addr(), Arc::new(move || waker.wake()));
+            serve(backend, service, config, stop, log)
+        }
+    }
+}
+
 /// Runs `service` on `backend` until `stop` is set, writing the log to `log`.
-pub fn serve<S: Service>(
-    backend: MioBackend,
+pub fn serve<S: Service, B: Backend>(
+    backend: B,
     service: S,
     config: Config,
     stop: &AtomicBool,
@@ -38,21 +87,49 @@ pub fn serve<S: Service>(
 pub struct ServerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    waker: Arc<mio::Waker>,
+    waker: WakeFn,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl ServerHandle {
-    /// Starts `service` on 127.0.0.1 with a free port.
+    /// Starts `service` on mio, on 127.0.0.1 with a free port.
     pub fn start<S: Service + Send + 'static>(service: S, config: Config) -> io::Result<Self> {
-        let backend = MioBackend::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        let addr = backend.local_addr();
-        let waker = backend.waker();
+        ServerHandle::start_on(RealBackend::Mio, service, config)
+    }
+
+    /// Starts `service` on the chosen backend, on 127.0.0.1 with a free port.
+    pub fn start_on<S: Service + Send + 'static>(
+        kind: RealBackend,
+        service: S,
+        config: Config,
+    ) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
-            .name(format!("muxsim-server-{}", addr.port()))
-            .spawn(move || serve(backend, service, config, &flag, &mut io::sink()))?;
+            .name("muxsim-server".to_string())
+            .spawn(move || {
+                let any = SocketAddr::from(([127, 0, 0, 1], 0));
+                let ready_tx = tx.clone();
+                let result = serve_on(
+                    kind,
+                    any,
+                    service,
+                    config,
+                    &flag,
+                    &mut io::sink(),
+                    |addr, wake| {
+                        let _ = ready_tx.send(Ok((addr, wake)));
+                    },
+                );
+                if let Err(e) = &result {
+                    let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                }
+                result
+            })?;
+        let (addr, waker) = rx
+            .recv()
+            .map_err(|_| io::Error::other("the server thread ended before it was ready"))??;
         Ok(ServerHandle {
             addr,
             stop,
@@ -72,7 +149,7 @@ impl ServerHandle {
 
     fn shutdown(&mut self) -> io::Result<()> {
         self.stop.store(true, Ordering::Relaxed);
-        self.waker.wake()?;
+        (self.waker)()?;
         match self.thread.take() {
             Some(thread) => thread
                 .join()

@@ -172,7 +172,7 @@ fn sim_prints_the_seed_the_transcript_and_the_verdict() {
 
 #[test]
 fn replay_passes_the_fixtures_in_the_simulator_and_on_real_sockets() {
-    for backend in ["sim", "mio"] {
+    for backend in ["sim", "mio", "poll", "select"] {
         let out = muxsim()
             .args(["replay", "fixtures", "--backend", backend])
             .current_dir(common::root())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use muxsim::scenario::{Outcome, Scenario, make_service};
 use muxsim::semantics::Semantics;
-use muxsim::tcp::{ServerHandle, TcpReplayOptions, replay_tcp};
+use muxsim::tcp::{RealBackend, ServerHandle, TcpReplayOptions, replay_tcp};
 use muxsim::transcript::{Expect, Header};
 
 fn scenarios() -> Vec<(String, muxsim::transcript::Transcript, Scenario)> {
@@ -80,26 +80,48 @@ fn every_fixture_has_a_snapshot_and_every_snapshot_a_fixture() {
     assert_eq!(snaps, fixtures);
 }
 
+/// The real backends beside the simulator semantics that model them.
+const PAIRS: [(RealBackend, Semantics); 3] = [
+    (RealBackend::Mio, Semantics::EpollEt),
+    (RealBackend::Poll, Semantics::Poll),
+    (RealBackend::Select, Semantics::Select),
+];
+
 #[test]
 fn the_simulator_and_real_sockets_give_every_client_the_same_bytes() {
     let options = TcpReplayOptions {
         timeout: Duration::from_secs(5),
         ..TcpReplayOptions::default()
     };
+    for (kind, semantics) in PAIRS {
+        differential(kind, semantics, &options);
+    }
+}
+
+fn differential(kind: RealBackend, semantics: Semantics, options: &TcpReplayOptions) {
     for (name, t, scenario) in scenarios() {
         if scenario.expect != Expect::Pass {
             continue;
         }
-        let sim = scenario.run();
-        assert!(sim.verdict.is_pass(), "{name}: {}", sim.verdict);
+        let mut modelled = scenario.clone();
+        modelled.config.sim.semantics = semantics;
+        let sim = modelled.run();
+        assert!(
+            sim.verdict.is_pass(),
+            "{name} on {semantics}: {}",
+            sim.verdict
+        );
         let mut config = scenario.config.driver.clone();
         config.linger = Duration::from_millis(500);
-        let server =
-            ServerHandle::start(make_service(&scenario.service, &scenario.options), config)
-                .unwrap();
-        let real = replay_tcp(&t, server.addr(), &options);
+        let service = make_service(&scenario.service, &scenario.options);
+        let server = ServerHandle::start_on(kind, service, config).unwrap();
+        let real = replay_tcp(&t, server.addr(), options);
         server.stop().unwrap();
-        assert!(real.failure.is_none(), "{name}: {:?}", real.failure);
+        assert!(
+            real.failure.is_none(),
+            "{name} on {kind:?}: {:?}",
+            real.failure
+        );
         for (client, _, received, _) in &real.clients {
             let simulated = &sim
                 .clients
@@ -111,7 +133,7 @@ fn the_simulator_and_real_sockets_give_every_client_the_same_bytes() {
             assert_eq!(
                 simulated[..n],
                 received[..n],
-                "{name}: client {client} got different bytes"
+                "{name} on {kind:?} and {semantics}: client {client} got different bytes"
             );
         }
     }

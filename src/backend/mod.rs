@@ -1,6 +1,9 @@
 //! The seam between the driver and the sockets: one trait, [`Backend`], with a real
 //! implementation over mio ([`mio`]) and a simulated one ([`sim`]).
 //!
+//! Real backends: [`mio`] (epoll, edge-triggered) and [`level`] (`poll(2)` and `select(2)`,
+//! level-triggered).
+//!
 //! A backend owns the listening socket and the readiness selector; the driver owns the
 //! accepted streams and hands them back for every call. A backend holds no protocol logic and
 //! no driver logic (draining, buffering, closing): those live in [`crate::driver`] so that the
@@ -26,6 +29,7 @@
 //!   for the listener so a driver backing off from `EMFILE` does not spin.
 //! - **A clock**, [`Backend::now`], the only time the driver and the service ever see.
 
+pub mod level;
 pub mod mio;
 pub mod sim;
 
