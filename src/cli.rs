@@ -52,6 +52,35 @@ enum Command {
     Record(RecordArgs),
     /// Mix well-behaved and abusive clients against a live server; report lost answers.
     Chaos(ChaosArgs),
+    /// Load a `lines` server: many connections, requests in flight, every answer checked.
+    Load(LoadArgs),
+}
+
+#[derive(Args, Debug)]
+struct LoadArgs {
+    /// The server, HOST:PORT.
+    addr: String,
+    /// Connections sending requests.
+    #[arg(long, default_value_t = 50)]
+    conns: usize,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
+    /// Bytes per request line.
+    #[arg(long, default_value_t = 32)]
+    size: usize,
+    /// How long to measure, e.g. 10s.
+    #[arg(long, default_value = "5s")]
+    duration: String,
+    /// Connections that connect and then only hold their socket.
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
+    /// Longest time to connect everything before measuring (it starts as soon as every
+    /// connection is greeted).
+    #[arg(long, default_value = "10s")]
+    warmup: String,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -305,6 +334,7 @@ pub fn main() -> i32 {
         Command::Fuzz(args) => fuzz(args),
         Command::Record(args) => record(args),
         Command::Chaos(args) => chaos(args),
+        Command::Load(args) => run_load(args),
     };
     match result {
         Ok(code) => code,
@@ -349,6 +379,25 @@ fn stop_on_signals(stop: &Arc<AtomicBool>, wake: tcp::WakeFn) -> Result<(), Stri
         }
     });
     Ok(())
+}
+
+fn run_load(args: LoadArgs) -> CliResult {
+    let options = crate::load::LoadOptions {
+        target: resolve(&args.addr)?,
+        conns: args.conns,
+        depth: args.depth.max(1),
+        size: args.size,
+        duration: parse_wall_duration(&args.duration)?,
+        idle: args.idle,
+        warmup: parse_wall_duration(&args.warmup)?,
+    };
+    let report = crate::load::run(&options).map_err(|e| format!("{}: {e}", args.addr))?;
+    let text = match args.format {
+        Format::Text => report.to_string(),
+        Format::Json => format!("{}\n", report.json()),
+    };
+    let _ = write!(io::stdout(), "{text}");
+    Ok(if report.errors == 0 { 0 } else { 1 })
 }
 
 fn chaos(args: ChaosArgs) -> CliResult {

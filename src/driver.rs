@@ -219,6 +219,8 @@ pub struct Driver<B: Backend, S: Service> {
     /// Connections closed whose service has not yet been told: outputs it queued for them
     /// before hearing of the close are dropped without blame.
     dying: Vec<(ConnId, CloseReason)>,
+    /// Connections with output queued by the service and not yet written.
+    unflushed: Vec<ConnId>,
 }
 
 fn conn_id(slot: u32, generation: u32) -> ConnId {
@@ -261,6 +263,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
             stats: Stats::default(),
             log: VecDeque::new(),
             dying: Vec::new(),
+            unflushed: Vec::new(),
         }
     }
 
@@ -610,6 +613,12 @@ impl<B: Backend, S: Service> Driver<B, S> {
     fn drain_service(&mut self) {
         loop {
             let Some(output) = self.service.poll_output() else {
+                if !self.unflushed.is_empty() {
+                    for conn in std::mem::take(&mut self.unflushed) {
+                        self.flush(conn);
+                    }
+                    continue;
+                }
                 // Tell the service of closes only once it has nothing queued, so that what
                 // it sent before it knew is not mistaken for a send after the close.
                 if self.dying.is_empty() {
@@ -637,8 +646,12 @@ impl<B: Backend, S: Service> Driver<B, S> {
                     if bytes.is_empty() {
                         continue;
                     }
+                    // Written once the service has said all it has to say: sixteen
+                    // pipelined answers leave in one write, not sixteen.
                     self.queue_output(conn, &bytes);
-                    self.flush(conn);
+                    if !self.unflushed.contains(&conn) {
+                        self.unflushed.push(conn);
+                    }
                 }
                 Output::Close { conn } => {
                     let Some(c) = self.conn_mut(conn) else {

@@ -20,6 +20,7 @@
 //! | [`check`] | oracles, generated scenarios, fuzz campaigns, shrinking |
 //! | [`tcp`] | real-network tools: `serve`, `client`, replay against any server |
 //! | [`record`] | the recording proxy behind `muxsim record` |
+//! | [`load`] | `muxsim load`: a checking load generator for the `lines` protocol |
 //! | [`chaos`] | `muxsim chaos`: well-behaved and abusive clients against a live server |
 //! | [`cli`] | the `muxsim` command line, with no logic of its own |
 //!
@@ -51,6 +52,7 @@ pub mod cli;
 pub mod core;
 pub mod driver;
 pub mod fault;
+pub mod load;
 pub mod record;
 pub mod rng;
 pub mod scenario;
