@@ -59,14 +59,7 @@ impl Serve {
     fn terminate(mut self) -> std::process::ExitStatus {
         // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(std::time::Instant::now() < deadline, "serve did not stop");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        common::wait_exit(&mut self.child, Duration::from_secs(5))
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::assert_pass;
+
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::process::{Command, Stdio};
@@ -18,19 +20,9 @@ use muxsim::core::lines::Lines;
 use muxsim::driver::Config;
 use muxsim::fault::{Family, FaultFamilies, FaultPlan};
 use muxsim::tcp::ServerHandle;
-use muxsim::world::{Failure, Run};
+use muxsim::world::Failure;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-#[track_caller]
-fn assert_pass(run: &Run) {
-    assert!(
-        run.verdict.is_pass(),
-        "{}\n{}",
-        run.verdict,
-        run.transcript(vec![], true)
-    );
-}
 
 #[track_caller]
 fn campaign_passes(service: &str, families: FaultFamilies, seeds: u64) {

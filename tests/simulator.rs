@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::assert_pass;
+
 use std::time::Duration;
 
 use muxsim::backend::sim::TraceKind;
@@ -39,16 +41,6 @@ fn with_detail(text: &str) -> Run {
     let mut s = common::scenario(text);
     s.config.sim.detail = true;
     s.run()
-}
-
-#[track_caller]
-fn assert_pass(run: &Run) {
-    assert!(
-        run.verdict.is_pass(),
-        "{}\n{}",
-        run.verdict,
-        run.transcript(vec![], true)
-    );
 }
 
 fn received(run: &Run, client: &str) -> Vec<u8> {

@@ -355,9 +355,6 @@ impl Backend for LevelBackend {
     }
 
     fn describe(&self, stream: &TcpStream) -> String {
-        match stream.peer_addr() {
-            Ok(addr) => addr.to_string(),
-            Err(_) => "a vanished peer".to_string(),
-        }
+        super::peer_label(stream.peer_addr())
     }
 }

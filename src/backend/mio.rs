@@ -165,9 +165,6 @@ impl Backend for MioBackend {
     }
 
     fn describe(&self, stream: &TcpStream) -> String {
-        match stream.peer_addr() {
-            Ok(addr) => addr.to_string(),
-            Err(_) => "a vanished peer".to_string(),
-        }
+        super::peer_label(stream.peer_addr())
     }
 }

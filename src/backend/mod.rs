@@ -192,3 +192,11 @@ pub fn is_accept_exhausted(err: &io::Error) -> bool {
         n == libc::EMFILE || n == libc::ENFILE || n == libc::ENOBUFS || n == libc::ENOMEM
     })
 }
+
+/// How logs name a peer: its address, or a note that it is gone.
+pub fn peer_label(addr: io::Result<std::net::SocketAddr>) -> String {
+    match addr {
+        Ok(addr) => addr.to_string(),
+        Err(_) => "a vanished peer".to_string(),
+    }
+}

@@ -70,7 +70,9 @@ fn fixed_answer(answer: &[u8], client: &ClientReport, owed: bool) -> Result<(), 
     prefix_check(answer, client, owed)
 }
 
-fn ack(client: &ClientReport, owed: bool) -> Result<(), Violation> {
+/// Checks that the client's bytes start with (a prefix of) the greeting, all of it when
+/// owed, and returns what follows it.
+fn after_greeting(client: &ClientReport, owed: bool) -> Result<&[u8], Violation> {
     let got = &client.received;
     let greeting = &got[..got.len().min(GREETING.len())];
     if greeting != &GREETING[..greeting.len()] {
@@ -82,7 +84,11 @@ fn ack(client: &ClientReport, owed: bool) -> Result<(), Violation> {
     if owed && got.len() < GREETING.len() {
         return Err(format!("greeting missing: received {}", show(got)));
     }
-    let rest = &got[greeting.len()..];
+    Ok(&got[greeting.len()..])
+}
+
+fn ack(client: &ClientReport, owed: bool) -> Result<(), Violation> {
+    let rest = after_greeting(client, owed)?;
     let whole = rest.len() / RESPONSE.len();
     for (i, chunk) in rest.chunks(RESPONSE.len()).enumerate() {
         if chunk != &RESPONSE[..chunk.len()] {
@@ -111,18 +117,7 @@ fn ack(client: &ClientReport, owed: bool) -> Result<(), Violation> {
 }
 
 fn echo(client: &ClientReport, owed: bool) -> Result<(), Violation> {
-    let got = &client.received;
-    let greeting = &got[..got.len().min(GREETING.len())];
-    if greeting != &GREETING[..greeting.len()] {
-        return Err(format!(
-            "expected the greeting first, received {}",
-            show(got)
-        ));
-    }
-    if owed && got.len() < GREETING.len() {
-        return Err(format!("greeting missing: received {}", show(got)));
-    }
-    let mut rest = &got[greeting.len()..];
+    let mut rest = after_greeting(client, owed)?;
     let sent = &client.sent;
     let mut consumed = 0;
     while !rest.is_empty() {

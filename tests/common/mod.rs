@@ -192,3 +192,30 @@ pub fn drive<S: Service>(
     }
     done(driver)
 }
+
+/// Fails with the run's verdict and full trace unless it passed.
+#[track_caller]
+pub fn assert_pass(run: &Run) {
+    assert!(
+        run.verdict.is_pass(),
+        "{}\n{}",
+        run.verdict,
+        run.transcript(vec![], true)
+    );
+}
+
+/// Waits for a child process to exit, at most `within`.
+#[track_caller]
+pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not exit in time"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
