@@ -427,6 +427,37 @@ fn collect_rest(c: &mut RealClient, timeout: Duration) {
     }
 }
 
+/// What one bounded read found.
+enum Got {
+    Bytes,
+    Eof,
+    Nothing,
+    Failed(io::Error),
+}
+
+/// Reads once, waiting at most `left`, appending what came to `inbox` and `received`.
+fn read_into(
+    stream: &mut TcpStream,
+    inbox: &mut Vec<u8>,
+    received: &mut Vec<u8>,
+    buf: &mut [u8],
+    left: Duration,
+) -> Got {
+    let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+    match stream.read(buf) {
+        Ok(0) => Got::Eof,
+        Ok(n) => {
+            inbox.extend_from_slice(&buf[..n]);
+            received.extend_from_slice(&buf[..n]);
+            Got::Bytes
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+            Got::Nothing
+        }
+        Err(e) => Got::Failed(e),
+    }
+}
+
 /// Sends all of `bytes` with `MSG_MORE`: the kernel holds them until the next send without
 /// it, or the close.
 fn send_more(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
@@ -512,23 +543,16 @@ fn real_step(
                         quote(expected)
                     ));
                 }
-                let _ = stream.set_read_timeout(Some(left));
-                match stream.read(&mut buf) {
-                    Ok(0) => {
+                match read_into(stream, &mut c.inbox, &mut c.received, &mut buf, left) {
+                    Got::Bytes | Got::Nothing => {}
+                    Got::Eof => {
                         c.eof = true;
                         return Err(format!(
                             "the server closed the connection before sending {}",
                             quote(expected)
                         ));
                     }
-                    Ok(n) => {
-                        c.inbox.extend_from_slice(&buf[..n]);
-                        c.received.extend_from_slice(&buf[..n]);
-                    }
-                    Err(e)
-                        if e.kind() == io::ErrorKind::WouldBlock
-                            || e.kind() == io::ErrorKind::TimedOut => {}
-                    Err(e) => {
+                    Got::Failed(e) => {
                         c.reset = true;
                         return Err(format!("the connection failed: {e}"));
                     }
@@ -560,25 +584,18 @@ fn real_step(
                 if left.is_zero() {
                     return Err("timed out waiting for the server to close".to_string());
                 }
-                let _ = stream.set_read_timeout(Some(left));
-                match stream.read(&mut buf) {
-                    Ok(0) if !want_reset => {
+                match read_into(stream, &mut c.inbox, &mut c.received, &mut buf, left) {
+                    Got::Bytes | Got::Nothing => {}
+                    Got::Eof if !want_reset => {
                         c.eof = true;
                         return Ok(());
                     }
-                    Ok(0) => return Err("expected a reset, got a clean close".to_string()),
-                    Ok(n) => {
-                        c.inbox.extend_from_slice(&buf[..n]);
-                        c.received.extend_from_slice(&buf[..n]);
-                    }
-                    Err(e)
-                        if e.kind() == io::ErrorKind::WouldBlock
-                            || e.kind() == io::ErrorKind::TimedOut => {}
-                    Err(e) if want_reset && e.kind() == io::ErrorKind::ConnectionReset => {
+                    Got::Eof => return Err("expected a reset, got a clean close".to_string()),
+                    Got::Failed(e) if want_reset && e.kind() == io::ErrorKind::ConnectionReset => {
                         c.reset = true;
                         return Ok(());
                     }
-                    Err(e) => return Err(format!("the connection failed: {e}")),
+                    Got::Failed(e) => return Err(format!("the connection failed: {e}")),
                 }
             }
         }
