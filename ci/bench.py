@@ -182,6 +182,33 @@ def backend_scaling(idles, seconds, rounds):
     return "\n".join(lines)
 
 
+def starvation(seconds, rounds):
+    """A ping client's latency alone, and beside one client pipelining 1 KiB requests
+    512 deep without pause (epoll(7), "Starvation"): the read budget must keep it bounded."""
+    lines = ["| server | ping client | req/s | p50 us | p99 us | p999 us |", "|---|---|---|---|---|---|"]
+    for kind in ["muxsim", "tokio"]:
+        for label, hose in (("alone", False), ("beside a fire-hose", True)):
+            rows = []
+            for _ in range(rounds):
+                (server,) = servers([kind])
+                try:
+                    flood = None
+                    if hose:
+                        flood = subprocess.Popen(
+                            pinned(1, [MUXSIM, "load", server.addr, "--conns", "1", "--depth", "512", "--size", "1024",
+                                       "--duration", f"{seconds + 2}s", "--format", "json"]),
+                            stdout=subprocess.DEVNULL)
+                        time.sleep(0.5)
+                    rows.append(load(server, 1, 1, 0, seconds))
+                    if flood:
+                        flood.wait()
+                finally:
+                    server.stop()
+            lines.append(f"| {kind} | {label} | {median(rows, 'req_per_s'):,.0f} | {median(rows, 'p50_us'):.0f} | "
+                         f"{median(rows, 'p99_us'):.0f} | {median(rows, 'p999_us'):.0f} |")
+    return "\n".join(lines)
+
+
 def sim_speed():
     out = subprocess.run(["cargo", "bench", "--quiet", "--bench", "sim"], cwd=ROOT, capture_output=True, text=True).stdout
     rates = {}
@@ -198,13 +225,18 @@ def main():
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one short round, small idle counts")
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    parser.add_argument("--only-starvation", action="store_true", help="print just the starvation table")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds = 1, 1
     build()
+    if args.only_starvation:
+        print(starvation(args.seconds, args.rounds))
+        return
     ratios, cells = peers_table(args.rounds, args.seconds)
     memory = idle_memory([1000, 5000, 10000] if not args.quick else [1000])
     scaling = backend_scaling([0, 100, 1000, 10000], args.seconds, args.rounds)
+    hose = starvation(args.seconds, args.rounds)
     sim, fuzz = sim_speed()
     cpu = ""
     try:
@@ -251,6 +283,14 @@ The peers are a tokio `current_thread` server (`ci/peers/tokio-lines`) and a Pyt
 "user ns/req" and "sys ns/req" are the server process's CPU time per request. With one
 request in flight per connection the work is mostly the kernel's (one read and one write
 system call per request), so user time per request is what separates implementations.
+
+## One client must not starve the others
+
+A client pinging one request at a time, alone and beside a client that pipelines 1 KiB
+requests 512 deep without pause. The driver reads at most 64 KiB per connection per turn, so
+the ping waits for at most one budget of the fire-hose's bytes.
+
+{hose}
 
 ## Idle connections: memory
 
