@@ -710,7 +710,8 @@ impl<S: Service> World<S> {
             return false;
         };
         match step {
-            Step::Connect => client.pipe.is_none() && self.net_can_connect(),
+            // A full backlog holds the connect back until the server accepts.
+            Step::Connect => client.pipe.is_none() && self.net().can_connect(),
             Step::Send(_) => match client.pipe {
                 Some(pipe) => client.closed || client.shut || self.net().send_room(pipe) > 0,
                 None => true,
@@ -724,11 +725,6 @@ impl<S: Service> World<S> {
             Step::Wait(_) => client.wait_until.is_some_and(|t| t <= self.net().now()),
             Step::Shutdown | Step::Close | Step::Reset | Step::Pause | Step::Resume => true,
         }
-    }
-
-    fn net_can_connect(&self) -> bool {
-        // Connecting only fails while the backlog is full, which the net reports by refusing.
-        true
     }
 
     fn trace_client(&mut self, c: ClientIdx, step: Step) {

@@ -535,3 +535,18 @@ fn a_recorded_run_replays_exactly() {
         }
     }
 }
+
+#[test]
+fn a_full_backlog_holds_connects_back_until_the_server_accepts_again() {
+    // Three clients, a backlog of one, and accepts failing for a while: the waiting clients
+    // must not spin the scheduler; time moves on to the backoff's end and all are served.
+    let run = common::run(
+        "service echo\nlimit backlog 1\n\n! accept-emfile 2\na connect\na recv \"hello\"\na close\nb connect\nb recv \"hello\"\nb close\nc connect\nc recv \"hello\"\nc close\n",
+    );
+    assert_pass(&run);
+    assert!(
+        run.end.since_start() >= Duration::from_millis(100),
+        "{}",
+        run.end
+    );
+}

@@ -360,6 +360,11 @@ impl Net {
 
     // ----- clients' side -----------------------------------------------------------------
 
+    /// Whether the listen backlog has room for another connection.
+    pub fn can_connect(&self) -> bool {
+        self.backlog.len() < self.config.backlog
+    }
+
     /// Queues a connection from `client`; `None` while the backlog is full.
     pub fn connect(&mut self, client: ClientIdx) -> Option<PipeId> {
         if self.backlog.len() >= self.config.backlog {
