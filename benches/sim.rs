@@ -28,8 +28,8 @@ fn main() {
         let scenarios: Vec<_> = (0..seeds).map(|seed| campaign.scenario(seed)).collect();
         let started = Instant::now();
         let (mut steps, mut events) = (0u64, 0u64);
-        for scenario in &scenarios {
-            let run = scenario.run();
+        for scenario in scenarios {
+            let run = scenario.into_run_with(muxsim::core::echo::Echo::default());
             steps += run.steps;
             events += run.net_stats.events;
         }

@@ -15,6 +15,8 @@
 //! | [`driver`] | the event loop: accept, drain, buffer, backpressure, close, limits |
 //! | [`backend`] | readiness and socket I/O: [`backend::mio`] (real), [`backend::sim`] (simulated) |
 //! | [`world`] | simulated clients running scripts, the seeded scheduler, the virtual clock, checks |
+//! | [`semantics`], [`fault`] | the readiness semantics and the faults the simulator models |
+//! | [`rng`], [`time`] | the seeded random streams and the clock every layer shares |
 //! | [`transcript`] | the text format of fixtures, recorded runs and snapshots |
 //! | [`scenario`] | turning transcripts into worlds, and running them |
 //! | [`check`] | oracles, generated scenarios, fuzz campaigns, shrinking |

@@ -167,12 +167,18 @@ impl Scenario {
 
     /// Runs with a service of the caller's.
     pub fn run_with<S: Service>(&self, service: S) -> Run {
+        self.clone().into_run_with(service)
+    }
+
+    /// Runs with a service of the caller's, giving the scenario up: no copy of its scripts
+    /// (payloads can be large, and a campaign runs each scenario once).
+    pub fn into_run_with<S: Service>(self, service: S) -> Run {
         match World::new(
-            self.config.clone(),
+            self.config,
             service,
-            self.scripts.clone(),
-            self.anchored.clone(),
-            self.global.clone(),
+            self.scripts,
+            self.anchored,
+            self.global,
         ) {
             Ok(world) => world.run(),
             // `from_transcript` already rejected every script `World::new` refuses.

@@ -306,11 +306,14 @@ impl Campaign {
 
     /// Runs one seed: its failure, shrunk if shrinking is on.
     pub fn run_seed(&self, seed: u64) -> (Run, Option<Found>) {
-        let scenario = self.scenario(seed);
-        let (run, verdict) = self.check(&scenario);
+        // Run the scenario by value; on the rare failure, make it again (it is a function of
+        // the seed) for the shrinker.
+        let run = self.scenario(seed).into_run_with((self.make)());
+        let verdict = self.judge(&run);
         let Verdict::Fail(failure) = verdict else {
             return (run, None);
         };
+        let scenario = self.scenario(seed);
         let minimal = self.shrink.then(|| {
             let small = minimize(&scenario, &run, failure.kind(), |s| self.check(s));
             let (small_run, small_verdict) = self.check(&small);
