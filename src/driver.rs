@@ -221,6 +221,9 @@ pub struct Driver<B: Backend, S: Service> {
     dying: Vec<(ConnId, CloseReason)>,
     /// Connections with output queued by the service and not yet written.
     unflushed: Vec<ConnId>,
+    /// The backend's clock, read once per turn (after the poll): everything in one turn
+    /// happens at one instant, and the clock is not read per request.
+    now: Instant,
 }
 
 fn conn_id(slot: u32, generation: u32) -> ConnId {
@@ -264,6 +267,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
             log: VecDeque::new(),
             dying: Vec::new(),
             unflushed: Vec::new(),
+            now: Instant::ZERO,
         }
     }
 
@@ -336,6 +340,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
     /// is handled by closing that connection.
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
         let now = self.backend.now();
+        self.now = now;
         let mut timeout = self
             .next_deadline()
             .map(|deadline| deadline.saturating_since(now));
@@ -356,6 +361,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 return Err(e);
             }
         }
+        self.now = self.backend.now();
         for event in &events {
             self.handle_event(*event);
         }
@@ -397,7 +403,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
         if !self.config.log {
             return;
         }
-        let at = self.backend.now();
+        let at = self.now;
         self.log.push_back(LogLine { at, conn, text });
     }
 
@@ -421,7 +427,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                     // EMFILE, ENFILE and anything unknown: the connection stays queued, so
                     // accepting again now would spin. Stop and retry after a pause, or as
                     // soon as a connection closes.
-                    let until = self.backend.now() + self.config.accept_backoff;
+                    let until = self.now + self.config.accept_backoff;
                     self.note(
                         None,
                         format!(
@@ -488,7 +494,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
             self.free.push(index);
             return;
         }
-        let now = self.backend.now();
+        let now = self.now;
         self.slots[index as usize].conn = Some(Conn {
             stream,
             out: Vec::new(),
@@ -512,7 +518,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 ),
             );
             let refusal = self.config.refusal.clone();
-            self.queue_output(id, &refusal);
+            self.queue_output(id, refusal);
             if let Some(conn) = self.conn_mut(id) {
                 conn.phase = Phase::Closing;
             }
@@ -561,7 +567,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                         return;
                     }
                     if !conn.is_refusal {
-                        let now = self.backend.now();
+                        let now = self.now;
                         self.service.handle_peer_closed(now, id);
                         self.drain_service();
                     }
@@ -570,7 +576,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 }
                 Ok(n) => {
                     budget -= n;
-                    let now = self.backend.now();
+                    let now = self.now;
                     conn.last_active = now;
                     self.stats.bytes_read += n as u64;
                     if !lingering && !conn.is_refusal {
@@ -624,7 +630,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 if self.dying.is_empty() {
                     return;
                 }
-                let now = self.backend.now();
+                let now = self.now;
                 for (id, reason) in std::mem::take(&mut self.dying) {
                     self.service.handle_closed(now, id, reason);
                 }
@@ -648,7 +654,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                     }
                     // Written once the service has said all it has to say: sixteen
                     // pipelined answers leave in one write, not sixteen.
-                    self.queue_output(conn, &bytes);
+                    self.queue_output(conn, bytes);
                     if !self.unflushed.contains(&conn) {
                         self.unflushed.push(conn);
                     }
@@ -667,7 +673,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
         }
     }
 
-    fn queue_output(&mut self, id: ConnId, bytes: &[u8]) {
+    fn queue_output(&mut self, id: ConnId, bytes: Vec<u8>) {
         let high_water = self.config.out_high_water;
         let hard_limit = self.config.out_hard_limit;
         let Some(conn) = self.conn_mut(id) else {
@@ -687,13 +693,16 @@ impl<B: Backend, S: Service> Driver<B, S> {
             return;
         }
         if conn.out_pos == conn.out.len() {
-            conn.out.clear();
+            // Nothing pending: take the service's buffer as it is, no copy.
+            conn.out = bytes;
             conn.out_pos = 0;
-        } else if conn.out_pos > conn.out.len() / 2 {
-            conn.out.drain(..conn.out_pos);
-            conn.out_pos = 0;
+        } else {
+            if conn.out_pos > conn.out.len() / 2 {
+                conn.out.drain(..conn.out_pos);
+                conn.out_pos = 0;
+            }
+            conn.out.extend_from_slice(&bytes);
         }
-        conn.out.extend_from_slice(bytes);
         if conn.pending() > high_water && !conn.paused {
             conn.paused = true;
             let pending = conn.pending();
@@ -742,7 +751,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
     fn after_progress(&mut self, id: ConnId) -> Fate {
         let high_water = self.config.out_high_water;
         let linger = self.config.linger;
-        let now = self.backend.now();
+        let now = self.now;
         let Some(conn) = self.conn_mut(id) else {
             return Fate::Gone;
         };
@@ -864,7 +873,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
     }
 
     fn fire_deadlines(&mut self) {
-        let now = self.backend.now();
+        let now = self.now;
         if self.backoff_until.is_some_and(|until| until <= now) {
             self.resume_accepting();
             self.accept_ready();

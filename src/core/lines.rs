@@ -101,31 +101,48 @@ impl Service for Lines {
         if self.closing.contains_key(&conn) {
             return;
         }
+        // Every complete line of this chunk is answered in one buffer: pipelined requests
+        // cost one allocation and one write, not one each.
+        let mut answers: Vec<u8> = Vec::new();
         while !bytes.is_empty() {
-            let line = self.partial.entry(conn).or_default();
-            let (piece, complete) = match bytes.iter().position(|&b| b == b'\n') {
-                Some(i) => (&bytes[..i], true),
-                None => (bytes, false),
-            };
-            if line.len() + piece.len() > self.max_line {
+            let newline = bytes.iter().position(|&b| b == b'\n');
+            let piece = &bytes[..newline.unwrap_or(bytes.len())];
+            let started = self.partial.get(&conn).map_or(0, Vec::len);
+            if started + piece.len() > self.max_line {
                 self.partial.remove(&conn);
                 self.closing.insert(conn, ());
                 self.clear_deadline(conn);
+                if !answers.is_empty() {
+                    self.out.send(conn, std::mem::take(&mut answers));
+                }
                 self.out.send(conn, Lines::too_long_message(self.max_line));
                 self.out.close(conn);
                 return;
             }
-            line.extend_from_slice(piece);
-            if !complete {
+            let Some(at) = newline else {
+                self.partial
+                    .entry(conn)
+                    .or_default()
+                    .extend_from_slice(piece);
                 self.start_deadline(now, conn);
-                return;
+                break;
+            };
+            if answers.is_empty() {
+                answers.reserve(started + piece.len() + RESPONSE.len() + 1);
             }
-            bytes = &bytes[piece.len() + 1..];
-            let mut answer = std::mem::take(line);
-            self.clear_deadline(conn);
-            answer.extend_from_slice(RESPONSE);
-            answer.push(b'\n');
-            self.out.send(conn, answer);
+            if started > 0 {
+                if let Some(line) = self.partial.remove(&conn) {
+                    answers.extend_from_slice(&line);
+                }
+                self.clear_deadline(conn);
+            }
+            answers.extend_from_slice(piece);
+            answers.extend_from_slice(RESPONSE);
+            answers.push(b'\n');
+            bytes = &bytes[at + 1..];
+        }
+        if !answers.is_empty() {
+            self.out.send(conn, answers);
         }
     }
 
