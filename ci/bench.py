@@ -300,11 +300,12 @@ CPU 1. Protocol: `lines`, 32-byte requests. Median of {args.rounds} interleaved 
 - **50 x 16** (pipelined): the load generator, on its one core, checking every answer byte
   for byte, is the bottleneck: all three servers reach about the same rate. Compare their CPU
   per request there instead.
-- **User CPU per request** is where muxsim trails tokio (1.2x to 1.5x in these runs). The
-  driver allocates a connection's output buffer lazily and frees it as soon as it drains,
-  which is what keeps an idle connection at under 200 bytes (tokio's tasks hold about 9 KiB
-  each); the `lines` service also builds one `Vec` per answer. Reusing buffers on busy
-  connections is the next step; it trades against idle memory.
+- **User CPU per request** from CPU-time ticks is noisy; callgrind's count is not: muxsim
+  executes about 1.1x to 1.2x the user-space instructions per request of the tokio peer
+  (1.8x before answers were moved instead of copied and the clock was read once per turn).
+  What remains: one allocation per answer (the service's buffer, freed once written, which is
+  also why an idle connection costs under 200 bytes), ordered-map lookups per chunk in
+  `lines`, and the read until `WouldBlock` that edge-triggered readiness requires.
 - **select with 1,000 idle**: with 50 active connections beside them the server's
   descriptors pass 1024 and `select` refuses the rest by design, so the row is not comparable.
   At 100 idle connections select already pays for scanning; poll's cost per request grows
