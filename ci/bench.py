@@ -309,7 +309,7 @@ CPU 1. Protocol: `lines`, 32-byte requests. Median of {args.rounds} interleaved 
 - **select with 1,000 idle**: with 50 active connections beside them the server's
   descriptors pass 1024 and `select` refuses the rest by design, so the row is not comparable.
   At 100 idle connections select already pays for scanning; poll's cost per request grows
-  tenfold from 1,000 to 10,000 idle connections, while epoll stays within 2x.
+  more than tenfold from 1,000 to 10,000 idle connections, while epoll's stays within 1.5x.
 - The simulator figures time simulation only (scenarios are generated before the clock
   starts); "events" are scheduler steps plus readiness events delivered.
 
