@@ -36,7 +36,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve a built-in service on real sockets (mio/epoll).
+    /// Serve a built-in service on real sockets (epoll through mio, poll or select).
     Serve(ServeArgs),
     /// Talk to a server: print its greeting, send each input line, print the answers.
     Client(ClientArgs),
