@@ -176,20 +176,6 @@ fn await_answers(
     }
 }
 
-fn fresh_report() -> ClientReport {
-    ClientReport {
-        name: "chaos".into(),
-        sent: Vec::new(),
-        messages: Vec::new(),
-        received: Vec::new(),
-        saw_eof: false,
-        saw_reset: false,
-        closed: false,
-        shut: false,
-        disrupted: false,
-    }
-}
-
 /// One well-behaved (or half-closing) session; updates `out`.
 fn polite(options: &ChaosOptions, rng: &mut SimRng, half_close: bool, out: &mut ChaosReport) {
     let Ok(mut stream) = connect(options.target) else {
@@ -199,7 +185,7 @@ fn polite(options: &ChaosOptions, rng: &mut SimRng, half_close: bool, out: &mut 
         return;
     };
     let service = options.service.as_str();
-    let mut report = fresh_report();
+    let mut report = ClientReport::new("chaos", &[], &[]);
     let requests = rng.between(1, 5);
     for i in 0..requests {
         let message = payload(rng, service);

@@ -807,15 +807,9 @@ fn replay_real(
     } else if scenario.oracle {
         for (name, sent, received, closed) in &result.clients {
             let report = crate::world::ClientReport {
-                name: name.clone(),
-                sent: sent.clone(),
-                messages: vec![sent.clone()],
-                received: received.clone(),
-                saw_eof: false,
-                saw_reset: false,
                 closed: *closed,
-                shut: false,
                 disrupted: *closed,
+                ..crate::world::ClientReport::new(name.as_str(), sent, received)
             };
             if let Some(Err(detail)) =
                 crate::check::oracle::judge(&scenario.service, &report, scenario.options.max_line)

@@ -296,7 +296,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
         self.served
     }
 
-    /// Connections with output waiting to be written, and how many bytes in all.
+    /// Bytes of output waiting to be written, over all connections.
     pub fn pending_output(&self) -> usize {
         self.slots
             .iter()

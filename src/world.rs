@@ -43,7 +43,7 @@ use crate::backend::sim::{
 };
 use crate::core::Service;
 use crate::driver::{self, Driver, Stats};
-use crate::fault::{Family, FaultFamilies, FaultPlan, FaultSpec};
+use crate::fault::{FaultFamilies, FaultPlan, FaultSpec};
 use crate::rng::{SimRng, Stream};
 use crate::time::Instant;
 use crate::transcript::{self, FaultLine, Header, Item, Step, Transcript, quote, quote_short};
@@ -311,6 +311,24 @@ pub struct ClientReport {
     pub shut: bool,
     /// A fault cut the client off (reset, abort, or a close it did not script).
     pub disrupted: bool,
+}
+
+impl ClientReport {
+    /// A client that sent `sent` as one message and received `received`, and saw nothing
+    /// else happen: what a report from outside the simulator starts from.
+    pub fn new(name: impl Into<String>, sent: &[u8], received: &[u8]) -> Self {
+        ClientReport {
+            name: name.into(),
+            sent: sent.to_vec(),
+            messages: vec![sent.to_vec()],
+            received: received.to_vec(),
+            saw_eof: false,
+            saw_reset: false,
+            closed: false,
+            shut: false,
+            disrupted: false,
+        }
+    }
 }
 
 /// A finished run.
@@ -798,11 +816,7 @@ impl<S: Service> World<S> {
 
     fn draw_client_fault(&mut self, c: ClientIdx) -> Option<Step> {
         let shut = self.clients[c].shut;
-        let net = self.net_mut();
-        if net.is_healed() || net.plan().is_calm() {
-            return None;
-        }
-        net.draw_client_fault(shut)
+        self.net_mut().draw_client_fault(shut)
     }
 
     fn apply_action(&mut self, c: ClientIdx, pipe: PipeId, step: Step) {
@@ -1187,22 +1201,5 @@ impl Run {
             }
         }
         hash
-    }
-}
-
-impl Net {
-    /// Draws a client-side fault (close, reset or half-close) for a client's action step.
-    pub fn draw_client_fault(&mut self, shut: bool) -> Option<Step> {
-        let (plan, rng) = self.plan_and_rng();
-        if plan.fires(Family::Reset, rng) {
-            return Some(Step::Reset);
-        }
-        if plan.fires(Family::Close, rng) {
-            return Some(Step::Close);
-        }
-        if !shut && plan.fires(Family::HalfClose, rng) {
-            return Some(Step::Shutdown);
-        }
-        None
     }
 }

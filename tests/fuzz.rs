@@ -143,18 +143,7 @@ fn check(service: &str, s: &Scenario) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        // PROPTEST_CASES scales the run; the default keeps the suite fast.
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(64),
-        // Failing cases are saved where they are committed and replayed first next time.
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/fuzz.txt"),
-        )),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(common::proptest_config("proptest-regressions/fuzz.txt", 64))]
 
     #[test]
     fn greet_holds_its_model(s in scenario("greet")) { check("greet", &s)?; }

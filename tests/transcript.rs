@@ -166,18 +166,7 @@ fn transcript() -> impl Strategy<Value = Transcript> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        // PROPTEST_CASES scales the run; the default keeps the suite fast.
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(512),
-        // Failing cases are saved where they are committed and replayed first next time.
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/transcript.txt"),
-        )),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(common::proptest_config("proptest-regressions/transcript.txt", 512))]
 
     #[test]
     fn parse_of_render_is_identity(t in transcript()) {

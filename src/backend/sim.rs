@@ -255,9 +255,24 @@ impl Net {
         &self.faults.plan
     }
 
-    /// The drawn-fault plan and the fault stream, for faults drawn outside the socket calls.
-    pub fn plan_and_rng(&mut self) -> (&FaultPlan, &mut SimRng) {
-        (&self.faults.plan, &mut self.faults.rng)
+    /// Draws a client-side fault (reset, close or half-close) to replace a client's action,
+    /// while drawn faults are active.
+    pub fn draw_client_fault(&mut self, shut: bool) -> Option<Step> {
+        let faults = &mut self.faults;
+        if !faults.active || faults.plan.is_calm() {
+            return None;
+        }
+        let (plan, rng) = (&faults.plan, &mut faults.rng);
+        if plan.fires(Family::Reset, rng) {
+            return Some(Step::Reset);
+        }
+        if plan.fires(Family::Close, rng) {
+            return Some(Step::Close);
+        }
+        if !shut && plan.fires(Family::HalfClose, rng) {
+            return Some(Step::Shutdown);
+        }
+        None
     }
 
     /// Stops drawn faults; scripted ones still fire.

@@ -207,17 +207,7 @@ mod tests {
     use super::*;
 
     fn report(sent: &[u8], received: &[u8]) -> ClientReport {
-        ClientReport {
-            name: "a".into(),
-            sent: sent.to_vec(),
-            messages: vec![sent.to_vec()],
-            received: received.to_vec(),
-            saw_eof: false,
-            saw_reset: false,
-            closed: false,
-            shut: false,
-            disrupted: false,
-        }
+        ClientReport::new("a", sent, received)
     }
 
     #[test]

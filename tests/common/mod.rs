@@ -219,3 +219,22 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatu
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Property-test settings: `PROPTEST_CASES` scales the run (the default keeps the suite
+/// fast), and failing cases are saved in `regressions` (a file under
+/// `proptest-regressions/`), where they are committed and replayed first next time.
+pub fn proptest_config(
+    regressions: &'static str,
+    default_cases: u32,
+) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default_cases),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(regressions),
+        )),
+        ..proptest::test_runner::Config::default()
+    }
+}
