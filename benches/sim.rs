@@ -10,8 +10,9 @@ use muxsim::check::Campaign;
 use muxsim::core::lines::Lines;
 use muxsim::driver::Config;
 use muxsim::fault::FaultFamilies;
+use muxsim::service::Registry;
 use muxsim::tcp::{ServerHandle, TcpReplayOptions, replay_tcp};
-use muxsim::transcript::{Header, parse};
+use muxsim::transcript::parse;
 
 fn main() {
     let seeds: u64 = std::env::args()
@@ -29,7 +30,7 @@ fn main() {
         let started = Instant::now();
         let (mut steps, mut events) = (0u64, 0u64);
         for scenario in scenarios {
-            let run = scenario.into_run_with(muxsim::core::echo::Echo::default());
+            let run = scenario.into_run();
             steps += run.steps;
             events += run.net_stats.events;
         }
@@ -53,14 +54,15 @@ fn main() {
     let rounds = 200;
     let transcripts: Vec<_> = (0..rounds)
         .map(|seed| {
-            let (run, _) = campaign.run_seed(seed);
-            let header = vec![Header::Service("lines".into()), Header::Seed(seed)];
-            parse(&run.transcript(header, false).to_string()).unwrap()
+            let scenario = campaign.scenario(seed);
+            let (run, _) = campaign.check(&scenario);
+            parse(&scenario.recorded(&run, false).to_string()).unwrap()
         })
         .collect();
+    let registry = Registry::builtin();
     let started = Instant::now();
     for t in &transcripts {
-        let s = muxsim::scenario::Scenario::from_transcript(t, None).unwrap();
+        let s = muxsim::scenario::Scenario::from_transcript(t, &registry).unwrap();
         let _ = s.run();
     }
     let sim = started.elapsed();

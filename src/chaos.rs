@@ -1,65 +1,81 @@
 //! `muxsim chaos`: a bounded real-network chaos client.
 //!
 //! Worker threads run sessions against a target until the duration ends. Most sessions are
-//! well-behaved: they send requests and check every answer with the service's reference
-//! model, so an answer that never comes is counted as lost. The others abuse the server:
-//! abrupt resets, half-closes, byte drips, clients that never read, junk, and clients that
-//! connect and vanish. At the end a fresh client checks that the server still answers.
+//! well-behaved: they send requests framed as the service's protocol frames them — of every
+//! size from one byte to a mebibyte, one at a time or pipelined in bursts — and check every
+//! answer with the service's oracle, so an answer that never comes is counted as lost and a
+//! wrong one as wrong. Large requests and bursts are what expose a server that ignores a short
+//! `send()` or reads once per edge. The other sessions abuse the server: abrupt resets,
+//! half-closes, byte drips, clients that never read, junk, and clients that connect and
+//! vanish. At the end a fresh client checks that the server still answers.
 //!
 //! Everything is bounded: sessions, reads and writes have timeouts, and the run stops at its
-//! duration. Choices come from a seeded generator, so two runs with one seed try the same
-//! mix (the network decides the rest).
+//! duration, or as soon as the server stops accepting connections (the report says when).
+//! Choices come from a seeded generator, so two runs with one seed try the same mix (the
+//! network decides the rest).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::check::oracle;
-use crate::rng::{SimRng, Stream};
-use crate::world::ClientReport;
+use serde::Serialize;
 
-/// How long a well-behaved client waits for an answer before counting it lost.
+use crate::rng::{SimRng, Stream};
+use crate::service::{Protocol, ServiceDescriptor, ServiceOptions};
+use crate::text::quote_short;
+use crate::world::{ClientReport, EventKind};
+
+/// How long a well-behaved client waits for its answers before counting them lost.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The largest request a session sends: 1 MiB, far past any socket buffer, so a server that
+/// writes without checking how much was taken loses part of the answer.
+const MAX_REQUEST: usize = 1 << 20;
 
 /// What a chaos run is told.
 #[derive(Clone, Debug)]
-pub struct ChaosOptions {
-    pub target: SocketAddr,
-    pub clients: usize,
-    pub duration: Duration,
-    pub seed: u64,
-    /// The protocol spoken: `echo`, `ack` or `lines`.
-    pub service: String,
+pub(crate) struct ChaosOptions {
+    pub(crate) target: SocketAddr,
+    pub(crate) clients: usize,
+    pub(crate) duration: Duration,
+    pub(crate) seed: u64,
+    pub(crate) service: ServiceDescriptor,
+    pub(crate) options: ServiceOptions,
 }
 
 /// What a chaos run saw.
-#[derive(Clone, Debug, Default)]
-pub struct ChaosReport {
-    /// Sessions run, by behaviour.
-    pub sessions: BTreeMap<&'static str, u64>,
-    /// Answers owed to well-behaved and half-closing clients, and how many arrived whole.
-    pub owed: u64,
-    pub answered: u64,
-    /// Answers that arrived but were wrong.
-    pub wrong: u64,
-    /// Connections the server refused or dropped for well-behaved clients.
-    pub failed_connects: u64,
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct ChaosReport {
+    /// Sessions that connected, by behaviour.
+    pub(crate) sessions: BTreeMap<&'static str, u64>,
+    /// Requests sent by well-behaved and half-closing clients, and how many were answered.
+    pub(crate) owed: u64,
+    pub(crate) answered: u64,
+    /// Requests whose answer arrived but was wrong.
+    pub(crate) wrong: u64,
+    /// Connects that failed.
+    pub(crate) failed_connects: u64,
+    /// The largest request sent, in bytes.
+    pub(crate) largest_request: u64,
     /// A few examples of what went wrong.
-    pub examples: Vec<String>,
+    pub(crate) examples: Vec<String>,
     /// Whether a fresh client was still greeted at the end.
-    pub survived: bool,
+    pub(crate) survived: bool,
+    /// When the server stopped accepting connections, if it did, in seconds from the start.
+    pub(crate) died_after_s: Option<f64>,
 }
 
 impl ChaosReport {
-    pub fn lost(&self) -> u64 {
+    pub(crate) fn lost(&self) -> u64 {
         self.owed - self.answered - self.wrong
     }
 
     /// Zero lost, zero wrong, and the server still up.
-    pub fn is_clean(&self) -> bool {
+    pub(crate) fn is_clean(&self) -> bool {
         self.lost() == 0 && self.wrong == 0 && self.failed_connects == 0 && self.survived
     }
 
@@ -71,6 +87,7 @@ impl ChaosReport {
         self.answered += other.answered;
         self.wrong += other.wrong;
         self.failed_connects += other.failed_connects;
+        self.largest_request = self.largest_request.max(other.largest_request);
         for e in other.examples {
             if self.examples.len() < 5 {
                 self.examples.push(e);
@@ -89,15 +106,22 @@ impl fmt::Display for ChaosReport {
         writeln!(f, "sessions: {}", sessions.join(", "))?;
         writeln!(
             f,
-            "answers owed {}, received {}, lost {}, wrong {}; failed connects {}",
+            "requests owed an answer {}, answered {}, lost {}, wrong {}; largest request {} bytes; failed connects {}",
             self.owed,
             self.answered,
             self.lost(),
             self.wrong,
+            self.largest_request,
             self.failed_connects
         )?;
         for e in &self.examples {
             writeln!(f, "  e.g. {e}")?;
+        }
+        if let Some(at) = self.died_after_s {
+            writeln!(
+                f,
+                "the server stopped accepting connections after {at:.1} s"
+            )?;
         }
         write!(
             f,
@@ -111,153 +135,230 @@ impl fmt::Display for ChaosReport {
     }
 }
 
-fn greeting(service: &str) -> &'static [u8] {
-    if service == "lines" {
-        b"hello\n"
-    } else {
-        b"hello"
-    }
-}
-
 fn connect(target: SocketAddr) -> io::Result<TcpStream> {
     let s = TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_millis(200)))?;
-    s.set_write_timeout(Some(Duration::from_millis(500)))?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))?;
     let _ = s.set_nodelay(true);
     Ok(s)
 }
 
-fn payload(rng: &mut SimRng, service: &str) -> Vec<u8> {
-    // No `r`, so echo answers can be told apart from their markers.
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqstuvwxyz0123456789";
-    let len = rng.between(1, 32) as usize;
-    let mut bytes: Vec<u8> = (0..len).map(|_| *rng.pick(ALPHABET)).collect();
-    if service == "lines" {
-        bytes.push(b'\n');
+/// A request payload: mostly small, sometimes of any size up to [`MAX_REQUEST`]
+/// (log-uniform), from the protocol's alphabet (no delimiter bytes).
+fn payload(rng: &mut SimRng, protocol: &Protocol) -> Vec<u8> {
+    let len = if rng.chance(200_000) {
+        // 2^k for k in 5..=20, then anywhere below the next power: every size class.
+        let k = rng.between(5, 20);
+        rng.between(1 << (k - 1), 1 << k) as usize
+    } else {
+        rng.between(1, 32) as usize
+    };
+    let len = match protocol.message_limit() {
+        Some((limit, _)) => len.min(limit),
+        None => len,
+    }
+    .clamp(1, MAX_REQUEST);
+    let mut alphabet: Vec<u8> = protocol.alphabet_bytes().to_vec();
+    if let crate::service::Framing::Delimited(d) = protocol.framing() {
+        alphabet.retain(|b| !d.contains(b));
+    }
+    if alphabet.is_empty() {
+        alphabet.push(b'a');
+    }
+    let mut bytes = Vec::with_capacity(len);
+    while bytes.len() < len {
+        let word = rng.next_u64().to_le_bytes();
+        for b in word.into_iter().take(len - bytes.len()) {
+            bytes.push(alphabet[usize::from(b) % alphabet.len()]);
+        }
     }
     bytes
 }
 
-/// Reads until the reference model says the client has all it is owed, or the timeout.
-fn await_answers(
-    stream: &mut TcpStream,
-    report: &mut ClientReport,
-    service: &str,
-) -> Result<(), String> {
-    let deadline = Instant::now() + ANSWER_TIMEOUT;
-    let mut buf = [0u8; 4096];
-    loop {
-        if oracle::judge(service, report, None) == Some(Ok(())) {
-            return Ok(());
-        }
-        // Not complete: still a fair prefix of the answers, or already wrong?
-        let so_far = ClientReport {
-            closed: true,
-            ..report.clone()
-        };
-        if let Some(Err(e)) = oracle::judge(service, &so_far, None) {
-            return Err(format!("wrong answer: {e}"));
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "no answer within {}s: {}",
-                ANSWER_TIMEOUT.as_secs(),
-                crate::transcript::quote_short(&report.received)
-            ));
-        }
-        match stream.read(&mut buf) {
-            Ok(0) => return Err("the server closed the connection".to_string()),
-            Ok(n) => report.received.extend_from_slice(&buf[..n]),
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-            }
-            Err(e) => return Err(format!("the connection failed: {e}")),
-        }
-    }
+struct Session<'a> {
+    options: &'a ChaosOptions,
+    protocol: Protocol,
+    started: Instant,
 }
 
-/// One well-behaved (or half-closing) session; updates `out`.
-fn polite(options: &ChaosOptions, rng: &mut SimRng, half_close: bool, out: &mut ChaosReport) {
-    let Ok(mut stream) = connect(options.target) else {
-        out.failed_connects += 1;
-        // A server that is down refuses at once: do not spin on it.
-        std::thread::sleep(Duration::from_millis(10));
-        return;
-    };
-    let service = options.service.as_str();
-    let mut report = ClientReport::new("chaos", &[], &[]);
-    let requests = rng.between(1, 5);
-    for i in 0..requests {
-        let message = payload(rng, service);
-        if stream.write_all(&message).is_err() {
-            out.owed += 1;
-            out.examples.push("a request could not be sent".to_string());
-            return;
+impl Session<'_> {
+    fn now(&self) -> crate::time::Instant {
+        crate::time::Instant::from_start(self.started.elapsed())
+    }
+
+    fn judge(&self, report: &ClientReport) -> Result<(), String> {
+        self.options.service.judge(&self.options.options, report)
+    }
+
+    /// Reads until the oracle says the client has all it is owed, or the timeout.
+    fn await_answers(
+        &self,
+        stream: &mut TcpStream,
+        report: &mut ClientReport,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if self.judge(report).is_ok() {
+                return Ok(());
+            }
+            // Not complete: still a fair prefix of the answers, or already wrong?
+            let mut so_far = report.clone();
+            so_far.disrupted = true;
+            if let Err(e) = self.judge(&so_far) {
+                return Err(format!("wrong answer: {e}"));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "no complete answer within {} s: received {}",
+                    ANSWER_TIMEOUT.as_secs(),
+                    quote_short(&report.received)
+                ));
+            }
+            match stream.read(&mut buf) {
+                Ok(0) => {
+                    report.record(self.now(), EventKind::Eof);
+                    // A close the oracle accepts (a declared deadline) ends the session.
+                    return self
+                        .judge(report)
+                        .map_err(|e| format!("the server closed the connection: {e}"));
+                }
+                Ok(n) => report.record_received(self.now(), &buf[..n]),
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::TimedOut => {}
+                Err(e) => return Err(format!("the connection failed: {e}")),
+            }
         }
-        report.sent.extend_from_slice(&message);
-        if half_close && i + 1 == requests {
-            let _ = stream.shutdown(Shutdown::Write);
+    }
+
+    /// One well-behaved (or half-closing) session; updates `out`. False when the server
+    /// refused the connection.
+    fn polite(&self, rng: &mut SimRng, half_close: bool, out: &mut ChaosReport) -> bool {
+        let Ok(mut stream) = connect(self.options.target) else {
+            out.failed_connects += 1;
+            return false;
+        };
+        *out.sessions
+            .entry(if half_close {
+                "half-close"
+            } else {
+                "well-behaved"
+            })
+            .or_default() += 1;
+        let mut report = ClientReport::new("chaos");
+        report.record(self.now(), EventKind::Connected);
+        let rounds = rng.between(1, 4);
+        for round in 0..rounds {
+            // A burst of pipelined requests in one write, or a single one.
+            let burst = if rng.chance(300_000) {
+                rng.between(2, 16)
+            } else {
+                1
+            };
+            let mut bytes = Vec::new();
+            for _ in 0..burst {
+                let request = payload(rng, &self.protocol);
+                out.largest_request = out.largest_request.max(request.len() as u64);
+                bytes.extend(self.protocol.frame(&request, None));
+            }
+            out.owed += burst;
+            let writer = stream.try_clone().ok();
+            // Write from a helper thread: a megabyte of requests must not wait for the
+            // client to read the answers the server is already sending.
+            let sender = writer.map(|mut w| {
+                let bytes = bytes.clone();
+                std::thread::spawn(move || w.write_all(&bytes))
+            });
+            report.record_sent(self.now(), &bytes);
+            if half_close && round + 1 == rounds {
+                if let Some(sender) = sender {
+                    let _ = sender.join();
+                }
+                let _ = stream.shutdown(Shutdown::Write);
+                report.record(self.now(), EventKind::Shutdown);
+                let result = self.await_answers(&mut stream, &mut report);
+                self.tally(result, burst, out);
+                return true;
+            }
+            let result = self.await_answers(&mut stream, &mut report);
+            if let Some(sender) = sender {
+                let _ = sender.join();
+            }
+            if !self.tally(result, burst, out) {
+                return true;
+            }
         }
-        out.owed += 1;
-        match await_answers(&mut stream, &mut report, service) {
-            Ok(()) => out.answered += 1,
+        true
+    }
+
+    /// Counts a burst's result; false when the session should end.
+    fn tally(&self, result: Result<(), String>, burst: u64, out: &mut ChaosReport) -> bool {
+        match result {
+            Ok(()) => {
+                out.answered += burst;
+                true
+            }
             Err(e) if e.starts_with("wrong") => {
-                out.wrong += 1;
+                out.wrong += burst;
                 out.examples.push(e);
-                return;
+                false
             }
             Err(e) => {
                 out.examples.push(e);
-                return;
+                false
             }
         }
     }
-    if report.received.len() < greeting(service).len() {
-        out.examples.push("no greeting".to_string());
+
+    fn abusive(&self, rng: &mut SimRng, kind: &'static str, out: &mut ChaosReport) -> bool {
+        let Ok(mut stream) = connect(self.options.target) else {
+            out.failed_connects += 1;
+            return false;
+        };
+        *out.sessions.entry(kind).or_default() += 1;
+        match kind {
+            "reset" => {
+                let _ = stream.write_all(b"half a requ");
+                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            }
+            "drip" => {
+                for _ in 0..rng.between(3, 10) {
+                    if stream.write_all(b"d").is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            "never-read" => {
+                let chunk = vec![b'x'; 64 * 1024];
+                for _ in 0..16 {
+                    if stream.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+            }
+            "junk" => {
+                let len = rng.between(1, 64 * 1024) as usize;
+                let junk: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+                let _ = stream.write_all(&junk);
+            }
+            // "vanish": connect and go, without a word.
+            _ => {}
+        }
+        true
     }
 }
 
-fn abusive(options: &ChaosOptions, rng: &mut SimRng, kind: &'static str) {
-    let Ok(mut stream) = connect(options.target) else {
-        return;
-    };
-    match kind {
-        "reset" => {
-            let _ = stream.write_all(b"half a requ");
-            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-        }
-        "drip" => {
-            for _ in 0..rng.between(3, 10) {
-                if stream.write_all(b"d").is_err() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        "never-read" => {
-            let chunk = vec![b'x'; 64 * 1024];
-            for _ in 0..16 {
-                if stream.write_all(&chunk).is_err() {
-                    break;
-                }
-            }
-        }
-        "junk" => {
-            let len = rng.between(1, 64 * 1024) as usize;
-            let junk: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
-            let _ = stream.write_all(&junk);
-        }
-        // "vanish": connect and go, without a word.
-        _ => {}
-    }
-}
-
-/// Whether a fresh client is greeted.
-pub fn is_up(target: SocketAddr, service: &str) -> bool {
+/// Whether a fresh client is greeted as the protocol says.
+pub(crate) fn is_up(target: SocketAddr, protocol: &Protocol) -> bool {
     let Ok(mut stream) = connect(target) else {
         return false;
     };
-    let want = greeting(service);
+    let want = protocol.greeting_bytes();
+    if want.is_empty() {
+        return true;
+    }
     let mut got = Vec::new();
     let deadline = Instant::now() + ANSWER_TIMEOUT;
     let mut buf = [0u8; 64];
@@ -274,30 +375,51 @@ pub fn is_up(target: SocketAddr, service: &str) -> bool {
     got.starts_with(want)
 }
 
-/// Runs the chaos clients and reports.
-pub fn run(options: &ChaosOptions) -> ChaosReport {
+/// Runs the chaos clients and reports. An error when the target cannot be reached at all.
+pub(crate) fn run(options: &ChaosOptions) -> Result<ChaosReport, String> {
     const ABUSES: [&str; 5] = ["reset", "drip", "never-read", "junk", "vanish"];
+    if !options.service.has_oracle() {
+        return Err(format!(
+            "chaos checks answers with the service's oracle, and `{}` has none",
+            options.service.name()
+        ));
+    }
+    if let Err(e) = connect(options.target) {
+        return Err(format!("cannot connect to {}: {e}", options.target));
+    }
+    let protocol = options.service.protocol_for(&options.options);
+    let started = Instant::now();
     let total = Mutex::new(ChaosReport::default());
-    let deadline = Instant::now() + options.duration;
+    let deadline = started + options.duration;
+    let dead = AtomicBool::new(false);
+    let died_at: Mutex<Option<Duration>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for worker in 0..options.clients {
-            let total = &total;
+            let (total, dead, died_at, protocol) = (&total, &dead, &died_at, &protocol);
             scope.spawn(move || {
+                let session = Session {
+                    options,
+                    protocol: protocol.clone(),
+                    started,
+                };
                 let mut rng =
                     SimRng::new(options.seed.wrapping_add(worker as u64), Stream::Scenario);
                 let mut mine = ChaosReport::default();
-                while Instant::now() < deadline {
+                while Instant::now() < deadline && !dead.load(Ordering::Relaxed) {
                     let roll = rng.below(100);
-                    let kind: &'static str = match roll {
-                        0..=49 => "well-behaved",
-                        50..=59 => "half-close",
-                        _ => ABUSES[(roll as usize - 60) % ABUSES.len()],
+                    let connected = match roll {
+                        0..=49 => session.polite(&mut rng, false, &mut mine),
+                        50..=59 => session.polite(&mut rng, true, &mut mine),
+                        _ => {
+                            let kind = ABUSES[(roll as usize - 60) % ABUSES.len()];
+                            session.abusive(&mut rng, kind, &mut mine)
+                        }
                     };
-                    *mine.sessions.entry(kind).or_default() += 1;
-                    match kind {
-                        "well-behaved" => polite(options, &mut rng, false, &mut mine),
-                        "half-close" => polite(options, &mut rng, true, &mut mine),
-                        abuse => abusive(options, &mut rng, abuse),
+                    if !connected && !is_up(options.target, protocol) {
+                        // The server is gone: say when, and stop hammering it.
+                        let mut at = died_at.lock().unwrap_or_else(|e| e.into_inner());
+                        at.get_or_insert(started.elapsed());
+                        dead.store(true, Ordering::Relaxed);
                     }
                 }
                 total.lock().unwrap_or_else(|e| e.into_inner()).absorb(mine);
@@ -305,6 +427,10 @@ pub fn run(options: &ChaosOptions) -> ChaosReport {
         }
     });
     let mut report = total.into_inner().unwrap_or_else(|e| e.into_inner());
-    report.survived = is_up(options.target, &options.service);
-    report
+    report.survived = is_up(options.target, &protocol);
+    report.died_after_s = died_at
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .map(|d| d.as_secs_f64());
+    Ok(report)
 }

@@ -1,104 +1,418 @@
 //! The `muxsim` command line: parsing and printing only; the work is done by the library.
 //!
+//! A crate with services of its own builds its own `muxsim` by handing its registry to
+//! [`run`]:
+//!
+//! ```no_run
+//! // src/bin/muxsim.rs of your crate
+//! use muxsim::{Registry, ServiceDescriptor};
+//! # fn my_descriptor() -> ServiceDescriptor { unimplemented!() }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     muxsim::cli::run(Registry::builtin().with(my_descriptor()))
+//! }
+//! ```
+//!
+//! Every subcommand then knows those services, and the `reproduce:` lines it prints name that
+//! command.
+//!
 //! Exit codes: 0 success; 1 a check failed (a replay mismatch, a failing seed, a failing
-//! simulation); 2 bad input (unreadable or malformed files, bad flags, a busy port).
+//! simulation, a measurement that measured nothing); 2 bad input (unreadable or malformed
+//! files, bad flags, a busy port); 3 inconclusive (a replay over TCP whose expected failure
+//! depends on faults only the server's kernel can cause); 130 a campaign stopped by Ctrl-C.
 
+use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 
-use crate::check::Campaign;
-use crate::core;
+use crate::check::{self, Campaign, ReportFile};
 use crate::driver::Config;
 use crate::fault::FaultFamilies;
-use crate::scenario::{Outcome, Scenario, ServiceOptions, make_service};
+use crate::scenario::{Outcome, Scenario, unfired};
 use crate::semantics::Semantics;
-use crate::tcp::{self, LineEnding, RealBackend, ServerHandle, TcpReplayOptions};
-use crate::transcript::{self, Header, Transcript, quote};
-use crate::world::{Failure, Verdict};
+use crate::service::{Framing, Registry, ServiceDescriptor, ServiceOptions};
+use crate::tcp::{self, LineEnding, RealBackend, ServerHandle, TcpOutcome, TcpReplayOptions};
+use crate::text::{DurationError, human_duration, parse_duration, side_by_side};
+use crate::transcript::{self, Transcript};
+use crate::world::{Failure, Limit, Verdict, WorldConfig, limits::Scope};
+
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("MUXSIM_COMMIT"), ")");
+
+/// The longest wall-clock duration a flag accepts: a year bounds every campaign and every
+/// measurement anyone runs, and keeps `now + duration` far from overflowing.
+const MAX_WALL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[derive(Parser, Debug)]
 #[command(
     name = "muxsim",
-    version,
-    about = "Protocol-testing harness and deterministic simulator for select/poll/epoll servers"
+    version = VERSION,
+    about = "Protocol-testing harness and deterministic simulator for select/poll/epoll servers",
+    after_help = "Exit codes: 0 success, 1 a check failed, 2 bad input, 3 inconclusive (TCP replay), 130 interrupted."
 )]
 struct Cli {
+    /// When to colour PASS and FAIL: auto (a terminal, and NO_COLOR unset), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// Print only results and errors (no progress, no server log).
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve a built-in service on real sockets (epoll through mio, poll or select).
+    /// Serve a service on real sockets (epoll through mio, poll or select).
     Serve(ServeArgs),
     /// Talk to a server: print its greeting, send each input line, print the answers.
     Client(ClientArgs),
-    /// List the built-in services.
-    Services,
-    /// Run one generated scenario in the simulator and print its transcript and verdict.
+    /// List the services this command knows, or describe one.
+    Services(ServicesArgs),
+    /// List the limits transcripts and --limit can set.
+    Limits(LimitsArgs),
+    /// Run one generated scenario in the simulator; print its transcript and verdict.
     Sim(SimArgs),
     /// Replay transcripts in the simulator, on a real muxsim server, or against any server.
     Replay(ReplayArgs),
-    /// Run a fuzz campaign: many seeds, each failure shrunk to a replayable transcript.
+    /// Run a fuzz campaign: many seeds, failures grouped by signature and shrunk.
     Fuzz(FuzzArgs),
+    /// Merge the JSON reports of a campaign's shards into one bucketed report.
+    Merge(MergeArgs),
     /// Forward TCP to a server and record the conversations as a transcript.
     Record(RecordArgs),
     /// Mix well-behaved and abusive clients against a live server; report lost answers.
     Chaos(ChaosArgs),
     /// Load a `lines` server: many connections, requests in flight, every answer checked.
     Load(LoadArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ReplayFormat {
+    Text,
+    Json,
+    Junit,
+}
+
+/// A wall-clock duration from the command line: `500ms`, `1.5s`, `2m`, `1h`, at least a
+/// millisecond and at most a year.
+fn wall_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text).map_err(|e| match e {
+        DurationError::TooLong => format!("`{text}`: duration too long (at most a year)"),
+        other => format!("`{text}`: {other}"),
+    })?;
+    if d > MAX_WALL {
+        return Err(format!("`{text}`: duration too long (at most a year)"));
+    }
+    if d < Duration::from_millis(1) {
+        return Err(format!("`{text}`: must be at least 1ms"));
+    }
+    Ok(d)
+}
+
+fn families(text: &str) -> Result<FaultFamilies, String> {
+    text.parse()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SemanticsChoice {
+    One(Semantics),
+    All,
+}
+
+impl SemanticsChoice {
+    fn list(self) -> Vec<Semantics> {
+        match self {
+            SemanticsChoice::One(s) => vec![s],
+            SemanticsChoice::All => Semantics::ALL.to_vec(),
+        }
+    }
+}
+
+fn semantics_values() -> impl TypedValueParser<Value = SemanticsChoice> {
+    let mut names: Vec<&'static str> = Semantics::ALL.iter().map(|s| s.name()).collect();
+    names.push("all");
+    PossibleValuesParser::new(names).map(|s| match s.parse::<Semantics>() {
+        Ok(one) => SemanticsChoice::One(one),
+        Err(_) => SemanticsChoice::All,
+    })
+}
+
+fn backend_values() -> impl TypedValueParser<Value = RealBackend> {
+    let names: Vec<&'static str> = RealBackend::ALL.iter().map(|b| b.name()).collect();
+    PossibleValuesParser::new(names).map(|s| s.parse::<RealBackend>().unwrap_or_default())
+}
+
+fn eol_values() -> impl TypedValueParser<Value = LineEnding> {
+    let names: Vec<&'static str> = LineEnding::ALL.iter().map(|e| e.name()).collect();
+    PossibleValuesParser::new(names).map(|s| {
+        LineEnding::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .unwrap_or_default()
+    })
+}
+
+/// `NAME=VALUE` for `--limit`.
+fn limit_pair(text: &str) -> Result<(String, u64), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected NAME=VALUE, e.g. max-line=512"))?;
+    let value = value
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("`{text}`: the value must be a whole number"))?;
+    Ok((name.trim().to_string(), value))
+}
+
+#[derive(Args, Debug, Clone)]
+struct DriverLimits {
+    /// Connections served at once; later clients read a refusal and are closed.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_conns: u64,
+    /// Close a connection idle this many milliseconds (0: never).
+    #[arg(long, default_value_t = 300_000)]
+    idle_timeout_ms: u64,
+    /// Stop reading a connection with this many bytes of output pending.
+    #[arg(long, default_value_t = 256 * 1024)]
+    high_water: u64,
+    /// Cut a connection with this many bytes of output pending.
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    hard_limit: u64,
+    /// Bytes read from one connection per turn.
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    read_budget: u64,
+}
+
+impl DriverLimits {
+    fn pairs(&self) -> [(&'static str, u64); 5] {
+        [
+            ("max-conns", self.max_conns),
+            ("idle-timeout-ms", self.idle_timeout_ms),
+            ("high-water", self.high_water),
+            ("hard-limit", self.hard_limit),
+            ("read-budget", self.read_budget),
+        ]
+    }
 }
 
 #[derive(Args, Debug)]
-struct LoadArgs {
-    /// The server, HOST:PORT.
+struct ServeArgs {
+    /// The service to run (see `services`).
+    #[arg(long)]
+    service: String,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:9999")]
     addr: String,
-    /// Connections sending requests.
-    #[arg(long, default_value_t = 50)]
-    conns: usize,
-    /// Requests in flight per connection.
-    #[arg(long, default_value_t = 1)]
-    depth: usize,
-    /// Bytes per request line.
-    #[arg(long, default_value_t = 32)]
-    size: usize,
-    /// How long to measure, e.g. 10s.
-    #[arg(long, default_value = "5s")]
-    duration: String,
-    /// Connections that connect and then only hold their socket.
-    #[arg(long, default_value_t = 0)]
-    idle: usize,
-    /// Longest time to connect everything before measuring (it starts as soon as every
-    /// connection is greeted).
-    #[arg(long, default_value = "10s")]
-    warmup: String,
-    #[arg(long, value_enum, default_value = "text")]
+    /// The readiness mechanism: mio (epoll), poll or select.
+    #[arg(long, value_parser = backend_values(), default_value = "mio")]
+    backend: RealBackend,
+    #[command(flatten)]
+    driver: DriverLimits,
+    /// A limit of the service, NAME=VALUE (repeatable; see `services NAME`), e.g. max-line=512.
+    #[arg(long = "limit", value_name = "NAME=VALUE", value_parser = limit_pair)]
+    limits: Vec<(String, u64)>,
+}
+
+#[derive(Args, Debug)]
+struct ClientArgs {
+    /// The server's address, HOST:PORT.
+    addr: String,
+    /// What to append to each line sent: auto (a newline when the greeting ends with one),
+    /// none, lf or crlf.
+    #[arg(long, value_parser = eol_values(), default_value = "auto")]
+    eol: LineEnding,
+    /// How long to wait for an answer after each line, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    wait_ms: u64,
+}
+
+#[derive(Args, Debug)]
+struct ServicesArgs {
+    /// A service to describe: its limits, protocol and oracle.
+    name: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct LimitsArgs {
+    /// Also list the limits this service declares.
+    #[arg(long)]
+    service: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct SimArgs {
+    /// The service to simulate (see `services`).
+    #[arg(long)]
+    service: String,
+    /// The seed: it decides the scenario, the schedule and the faults.
+    #[arg(long, env = "MUXSIM_SEED")]
+    seed: u64,
+    /// Readiness semantics; `all` lets the seed pick one.
+    #[arg(long, value_parser = semantics_values(), default_value = "epoll-et")]
+    semantics: SemanticsChoice,
+    /// Clients in the scenario (default: the service's protocol says).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    clients: Option<u64>,
+    /// Fault families the seed may switch on: none, all, or a list (short-io,would-block,...).
+    #[arg(long, value_parser = families, default_value = "all")]
+    faults: FaultFamilies,
+    /// A limit of the run or the service, NAME=VALUE (repeatable; see `limits`).
+    #[arg(long = "limit", value_name = "NAME=VALUE", value_parser = limit_pair)]
+    limits: Vec<(String, u64)>,
+    /// Also show every server call, poll and log line.
+    #[arg(long)]
+    trace: bool,
+    /// Run the seed twice and compare the traces.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Output: text (the transcript) or json.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    /// The simulator.
+    Sim,
+    /// A server of the service in-process on epoll (mio).
+    Mio,
+    /// A server of the service in-process on poll(2).
+    Poll,
+    /// A server of the service in-process on select(2).
+    Select,
+}
+
 #[derive(Args, Debug)]
-struct ChaosArgs {
-    /// The server, HOST:PORT.
+struct ReplayArgs {
+    /// Transcript files, directories searched for `*.txn`, or `-` for standard input.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Where the server runs: the simulator, or a server of the service on real sockets.
+    #[arg(long, value_enum, default_value_t = BackendArg::Sim)]
+    backend: BackendArg,
+    /// Replay against this TCP server instead (black box).
+    #[arg(long, conflicts_with = "backend")]
+    target: Option<String>,
+    /// The service, for transcripts without a `service` line (naming another is an error).
     #[arg(long)]
-    target: String,
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 16)]
-    clients: usize,
-    /// How long to run, e.g. 30s or 2m.
-    #[arg(long, default_value = "10s")]
-    duration: String,
-    /// The protocol the server speaks: echo, ack or lines.
-    #[arg(long, default_value = "echo")]
+    service: Option<String>,
+    /// On real sockets: how long an expectation waits, in milliseconds.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout_ms: u64,
+    /// On real sockets: send in pieces of at most this many bytes.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    split: Option<u64>,
+    /// Fail a transcript whose fault lines never fire (a warning otherwise).
+    #[arg(long)]
+    strict: bool,
+    /// Stop at the first transcript that fails or cannot be read.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Print each run's transcript.
+    #[arg(long)]
+    verbose: bool,
+    /// In the simulator, print each run's transcript with every server call, poll and log
+    /// line as comments.
+    #[arg(long)]
+    trace: bool,
+    /// Output: text, json, or junit (XML for CI systems).
+    #[arg(long, value_enum, default_value_t = ReplayFormat::Text)]
+    format: ReplayFormat,
+}
+
+#[derive(Args, Debug)]
+struct FuzzArgs {
+    /// The service to fuzz (see `services`).
+    #[arg(long)]
     service: String,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Number of seeds (default 1000 unless --duration is given).
+    #[arg(long, env = "MUXSIM_SEEDS", conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: Option<u64>,
+    /// Run seeds until this much time has passed, e.g. 60s or 5m.
+    #[arg(long, value_parser = wall_duration)]
+    duration: Option<Duration>,
+    /// Worker threads (default: all cores; never more than seeds).
+    #[arg(long, env = "MUXSIM_JOBS", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    jobs: Option<u64>,
+    /// Readiness semantics to cycle through, by seed.
+    #[arg(long, value_parser = semantics_values(), default_value = "all")]
+    semantics: SemanticsChoice,
+    /// Fault families seeds may switch on: none, all, or a list (short-io,would-block,...).
+    #[arg(long, value_parser = families, default_value = "all")]
+    faults: FaultFamilies,
+    /// The first seed.
+    #[arg(long, env = "MUXSIM_SEED", default_value_t = 0)]
+    start_seed: u64,
+    /// Run only shard I of N (I/N, from 1), or `auto` to take it from the environment
+    /// (MUXSIM_SHARD, CI matrices, Kubernetes Indexed Jobs: see docs/scale.md).
+    #[arg(long)]
+    shard: Option<String>,
+    /// Clients per scenario (default: the service's protocol says).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    clients: Option<u64>,
+    /// A limit of the run or the service, NAME=VALUE (repeatable; see `limits`).
+    #[arg(long = "limit", value_name = "NAME=VALUE", value_parser = limit_pair)]
+    limits: Vec<(String, u64)>,
+    /// Fixtures to start one scenario in three from, mutated (files or directories).
+    #[arg(long)]
+    fixtures: Vec<PathBuf>,
+    /// Where the minimal failing transcripts (one per distinct failure) are written.
+    #[arg(long, default_value = "target/muxsim/regressions")]
+    out: PathBuf,
+    /// Also write the report as JSON to this file (for `merge`).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Output: text, or json (the report, as `--report` writes it).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Stop after this many failing seeds.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_failures: Option<u64>,
+    /// Stop at the first failure (--max-failures 1).
+    #[arg(long)]
+    stop_on_failure: bool,
+    /// Do not shrink failures.
+    #[arg(long)]
+    no_shrink: bool,
+}
+
+#[derive(Args, Debug)]
+struct MergeArgs {
+    /// The shards' reports (`fuzz --report FILE`).
+    #[arg(required = true)]
+    reports: Vec<PathBuf>,
+    /// Write the merged report (JSON) to this file.
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
+    /// Output: text, or json (the merged report).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -109,251 +423,153 @@ struct RecordArgs {
     /// The server to forward to.
     #[arg(long)]
     upstream: String,
-    /// The transcript to write.
+    /// The transcript to write (created at once; every line is written as it happens).
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
     /// Stop after this many connections have ended (default: run until Ctrl-C / SIGTERM).
-    #[arg(long)]
-    count: Option<usize>,
-    /// Write a `service` line, when the upstream runs a muxsim service.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+    /// Write a `service` line, when the upstream runs a known service.
     #[arg(long)]
     service: Option<String>,
 }
 
-#[derive(Args, Debug, Clone)]
-struct LimitArgs {
-    /// Connections served at once; later clients are refused.
-    #[arg(long)]
-    max_conns: Option<usize>,
-    /// Close a connection idle for this many milliseconds (0: never).
-    #[arg(long)]
-    idle_timeout_ms: Option<u64>,
-    /// Stop reading a connection with this many bytes of output pending.
-    #[arg(long)]
-    high_water: Option<usize>,
-    /// Close a connection with this many bytes of output pending.
-    #[arg(long)]
-    hard_limit: Option<usize>,
-    /// Bytes read from one connection per turn.
-    #[arg(long)]
-    read_budget: Option<usize>,
-    /// Longest line the `lines` service accepts.
-    #[arg(long)]
-    max_line: Option<usize>,
-    /// How long a `lines` request may stay incomplete, in milliseconds (0: forever).
-    #[arg(long)]
-    request_timeout_ms: Option<u64>,
-}
-
-impl LimitArgs {
-    fn apply(&self, config: &mut Config) {
-        if let Some(n) = self.max_conns {
-            config.max_conns = n;
-        }
-        if let Some(ms) = self.idle_timeout_ms {
-            config.idle_timeout = (ms > 0).then(|| Duration::from_millis(ms));
-        }
-        if let Some(n) = self.high_water {
-            config.out_high_water = n;
-        }
-        if let Some(n) = self.hard_limit {
-            config.out_hard_limit = n;
-        }
-        if let Some(n) = self.read_budget {
-            config.read_budget = n.max(1);
-        }
-    }
-}
-
 #[derive(Args, Debug)]
-struct ServeArgs {
-    /// The service to run (see `muxsim services`).
+struct ChaosArgs {
+    /// The server, HOST:PORT.
     #[arg(long)]
+    target: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    clients: u64,
+    /// How long to run, e.g. 30s or 2m.
+    #[arg(long, default_value = "10s", value_parser = wall_duration)]
+    duration: Duration,
+    /// The service the server runs: its protocol frames the requests, its oracle checks the
+    /// answers.
+    #[arg(long, default_value = "echo")]
     service: String,
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:9999")]
-    addr: String,
-    /// The readiness mechanism: mio (epoll), poll or select.
-    #[arg(long, value_enum, default_value = "mio")]
-    backend: RealBackend,
-    #[command(flatten)]
-    limits: LimitArgs,
-}
-
-#[derive(Args, Debug)]
-struct ClientArgs {
-    /// The server's address, HOST:PORT.
-    addr: String,
-    /// What to append to each line sent.
-    #[arg(long, value_enum, default_value = "none")]
-    eol: LineEnding,
-    /// How long to wait for an answer after each line, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    wait_ms: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum SemanticsArg {
-    Select,
-    Poll,
-    EpollLt,
-    EpollEt,
-    All,
-}
-
-impl SemanticsArg {
-    fn list(self) -> Vec<Semantics> {
-        match self {
-            SemanticsArg::Select => vec![Semantics::Select],
-            SemanticsArg::Poll => vec![Semantics::Poll],
-            SemanticsArg::EpollLt => vec![Semantics::EpollLt],
-            SemanticsArg::EpollEt => vec![Semantics::EpollEt],
-            SemanticsArg::All => Semantics::ALL.to_vec(),
-        }
-    }
-}
-
-#[derive(Args, Debug)]
-struct SimArgs {
-    #[arg(long)]
-    service: String,
-    #[arg(long)]
+    /// A limit of the service, NAME=VALUE (repeatable).
+    #[arg(long = "limit", value_name = "NAME=VALUE", value_parser = limit_pair)]
+    limits: Vec<(String, u64)>,
+    /// The seed of the clients' choices.
+    #[arg(long, env = "MUXSIM_SEED", default_value_t = 0)]
     seed: u64,
-    #[arg(long, value_enum, default_value = "epoll-et")]
-    semantics: SemanticsArg,
-    /// Number of simulated clients.
-    #[arg(long, default_value_t = 3)]
-    clients: usize,
-    /// Fault families the seed may switch on: none, all, or a list (short-io,would-block,...).
-    #[arg(long, default_value = "all")]
-    faults: String,
-    /// Also show every server call, poll and log line.
-    #[arg(long)]
-    trace: bool,
-    /// Run the seed twice and compare the traces.
-    #[arg(long)]
-    check_determinism: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum BackendArg {
-    /// The simulator.
-    Sim,
-    /// A muxsim server in-process on epoll (mio).
-    Mio,
-    /// A muxsim server in-process on poll(2).
-    Poll,
-    /// A muxsim server in-process on select(2).
-    Select,
-}
-
-#[derive(Args, Debug)]
-struct ReplayArgs {
-    /// Transcript files, or directories searched for `*.txn`.
-    #[arg(required = true)]
-    paths: Vec<PathBuf>,
-    /// Where the server runs: the simulator, or a muxsim server on real sockets (mio, poll,
-    /// select).
-    #[arg(long, value_enum, default_value = "sim")]
-    backend: BackendArg,
-    /// Replay against this TCP server instead (black box).
-    #[arg(long, conflicts_with = "backend")]
-    target: Option<String>,
-    /// Use this service instead of the transcripts' `service` lines.
-    #[arg(long)]
-    service: Option<String>,
-    /// On real sockets: how long a `recv` waits, in milliseconds.
-    #[arg(long, default_value_t = 2000)]
-    timeout_ms: u64,
-    /// On real sockets: send in pieces of at most this many bytes.
-    #[arg(long)]
-    split: Option<usize>,
-    /// Print each run's transcript.
-    #[arg(long)]
-    verbose: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
-
-#[derive(Args, Debug)]
-struct FuzzArgs {
-    #[arg(long)]
-    service: String,
-    /// Number of seeds (default 1000 unless --duration is given).
-    #[arg(long, conflicts_with = "duration")]
-    seeds: Option<u64>,
-    /// Run seeds until this much time has passed, e.g. 60s or 5m.
-    #[arg(long)]
-    duration: Option<String>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    jobs: Option<usize>,
-    #[arg(long, value_enum, default_value = "all")]
-    semantics: SemanticsArg,
-    #[arg(long, default_value = "all")]
-    faults: String,
-    #[arg(long, default_value_t = 0)]
-    start_seed: u64,
-    /// Run only shard I of N: I/N.
-    #[arg(long)]
-    shard: Option<String>,
-    #[arg(long, default_value_t = 3)]
-    clients: usize,
-    /// Where minimal failing transcripts are written.
-    #[arg(long, default_value = "fixtures/regressions")]
-    out: PathBuf,
-    #[arg(long, value_enum, default_value = "text")]
+    /// Output: text or json.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Stop at the first failure.
-    #[arg(long)]
-    stop_on_failure: bool,
-    /// Do not shrink failures.
-    #[arg(long)]
-    no_shrink: bool,
 }
 
-/// Runs the command line; returns the exit code.
+#[derive(Args, Debug)]
+struct LoadArgs {
+    /// The server, HOST:PORT.
+    addr: String,
+    /// Connections sending requests.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    conns: u64,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    depth: u64,
+    /// Bytes per request line (at least 16).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    size: u64,
+    /// How long to measure, e.g. 10s.
+    #[arg(long, default_value = "5s", value_parser = wall_duration)]
+    duration: Duration,
+    /// Connections that connect and then only hold their socket.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    idle: u64,
+    /// Longest time to connect everything before measuring (it starts as soon as every
+    /// connection is greeted).
+    #[arg(long, default_value = "10s", value_parser = wall_duration)]
+    warmup: Duration,
+    /// Output: text or json.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+/// What the command prints with: the program's name (for `reproduce:` lines) and colours.
+struct App {
+    registry: Registry,
+    program: String,
+    color: bool,
+    quiet: bool,
+}
+
+type CliResult = Result<i32, String>;
+
+/// Runs the command line with `registry`'s services; returns the exit code.
+pub fn run(registry: Registry) -> ExitCode {
+    ExitCode::from(run_with_args(registry, std::env::args_os()).clamp(0, 255) as u8)
+}
+
+/// [`run`] with the built-in services.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    run_with_args(Registry::builtin(), std::env::args_os())
+}
+
+/// Runs the command line on `args` (the first is the program's name); returns the exit code.
+pub fn run_with_args(registry: Registry, args: impl IntoIterator<Item = OsString>) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let program = args
+        .first()
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "muxsim".to_string());
+    let name = Path::new(&program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "muxsim".to_string());
+    let command = Cli::command().name(name.clone()).bin_name(name);
+    let cli = match command
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => io::stdout().is_terminal() && !no_color,
+    };
+    let app = App {
+        registry,
+        program,
+        color,
+        quiet: cli.quiet,
+    };
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
-        Command::Client(args) => client(args),
-        Command::Services => services(),
-        Command::Sim(args) => sim(args),
-        Command::Replay(args) => replay(args),
-        Command::Fuzz(args) => fuzz(args),
-        Command::Record(args) => record(args),
-        Command::Chaos(args) => chaos(args),
-        Command::Load(args) => run_load(args),
+        Command::Serve(args) => app.serve(args),
+        Command::Client(args) => app.client(args),
+        Command::Services(args) => app.services(args),
+        Command::Limits(args) => app.limits(args),
+        Command::Sim(args) => app.sim(args),
+        Command::Replay(args) => app.replay(args),
+        Command::Fuzz(args) => app.fuzz(args),
+        Command::Merge(args) => app.merge(args),
+        Command::Record(args) => app.record(args),
+        Command::Chaos(args) => app.chaos(args),
+        Command::Load(args) => app.load(args),
+        Command::Completions(args) => app.completions(args),
     };
     match result {
         Ok(code) => code,
         Err(message) => {
-            let _ = writeln!(io::stderr(), "muxsim: {message}");
+            let _ = writeln!(io::stderr(), "{}: {message}", app.name());
             2
         }
-    }
-}
-
-type CliResult = Result<i32, String>;
-
-fn check_service(name: &str) -> Result<(), String> {
-    match core::lookup(name) {
-        Some(_) => Ok(()),
-        None => Err(format!(
-            "unknown service `{name}` (expected one of {})",
-            core::names()
-        )),
     }
 }
 
@@ -381,292 +597,1000 @@ fn stop_on_signals(stop: &Arc<AtomicBool>, wake: tcp::WakeFn) -> Result<(), Stri
     Ok(())
 }
 
-fn run_load(args: LoadArgs) -> CliResult {
-    let options = crate::load::LoadOptions {
-        target: resolve(&args.addr)?,
-        conns: args.conns,
-        depth: args.depth.max(1),
-        size: args.size,
-        duration: parse_wall_duration(&args.duration)?,
-        idle: args.idle,
-        warmup: parse_wall_duration(&args.warmup)?,
-    };
-    let report = crate::load::run(&options).map_err(|e| format!("{}: {e}", args.addr))?;
-    let text = match args.format {
-        Format::Text => report.to_string(),
-        Format::Json => format!("{}\n", report.json()),
-    };
-    let _ = write!(io::stdout(), "{text}");
-    Ok(if report.errors == 0 { 0 } else { 1 })
+fn json<T: Serialize>(value: &T) -> String {
+    // Serializing plain data to a string cannot fail.
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
-fn chaos(args: ChaosArgs) -> CliResult {
-    if !["echo", "ack", "lines"].contains(&args.service.as_str()) {
-        return Err(format!(
-            "chaos checks answers of echo, ack or lines, not `{}`",
-            args.service
-        ));
+impl App {
+    fn name(&self) -> String {
+        Path::new(&self.program)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "muxsim".to_string())
     }
-    let options = crate::chaos::ChaosOptions {
-        target: resolve(&args.target)?,
-        clients: args.clients.max(1),
-        duration: parse_wall_duration(&args.duration)?,
-        seed: args.seed,
-        service: args.service,
-    };
-    let report = crate::chaos::run(&options);
-    let _ = writeln!(io::stdout(), "{report}");
-    Ok(if report.is_clean() { 0 } else { 1 })
-}
 
-fn record(args: RecordArgs) -> CliResult {
-    let listen = resolve(&args.listen)?;
-    let upstream = resolve(&args.upstream)?;
-    let options = crate::record::RecordOptions {
-        upstream,
-        count: args.count,
-        service: args.service.clone(),
-    };
-    let recorder = crate::record::Recorder::bind(listen, options)
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let local = recorder
-        .local_addr()
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let waker = recorder.waker();
-    stop_on_signals(&stop, Arc::new(move || waker.wake()))?;
-    let _ = writeln!(
-        io::stderr(),
-        "muxsim: recording on {local}, forwarding to {upstream}"
-    );
-    let t = recorder
-        .run(&stop)
-        .map_err(|e| format!("the proxy failed: {e}"))?;
-    fs::write(&args.output, t.to_string())
-        .map_err(|e| format!("{}: {e}", args.output.display()))?;
-    let _ = writeln!(io::stderr(), "muxsim: wrote {}", args.output.display());
-    Ok(0)
-}
+    fn paint(&self, text: &str, good: bool) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = if good { "32" } else { "31" };
+        format!("\x1b[1;{code}m{text}\x1b[0m")
+    }
 
-fn serve(args: ServeArgs) -> CliResult {
-    check_service(&args.service)?;
-    let addr = resolve(&args.addr)?;
-    let mut config = Config::default();
-    args.limits.apply(&mut config);
-    let options = ServiceOptions {
-        max_line: args.limits.max_line,
-        request_timeout_ms: args.limits.request_timeout_ms,
-    };
-    let service = make_service(&args.service, &options);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut signal_error = None;
-    let mut stderr = io::stderr();
-    let result = tcp::serve_on(
-        args.backend,
-        addr,
-        service,
-        config,
-        &stop.clone(),
-        &mut stderr,
-        |local, wake| {
-            if let Err(e) = stop_on_signals(&stop, wake) {
-                signal_error = Some(e);
-                stop.store(true, Ordering::Relaxed);
+    fn service(&self, name: &str) -> Result<&ServiceDescriptor, String> {
+        self.registry.lookup(name).map_err(|e| e.to_string())
+    }
+
+    /// Applies `--limit` pairs: a limit of the run (its scope allowing) or of the service.
+    fn apply_limits(
+        &self,
+        pairs: &[(String, u64)],
+        service: &ServiceDescriptor,
+        config: &mut WorldConfig,
+        options: &mut ServiceOptions,
+        real: bool,
+    ) -> Result<(), String> {
+        for (name, value) in pairs {
+            match Limit::find(name) {
+                Some(limit) if real && limit.scope == Scope::Simulator => {
+                    return Err(format!(
+                        "--limit {name}: a limit of the simulator, not of a real server"
+                    ));
+                }
+                Some(limit) => limit
+                    .apply(config, *value)
+                    .map_err(|e| format!("--limit {e}"))?,
+                None => service.set_option(options, name, *value).map_err(|e| {
+                    format!(
+                        "--limit {name}: {e} (limits of the run: {})",
+                        Limit::names()
+                    )
+                })?,
             }
-            // A closed stderr must not kill the server: log writes ignore errors.
-            let mechanism = match args.backend {
-                RealBackend::Mio => "epoll (mio)",
-                RealBackend::Poll => "poll(2)",
-                RealBackend::Select => "select(2)",
+        }
+        Ok(())
+    }
+
+    fn serve(&self, args: ServeArgs) -> CliResult {
+        let service = self.service(&args.service)?.clone();
+        let addr = resolve(&args.addr)?;
+        let mut world = WorldConfig {
+            driver: Config::default(),
+            ..WorldConfig::default()
+        };
+        for (name, value) in args.driver.pairs() {
+            if let Some(limit) = Limit::find(name) {
+                limit
+                    .apply(&mut world, value)
+                    .map_err(|e| format!("--{e}"))?;
+            }
+        }
+        let mut options = service.defaults();
+        self.apply_limits(&args.limits, &service, &mut world, &mut options, true)?;
+        let mut config = world.driver;
+        config.log = !self.quiet;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut signal_error = None;
+        let mut stderr = io::stderr();
+        let name = self.name();
+        let built = service.build(&options);
+        let served = crate::world::catch_quietly(|| {
+            tcp::serve_on(
+                args.backend,
+                addr,
+                built,
+                config,
+                &stop.clone(),
+                &mut stderr,
+                |local, wake| {
+                    if let Err(e) = stop_on_signals(&stop, wake) {
+                        signal_error = Some(e);
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    // A closed stderr must not kill the server: log writes ignore errors.
+                    let _ = writeln!(
+                        io::stderr(),
+                        "{name}: serving {} with {} on {local}",
+                        service.name(),
+                        args.backend.describe()
+                    );
+                },
+            )
+        });
+        if let Some(e) = signal_error {
+            return Err(e);
+        }
+        match served {
+            Err(message) => {
+                let _ = writeln!(io::stderr(), "{name}: the service panicked: {message}");
+                Ok(1)
+            }
+            Ok(Ok(())) => {
+                let _ = writeln!(io::stderr(), "{name}: stopped");
+                Ok(0)
+            }
+            Ok(Err(e))
+                if e.kind() == io::ErrorKind::AddrInUse
+                    || e.kind() == io::ErrorKind::AddrNotAvailable =>
+            {
+                Err(format!("cannot listen on {addr}: {e}"))
+            }
+            Ok(Err(e)) => Err(format!("the server failed on {addr}: {e}")),
+        }
+    }
+
+    fn client(&self, args: ClientArgs) -> CliResult {
+        let addr = resolve(&args.addr)?;
+        let stdin = io::stdin();
+        let mut input = stdin.lock();
+        let mut out = io::stdout();
+        match tcp::client(
+            addr,
+            &mut input,
+            &mut out,
+            args.eol,
+            Duration::from_millis(args.wait_ms),
+        ) {
+            Ok(()) => Ok(0),
+            Err(e) => Err(format!("{addr}: {e}")),
+        }
+    }
+
+    fn services(&self, args: ServicesArgs) -> CliResult {
+        let mut out = io::stdout().lock();
+        let Some(name) = args.name else {
+            for service in self.registry.iter() {
+                // A closed pipe (`muxsim services | head -1`) is not an error worth a panic.
+                if writeln!(out, "{:<14} {}", service.name(), service.description()).is_err() {
+                    break;
+                }
+            }
+            return Ok(0);
+        };
+        let service = self.service(&name)?;
+        let defaults = service.defaults();
+        let protocol = service.protocol_for(&defaults);
+        let mut text = String::new();
+        let _ = writeln!(text, "{}: {}", service.name(), service.description());
+        let framing = match protocol.framing() {
+            Framing::Chunks => "none (chunks as read)".to_string(),
+            Framing::Delimited(d) => format!("messages end with {}", crate::text::quote(d)),
+            Framing::LengthPrefixed { width, big_endian } => format!(
+                "{width}-byte {} length prefix",
+                if *big_endian {
+                    "big-endian"
+                } else {
+                    "little-endian"
+                }
+            ),
+        };
+        let _ = writeln!(text, "framing: {framing}");
+        if !protocol.greeting_bytes().is_empty() {
+            let _ = writeln!(
+                text,
+                "greeting: {}",
+                crate::text::quote(protocol.greeting_bytes())
+            );
+        }
+        if let Some((limit, _)) = protocol.message_limit() {
+            let _ = writeln!(text, "message limit: {limit} bytes");
+        }
+        for d in protocol.deadlines() {
+            let _ = writeln!(
+                text,
+                "deadline: {:?}, {}",
+                d.kind(),
+                human_duration(d.after())
+            );
+        }
+        let _ = writeln!(
+            text,
+            "oracle: {}",
+            if service.has_oracle() { "yes" } else { "none" }
+        );
+        if !service.options().is_empty() {
+            let _ = writeln!(text, "limits (--limit NAME=VALUE, `limit NAME VALUE`):");
+            for o in service.options() {
+                let _ = writeln!(text, "  {:<22} {} [default: {}]", o.name, o.help, o.default);
+            }
+        }
+        let _ = write!(out, "{text}");
+        Ok(0)
+    }
+
+    fn limits(&self, args: LimitsArgs) -> CliResult {
+        let mut text = String::from(
+            "limits of a run (`limit NAME VALUE` in transcripts, --limit NAME=VALUE):\n",
+        );
+        let sim = WorldConfig::default();
+        let real = WorldConfig {
+            driver: Config::default(),
+            ..WorldConfig::default()
+        };
+        for limit in crate::world::limits::LIMITS {
+            let defaults = match limit.scope {
+                Scope::Driver if limit.value(&sim) != limit.value(&real) => format!(
+                    "[default: {} in the simulator, {} on real sockets]",
+                    limit.value(&sim),
+                    limit.value(&real)
+                ),
+                Scope::Driver => format!("[default: {}]", limit.value(&sim)),
+                _ => format!("[default: {}; simulator only]", limit.value(&sim)),
             };
+            let _ = writeln!(text, "  {:<18} {} {defaults}", limit.name, limit.help);
+        }
+        if let Some(name) = args.service {
+            let service = self.service(&name)?;
+            let _ = writeln!(text, "limits of service `{}`:", service.name());
+            for o in service.options() {
+                let _ = writeln!(text, "  {:<18} {} [default: {}]", o.name, o.help, o.default);
+            }
+        }
+        let _ = write!(io::stdout(), "{text}");
+        Ok(0)
+    }
+
+    fn campaign(
+        &self,
+        service: &ServiceDescriptor,
+        limits: &[(String, u64)],
+    ) -> Result<Campaign, String> {
+        let mut campaign = Campaign::new(service.clone());
+        for (name, value) in limits {
+            campaign = campaign
+                .try_limit(name, *value)
+                .map_err(|e| format!("--limit {name}: {e}"))?;
+        }
+        Ok(campaign)
+    }
+
+    fn sim(&self, args: SimArgs) -> CliResult {
+        let service = self.service(&args.service)?;
+        let semantics = args.semantics.list();
+        let mut campaign = self
+            .campaign(service, &args.limits)?
+            .faults(args.faults)
+            .semantics(semantics);
+        if let Some(clients) = args.clients {
+            campaign = campaign.clients(clients as usize);
+        }
+        let mut scenario = campaign.scenario(args.seed);
+        scenario.config.sim.detail = args.trace;
+        let (run, verdict) = campaign.check(&scenario);
+        let transcript = scenario.recorded(&run, args.trace);
+        let determinism = args.check_determinism.then(|| {
+            let (again, _) = campaign.check(&scenario);
+            again.trace_hash() == run.trace_hash()
+        });
+        let failed = !verdict.is_pass() || determinism == Some(false);
+        if args.format == Format::Json {
+            #[derive(Serialize)]
+            struct Sim {
+                service: String,
+                seed: u64,
+                semantics: &'static str,
+                faults_drawn: String,
+                pass: bool,
+                failure: Option<FailureJson>,
+                steps: u64,
+                events: u64,
+                virtual_time_ns: u64,
+                deterministic: Option<bool>,
+                transcript: String,
+            }
+            let out = Sim {
+                service: service.name().to_string(),
+                seed: run.seed,
+                semantics: run.semantics.name(),
+                faults_drawn: run.plan.active().to_string(),
+                pass: verdict.is_pass(),
+                failure: verdict.failure().map(FailureJson::of),
+                steps: run.steps,
+                events: run.net_stats.events,
+                virtual_time_ns: run.end.as_nanos(),
+                deterministic: determinism,
+                transcript: transcript.to_string(),
+            };
+            let _ = writeln!(io::stdout(), "{}", json(&out));
+            return Ok(i32::from(failed));
+        }
+        let mut out = io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "# seed {} (faults drawn: {})",
+            run.seed,
+            run.plan.active()
+        );
+        let _ = write!(out, "{transcript}");
+        let _ = writeln!(
+            out,
+            "# {} steps, {} events, {} of virtual time",
+            run.steps,
+            run.net_stats.events,
+            human_duration(run.end.since_start())
+        );
+        match determinism {
+            Some(true) => {
+                let _ = writeln!(
+                    out,
+                    "# determinism: same trace twice ({:016x})",
+                    run.trace_hash()
+                );
+            }
+            Some(false) => {
+                let _ = writeln!(out, "# determinism: FAILED, the second run differs");
+            }
+            None => {}
+        }
+        let _ = writeln!(out, "# seed {}: {verdict}", run.seed);
+        Ok(i32::from(failed))
+    }
+
+    /// Reads a transcript file, or standard input for `-`.
+    fn read_transcript(&self, path: &Path) -> Result<Transcript, transcript::FileError> {
+        if path == Path::new("-") {
+            transcript::load_from(Path::new("<stdin>"), io::stdin().lock())
+        } else {
+            transcript::load(path)
+        }
+    }
+
+    fn replay(&self, args: ReplayArgs) -> CliResult {
+        let forced = args
+            .service
+            .as_deref()
+            .map(|name| self.service(name))
+            .transpose()?;
+        let target = args.target.as_deref().map(resolve).transpose()?;
+        let (stdin, paths): (Vec<PathBuf>, Vec<PathBuf>) = args
+            .paths
+            .iter()
+            .cloned()
+            .partition(|p| p == Path::new("-"));
+        let mut files = transcript::find(&paths).map_err(|e| e.to_string())?;
+        files.extend(stdin);
+        if files.is_empty() {
+            return Err("no transcripts found (files ending in .txn)".to_string());
+        }
+        if args.split.is_some() && target.is_none() && args.backend == BackendArg::Sim {
             let _ = writeln!(
                 io::stderr(),
-                "muxsim: serving {} with {mechanism} on {local}",
-                args.service
+                "{}: warning: --split applies over real sockets only; the simulator ignores it",
+                self.name()
             );
-        },
-    );
-    if let Some(e) = signal_error {
-        return Err(e);
-    }
-    match result {
-        Ok(()) => {
-            let _ = writeln!(io::stderr(), "muxsim: stopped");
-            Ok(0)
         }
-        Err(e)
-            if e.kind() == io::ErrorKind::AddrInUse
-                || e.kind() == io::ErrorKind::AddrNotAvailable =>
+        let options = TcpReplayOptions {
+            timeout: Duration::from_millis(args.timeout_ms),
+            split: args.split.map(|n| n as usize),
+            ..TcpReplayOptions::default()
+        };
+        let mut results: Vec<FileResult> = Vec::new();
+        let text = args.format == ReplayFormat::Text;
+        for path in &files {
+            let started = std::time::Instant::now();
+            let mut result = self.replay_one(path, forced, target, args.backend, &options, &args);
+            result.seconds = started.elapsed().as_secs_f64();
+            if text {
+                self.print_result(&result, args.verbose);
+            }
+            let stop =
+                args.fail_fast && matches!(result.outcome, FileOutcome::Fail | FileOutcome::Error);
+            results.push(result);
+            if stop {
+                break;
+            }
+        }
+        let count = |o: FileOutcome| results.iter().filter(|r| r.outcome == o).count();
+        let (passed, failed, inconclusive, errors) = (
+            count(FileOutcome::Pass),
+            count(FileOutcome::Fail),
+            count(FileOutcome::Inconclusive),
+            count(FileOutcome::Error),
+        );
+        match args.format {
+            ReplayFormat::Text => {
+                let mut summary = format!("{passed} passed, {failed} failed");
+                if inconclusive > 0 {
+                    let _ = write!(summary, ", {inconclusive} inconclusive");
+                }
+                if errors > 0 {
+                    let _ = write!(summary, ", {errors} could not be read");
+                }
+                let _ = writeln!(io::stdout(), "{summary}");
+            }
+            ReplayFormat::Json => {
+                #[derive(Serialize)]
+                struct Summary<'a> {
+                    passed: usize,
+                    failed: usize,
+                    inconclusive: usize,
+                    errors: usize,
+                    files: &'a [FileResult],
+                }
+                let summary = Summary {
+                    passed,
+                    failed,
+                    inconclusive,
+                    errors,
+                    files: &results,
+                };
+                let _ = writeln!(io::stdout(), "{}", json(&summary));
+            }
+            ReplayFormat::Junit => {
+                let _ = write!(io::stdout(), "{}", junit(&results));
+            }
+        }
+        Ok(if errors > 0 {
+            2
+        } else if failed > 0 {
+            1
+        } else if inconclusive > 0 {
+            3
+        } else {
+            0
+        })
+    }
+
+    fn replay_one(
+        &self,
+        path: &Path,
+        forced: Option<&ServiceDescriptor>,
+        target: Option<SocketAddr>,
+        backend: BackendArg,
+        options: &TcpReplayOptions,
+        args: &ReplayArgs,
+    ) -> FileResult {
+        let mut result = FileResult::new(path);
+        let t = match self.read_transcript(path) {
+            Ok(t) => t,
+            Err(e) => return result.error(e.to_string()),
+        };
+        // The service: the transcript's, which --service may supply but never contradict.
+        let service = match (forced, t.service()) {
+            (Some(s), _) => Some(s),
+            (None, Some(name)) => match self.registry.get(name) {
+                Some(s) => Some(s),
+                // Against a target the service line only names what runs there.
+                None if target.is_some() => None,
+                None => {
+                    let e = Scenario::from_transcript(&t, &self.registry)
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default();
+                    return result.error(format!("{}:{e}", path.display()));
+                }
+            },
+            (None, None) if target.is_some() => None,
+            (None, None) => {
+                return result.error(format!(
+                    "{}:1:1: no `service` line: add one, or name it with --service (services: {})",
+                    path.display(),
+                    self.registry.names()
+                ));
+            }
+        };
+        let scenario = match service
+            .map(|s| Scenario::from_transcript_with(&t, s))
+            .transpose()
         {
-            Err(format!("cannot listen on {addr}: {e}"))
-        }
-        Err(e) => Err(format!("the server failed on {addr}: {e}")),
-    }
-}
-
-fn client(args: ClientArgs) -> CliResult {
-    let addr = resolve(&args.addr)?;
-    let stdin = io::stdin();
-    let mut input = stdin.lock();
-    let mut out = io::stdout();
-    match tcp::client(
-        addr,
-        &mut input,
-        &mut out,
-        args.eol,
-        Duration::from_millis(args.wait_ms),
-    ) {
-        Ok(()) => Ok(0),
-        Err(e) => Err(format!("{addr}: {e}")),
-    }
-}
-
-fn services() -> CliResult {
-    let mut out = io::stdout().lock();
-    for entry in core::CATALOG {
-        // A closed pipe (`muxsim services | head -1`) is not an error worth a panic.
-        if writeln!(out, "{:<14} {}", entry.name, entry.about).is_err() {
-            break;
-        }
-    }
-    Ok(0)
-}
-
-fn parse_faults(text: &str) -> Result<FaultFamilies, String> {
-    text.parse::<FaultFamilies>()
-}
-
-fn sim(args: SimArgs) -> CliResult {
-    check_service(&args.service)?;
-    let faults = parse_faults(&args.faults)?;
-    let semantics = args.semantics.list();
-    let campaign = Campaign::builtin(&args.service)
-        .ok_or_else(|| format!("unknown service `{}`", args.service))?
-        .faults(faults)
-        .clients(args.clients)
-        .semantics(semantics.clone());
-    let mut scenario = campaign.scenario(args.seed);
-    scenario.config.sim.semantics = semantics[(args.seed % semantics.len() as u64) as usize];
-    scenario.config.sim.detail = args.trace;
-    let (run, verdict) = campaign.check(&scenario);
-    let header = vec![
-        Header::Service(args.service.clone()),
-        Header::Semantics(run.semantics),
-        Header::Seed(run.seed),
-    ];
-    let mut out = io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "# seed {} (faults drawn: {})",
-        run.seed,
-        run.plan.active()
-    );
-    let _ = write!(out, "{}", run.transcript(header, args.trace));
-    let _ = writeln!(
-        out,
-        "# {} steps, {} events, {} of virtual time",
-        run.steps, run.net_stats.events, run.end
-    );
-    let mut code = 0;
-    if args.check_determinism {
-        let (again, _) = campaign.check(&scenario);
-        if again.trace_hash() == run.trace_hash() {
-            let _ = writeln!(
-                out,
-                "# determinism: same trace twice ({:016x})",
-                run.trace_hash()
-            );
-        } else {
-            let _ = writeln!(out, "# determinism: FAILED, the second run differs");
-            code = 1;
-        }
-    }
-    let _ = writeln!(out, "# seed {}: {verdict}", run.seed);
-    if !verdict.is_pass() {
-        code = 1;
-    }
-    Ok(code)
-}
-
-/// Transcript files under `paths`, sorted, directories searched for `*.txn`.
-fn collect_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found = Vec::new();
-            walk(path, &mut found).map_err(|e| format!("{}: {e}", path.display()))?;
-            found.sort();
-            out.extend(found);
-        } else if path.exists() {
-            out.push(path.clone());
-        } else {
-            return Err(format!("{}: no such file or directory", path.display()));
+            Ok(s) => s,
+            Err(e) => return result.error(format!("{}:{e}", path.display())),
+        };
+        match (target, backend, scenario) {
+            (None, BackendArg::Sim, Some(mut scenario)) => {
+                scenario.config.sim.detail = args.trace;
+                let run = scenario.run();
+                let verdict = scenario.judge(&run);
+                if args.verbose || args.trace {
+                    result.transcript = Some(scenario.recorded(&run, args.trace).to_string());
+                }
+                result.seed = Some(run.seed);
+                let never = unfired(&t, &run);
+                for (line, fault) in &never {
+                    result.warnings.push(format!(
+                        "the fault on line {line} (`{}`) never fired",
+                        transcript::render_item(&transcript::Item::Fault(fault.clone()))
+                    ));
+                }
+                match scenario.outcome(&run) {
+                    Outcome::AsExpected if args.strict && !never.is_empty() => result.fail(
+                        format!("{} fault line(s) never fired (--strict)", never.len()),
+                    ),
+                    Outcome::AsExpected => {
+                        if let Verdict::Fail(f) = &verdict {
+                            result.note = Some(format!("fails as expected: {f}"));
+                        }
+                        result.pass()
+                    }
+                    Outcome::UnexpectedPass { expected } => result.fail(format!(
+                        "expected the run to end in `{}` but it passed",
+                        expected.name()
+                    )),
+                    _ => {
+                        let message = verdict.failure().map(describe_failure).unwrap_or_default();
+                        result.fail(format!("(seed {}) {message}", run.seed))
+                    }
+                }
+            }
+            (Some(addr), _, scenario) => {
+                let replayed = tcp::replay_tcp(&t, addr, options);
+                // A server that stopped accepting connections died during the replay.
+                let crashed =
+                    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                        .err()
+                        .map(|e| format!("the server stopped accepting connections ({e})"));
+                let judged = scenario.as_ref().map(|s| (&s.service, &s.options));
+                self.tcp_result(
+                    result,
+                    &replayed,
+                    replayed.verdict(&t, judged, crashed.as_deref()),
+                )
+            }
+            (None, real, Some(scenario)) => {
+                let kind = match real {
+                    BackendArg::Poll => RealBackend::Poll,
+                    BackendArg::Select => RealBackend::Select,
+                    _ => RealBackend::Mio,
+                };
+                let mut config = scenario.config.driver.clone();
+                // Real sockets have no virtual clock: keep the server's timers short.
+                config.linger = config.linger.min(Duration::from_millis(500));
+                let service = scenario.service.build(&scenario.options);
+                let server = match ServerHandle::start_on(kind, service, config) {
+                    Ok(server) => server,
+                    Err(e) => return result.error(format!("cannot start a server: {e}")),
+                };
+                let replayed = tcp::replay_tcp(&t, server.addr(), options);
+                let crashed = match server.stop() {
+                    Ok(()) => None,
+                    Err(e) => Some(e.to_string()),
+                };
+                let outcome = replayed.verdict(
+                    &t,
+                    Some((&scenario.service, &scenario.options)),
+                    crashed.as_deref(),
+                );
+                self.tcp_result(result, &replayed, outcome)
+            }
+            (None, _, None) => result.error("no service to run".to_string()),
         }
     }
-    Ok(out)
-}
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "txn") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// Reads and parses a transcript file; errors name the file, line and column.
-pub fn load(path: &Path) -> Result<Transcript, String> {
-    let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let text = match std::str::from_utf8(&bytes) {
-        Ok(text) => text,
-        Err(e) => {
-            let valid = &bytes[..e.valid_up_to()];
-            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-            let start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            let column = String::from_utf8_lossy(&valid[start..]).chars().count() + 1;
-            return Err(format!(
-                "{}:{line}:{column}: expected UTF-8 text (write other bytes as \\xNN inside quotes)",
-                path.display()
+    fn tcp_result(
+        &self,
+        mut result: FileResult,
+        replayed: &tcp::TcpReplay,
+        outcome: TcpOutcome,
+    ) -> FileResult {
+        for (line, spec) in &replayed.skipped_faults {
+            result.warnings.push(format!(
+                "skipped line {line}: `{spec}` happens inside the server and cannot be caused from outside"
             ));
         }
-    };
-    transcript::parse(text).map_err(|e| format!("{}:{e}", path.display()))
-}
-
-/// Expected and received bytes side by side, the first difference, and an inline diff.
-pub fn side_by_side(expected: &[u8], received: &[u8]) -> String {
-    let e = quote(expected);
-    let r = quote(received);
-    let first = expected
-        .iter()
-        .zip(received)
-        .position(|(a, b)| a != b)
-        .unwrap_or(expected.len().min(received.len()));
-    let diff = similar::TextDiff::from_chars(e.as_str(), r.as_str());
-    let mut inline = String::new();
-    for change in diff.iter_all_changes() {
-        let text = change.value();
-        match change.tag() {
-            similar::ChangeTag::Equal => inline.push_str(text),
-            similar::ChangeTag::Delete => {
-                inline.push_str("[-");
-                inline.push_str(text);
-                inline.push_str("-]");
+        result.warnings.extend(replayed.notes.iter().cloned());
+        match outcome {
+            TcpOutcome::Pass { note } => {
+                result.note = note;
+                result.pass()
             }
-            similar::ChangeTag::Insert => {
-                inline.push_str("{+");
-                inline.push_str(text);
-                inline.push_str("+}");
+            TcpOutcome::Inconclusive(why) => {
+                result.outcome = FileOutcome::Inconclusive;
+                result.message = Some(why);
+                result
+            }
+            TcpOutcome::Fail(message) => {
+                let mut message = message;
+                if let Some(f) = &replayed.failure
+                    && let (Some(e), Some(r)) = (&f.expected, &f.received)
+                {
+                    message.push('\n');
+                    message.push_str(&side_by_side(e, r));
+                }
+                result.fail(message)
             }
         }
     }
-    format!(
-        "    expected: {e}\n    received: {r}\n    first difference at byte {first}\n    diff:     {inline}"
-    )
+
+    fn print_result(&self, r: &FileResult, verbose: bool) {
+        let mut out = io::stdout().lock();
+        if let Some(t) = &r.transcript {
+            let _ = write!(out, "{t}");
+        }
+        let path = &r.path;
+        let _ = match r.outcome {
+            FileOutcome::Pass => match &r.note {
+                Some(note) => writeln!(out, "{} {path} ({note})", self.paint("PASS", true)),
+                None => writeln!(out, "{} {path}", self.paint("PASS", true)),
+            },
+            FileOutcome::Fail => writeln!(
+                out,
+                "{} {path}: {}",
+                self.paint("FAIL", false),
+                r.message.as_deref().unwrap_or_default()
+            ),
+            FileOutcome::Inconclusive => writeln!(
+                out,
+                "INCONCLUSIVE {path}: {}",
+                r.message.as_deref().unwrap_or_default()
+            ),
+            // A file that cannot be read is bad input: one line on stderr, as every other
+            // error of this command is, and the run goes on with the next file.
+            FileOutcome::Error => writeln!(
+                io::stderr(),
+                "{}: {}",
+                self.name(),
+                r.message.as_deref().unwrap_or_default()
+            ),
+        };
+        if !self.quiet || verbose {
+            for w in &r.warnings {
+                let _ = writeln!(out, "  warning: {w}");
+            }
+        }
+    }
+
+    fn fuzz(&self, args: FuzzArgs) -> CliResult {
+        let service = self.service(&args.service)?;
+        let shard = match args.shard.as_deref() {
+            None => (1, 1),
+            Some("auto") => check::shard_from_env(|k| std::env::var(k).ok())?,
+            Some(text) => check::parse_shard(text)?,
+        };
+        if args.out.exists() && !args.out.is_dir() {
+            return Err(format!(
+                "--out {}: not a directory (the minimal transcripts go there)",
+                args.out.display()
+            ));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut jobs = args.jobs.map_or(cores, |j| j as usize);
+        let mut campaign = self
+            .campaign(service, &args.limits)?
+            .faults(args.faults)
+            .semantics(args.semantics.list())
+            .shard(shard.0, shard.1)
+            .shrink(!args.no_shrink)
+            .max_failures(if args.stop_on_failure {
+                Some(1)
+            } else {
+                args.max_failures
+            });
+        if let Some(clients) = args.clients {
+            campaign = campaign.clients(clients as usize);
+        }
+        if !args.fixtures.is_empty() {
+            let mut scenarios = Vec::new();
+            for path in transcript::find(&args.fixtures).map_err(|e| e.to_string())? {
+                let t = transcript::load(&path).map_err(|e| e.to_string())?;
+                let s = Scenario::from_transcript_with(&t, service)
+                    .map_err(|e| format!("{}:{e}", path.display()))?;
+                scenarios.push(s);
+            }
+            campaign = campaign.fixtures(scenarios);
+        }
+        let started = std::time::Instant::now();
+        let total = match args.duration {
+            Some(d) => {
+                campaign = campaign.until(args.start_seed, started + d);
+                None
+            }
+            None => {
+                let count = args.seeds.unwrap_or(1000);
+                if args.start_seed.checked_add(count - 1).is_none() {
+                    return Err(format!(
+                        "--start-seed {} with --seeds {count} runs past the last seed ({})",
+                        args.start_seed,
+                        u64::MAX
+                    ));
+                }
+                campaign = campaign.seeds(args.start_seed, count);
+                let n = campaign.shard_seeds().len() as u64;
+                jobs = jobs.min(n.max(1) as usize);
+                Some(n)
+            }
+        };
+        campaign = campaign.jobs(jobs);
+        // Ctrl-C: finish the seed under way, shrink what was found, print the summary. A
+        // second Ctrl-C ends the process at once.
+        let interrupted = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            let _ = signal_hook::flag::register_conditional_shutdown(
+                signal,
+                130,
+                Arc::clone(&interrupted),
+            );
+            let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
+        }
+        campaign = campaign.stop_on(Arc::clone(&interrupted));
+        let show_bar = args.format == Format::Text && !self.quiet && io::stderr().is_terminal();
+        let bar = show_bar.then(|| {
+            let bar = match total {
+                Some(n) => indicatif::ProgressBar::new(n),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} seeds {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        let report = campaign.run_with_progress(&|p| {
+            if let Some(bar) = &bar {
+                bar.set_position(p.done);
+                // The same rate as the summary: seeds over wall time since the start.
+                let rate = p.done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!(
+                    "{rate:.0} seeds/s, {} failed, {} distinct",
+                    p.failed, p.distinct
+                ));
+            }
+        });
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        let mut file = report.to_file(shard);
+        // One minimal transcript per distinct failure.
+        for bucket in &mut file.buckets {
+            let Some(text) = &bucket.example.transcript else {
+                continue;
+            };
+            fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+            let path = args.out.join(format!(
+                "{}-{}-{}.txn",
+                report.service, bucket.kind, bucket.example.seed
+            ));
+            fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            bucket.example.path = Some(path.display().to_string());
+        }
+        if let Some(path) = &args.report {
+            fs::write(path, json(&file) + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let stopped_by_signal = interrupted.load(Ordering::Relaxed);
+        match args.format {
+            Format::Json => {
+                let _ = writeln!(io::stdout(), "{}", json(&file));
+            }
+            Format::Text => {
+                let mut out = io::stdout().lock();
+                for (i, bucket) in file.buckets.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "{} {} of {}: {} seed(s), lowest {} ({}): {}",
+                        self.paint("FAIL", false),
+                        i + 1,
+                        file.buckets.len(),
+                        bucket.count,
+                        bucket.example.seed,
+                        bucket.example.semantics,
+                        bucket.example.message
+                    );
+                    let _ = writeln!(out, "  signature: {}", bucket.signature);
+                    if let Some(path) = &bucket.example.path {
+                        let _ = writeln!(out, "  reproduce: {} replay {path}", self.program);
+                    }
+                }
+                let rate = report.seeds_run as f64 / elapsed;
+                let _ = writeln!(
+                    out,
+                    "{} seeds ({}), {} failed, {} distinct failure(s), {rate:.0} seeds/s on {jobs} jobs{}",
+                    report.seeds_run,
+                    report.service,
+                    report.failed_seeds,
+                    report.buckets.len(),
+                    if stopped_by_signal {
+                        "; interrupted"
+                    } else if report.interrupted {
+                        "; stopped at the failure limit"
+                    } else {
+                        ""
+                    }
+                );
+                if !self.quiet {
+                    let _ = writeln!(out, "{}", report.reach);
+                    let gaps = report.reach.never_tried();
+                    if !gaps.is_empty() {
+                        let _ = writeln!(out, "never tried: {}", gaps.join("; "));
+                    }
+                }
+            }
+        }
+        Ok(if !report.is_clean() {
+            1
+        } else if stopped_by_signal {
+            130
+        } else {
+            0
+        })
+    }
+
+    fn merge(&self, args: MergeArgs) -> CliResult {
+        let mut files = Vec::new();
+        for path in &args.reports {
+            let text = read_small(path)?;
+            let file: ReportFile = serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{}:{}:{}: not a muxsim report: {e}",
+                    path.display(),
+                    e.line(),
+                    e.column()
+                )
+            })?;
+            files.push(file);
+        }
+        let merged = check::merge(&files).map_err(|e| e.to_string())?;
+        if let Some(path) = &args.output {
+            fs::write(path, json(&merged) + "\n")
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        match args.format {
+            Format::Json => {
+                let _ = writeln!(io::stdout(), "{}", json(&merged));
+            }
+            Format::Text => {
+                let mut out = io::stdout().lock();
+                for bucket in &merged.buckets {
+                    let _ = writeln!(
+                        out,
+                        "{} {} seed(s), lowest {} ({}): {}",
+                        self.paint("FAIL", false),
+                        bucket.count,
+                        bucket.example.seed,
+                        bucket.example.semantics,
+                        bucket.example.message
+                    );
+                    let _ = writeln!(out, "  signature: {}", bucket.signature);
+                    if let Some(path) = &bucket.example.path {
+                        let _ = writeln!(out, "  reproduce: {} replay {path}", self.program);
+                    }
+                }
+                let _ = writeln!(
+                    out,
+                    "{} seeds ({}) over shards {}, {} failed, {} distinct failure(s)",
+                    merged.seeds_run,
+                    merged.service,
+                    merged.shards.join(" "),
+                    merged.failed_seeds,
+                    merged.buckets.len()
+                );
+                let _ = writeln!(out, "{}", merged.reach);
+            }
+        }
+        Ok(i32::from(merged.failed_seeds > 0))
+    }
+
+    fn record(&self, args: RecordArgs) -> CliResult {
+        let listen = resolve(&args.listen)?;
+        let upstream = resolve(&args.upstream)?;
+        // Created before anything is proxied: a bad path fails now, not at the end.
+        let file = fs::File::create(&args.output)
+            .map_err(|e| format!("{}: {e}", args.output.display()))?;
+        let options = crate::record::RecordOptions {
+            upstream,
+            count: args.count.map(|n| n as usize),
+            service: args.service.clone(),
+        };
+        let name = self.name();
+        let warn = Box::new(move |w: String| {
+            let _ = writeln!(io::stderr(), "{name}: warning: {w}");
+        });
+        let recorder =
+            crate::record::Recorder::bind(listen, options, io::BufWriter::new(file), warn)
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let local = recorder
+            .local_addr()
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let waker = recorder.waker();
+        stop_on_signals(&stop, Arc::new(move || waker.wake()))?;
+        let _ = writeln!(
+            io::stderr(),
+            "{}: recording on {local}, forwarding to {upstream}, writing {}",
+            self.name(),
+            args.output.display()
+        );
+        recorder
+            .run(&stop)
+            .map_err(|e| format!("the recording failed: {e}"))?;
+        let _ = writeln!(
+            io::stderr(),
+            "{}: wrote {}",
+            self.name(),
+            args.output.display()
+        );
+        Ok(0)
+    }
+
+    fn chaos(&self, args: ChaosArgs) -> CliResult {
+        let service = self.service(&args.service)?;
+        let mut options = service.defaults();
+        self.apply_limits(
+            &args.limits,
+            service,
+            &mut WorldConfig::default(),
+            &mut options,
+            true,
+        )?;
+        let chaos = crate::chaos::ChaosOptions {
+            target: resolve(&args.target)?,
+            clients: args.clients as usize,
+            duration: args.duration,
+            seed: args.seed,
+            service: service.clone(),
+            options,
+        };
+        let report = crate::chaos::run(&chaos)?;
+        match args.format {
+            Format::Json => {
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    clean: bool,
+                    lost: u64,
+                    #[serde(flatten)]
+                    report: &'a crate::chaos::ChaosReport,
+                }
+                let out = Out {
+                    clean: report.is_clean(),
+                    lost: report.lost(),
+                    report: &report,
+                };
+                let _ = writeln!(io::stdout(), "{}", json(&out));
+            }
+            Format::Text => {
+                let _ = writeln!(io::stdout(), "{report}");
+            }
+        }
+        Ok(i32::from(!report.is_clean()))
+    }
+
+    fn load(&self, args: LoadArgs) -> CliResult {
+        let options = crate::load::LoadOptions {
+            target: resolve(&args.addr)?,
+            conns: args.conns as usize,
+            depth: args.depth as usize,
+            size: args.size as usize,
+            duration: args.duration,
+            idle: args.idle as usize,
+            warmup: args.warmup,
+        };
+        let report = crate::load::run(&options).map_err(|e| format!("{}: {e}", args.addr))?;
+        let problem = report.problem(&options);
+        match args.format {
+            Format::Json => {
+                let _ = writeln!(io::stdout(), "{}", json(&report));
+            }
+            Format::Text => {
+                let _ = write!(io::stdout(), "{report}");
+            }
+        }
+        if let Some(problem) = problem {
+            let _ = writeln!(io::stderr(), "{}: {problem}", self.name());
+            return Ok(1);
+        }
+        Ok(0)
+    }
+
+    fn completions(&self, args: CompletionsArgs) -> CliResult {
+        let name = self.name();
+        let mut command = Cli::command().name(name.clone()).bin_name(name.clone());
+        clap_complete::generate(args.shell, &mut command, name, &mut io::stdout());
+        Ok(0)
+    }
+}
+
+/// Reads a small file (a report), refusing what is not a regular file or is too large.
+fn read_small(path: &Path) -> Result<String, String> {
+    let meta = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    if meta.len() > transcript::MAX_SIZE {
+        return Err(format!("{}: too large", path.display()));
+    }
+    fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn describe_failure(failure: &Failure) -> String {
@@ -683,330 +1607,168 @@ fn describe_failure(failure: &Failure) -> String {
     }
 }
 
-fn replay(args: ReplayArgs) -> CliResult {
-    if let Some(service) = &args.service {
-        check_service(service)?;
-    }
-    let target = args.target.as_deref().map(resolve).transpose()?;
-    let files = collect_paths(&args.paths)?;
-    if files.is_empty() {
-        return Err("no transcripts found (files ending in .txn)".to_string());
-    }
-    let mut loaded = Vec::new();
-    for path in &files {
-        let t = load(path)?;
-        // Against a target the service is whatever runs there; the line is informational.
-        let service = match (&args.service, target) {
-            (Some(s), _) => Some(s.as_str()),
-            (None, Some(_)) if t.service().is_none() => Some("echo"),
-            (None, _) => None,
-        };
-        let scenario = Scenario::from_transcript(&t, service)
-            .map_err(|e| format!("{}:{e}", path.display()))?;
-        loaded.push((path, t, scenario));
-    }
-    let options = TcpReplayOptions {
-        timeout: Duration::from_millis(args.timeout_ms),
-        split: args.split,
-        ..TcpReplayOptions::default()
-    };
-    let (mut passed, mut failed) = (0, 0);
-    let mut out = io::stdout().lock();
-    for (path, t, scenario) in &loaded {
-        let ok = match (target, args.backend) {
-            (None, BackendArg::Sim) => replay_sim(&mut out, path, scenario, args.verbose),
-            (Some(addr), _) => replay_real(&mut out, path, t, scenario, addr, &options),
-            (None, real) => {
-                let kind = match real {
-                    BackendArg::Poll => RealBackend::Poll,
-                    BackendArg::Select => RealBackend::Select,
-                    _ => RealBackend::Mio,
-                };
-                let mut config = scenario.config.driver.clone();
-                // Real sockets have no virtual clock: keep the server's timers short.
-                config.linger = config.linger.min(Duration::from_millis(500));
-                let service = make_service(&scenario.service, &scenario.options);
-                let server = ServerHandle::start_on(kind, service, config)
-                    .map_err(|e| format!("cannot start a server: {e}"))?;
-                let ok = replay_real(&mut out, path, t, scenario, server.addr(), &options);
-                server
-                    .stop()
-                    .map_err(|e| format!("the server failed: {e}"))?;
-                ok
-            }
-        };
-        if ok {
-            passed += 1;
-        } else {
-            failed += 1;
-        }
-    }
-    let _ = writeln!(out, "{passed} passed, {failed} failed");
-    Ok(if failed == 0 { 0 } else { 1 })
+#[derive(Serialize)]
+struct FailureJson {
+    kind: &'static str,
+    message: String,
+    signature: String,
 }
 
-fn replay_sim(out: &mut dyn Write, path: &Path, scenario: &Scenario, verbose: bool) -> bool {
-    let run = scenario.run();
-    let verdict = scenario.judge(&run);
-    if verbose {
-        let header = vec![
-            Header::Service(scenario.service.clone()),
-            Header::Semantics(run.semantics),
-            Header::Seed(run.seed),
-        ];
-        let _ = write!(out, "{}", run.transcript(header, false));
-    }
-    match scenario.outcome(&run) {
-        Outcome::AsExpected => {
-            let note = match &verdict {
-                Verdict::Pass => String::new(),
-                Verdict::Fail(f) => format!(" (fails as expected: {f})"),
-            };
-            let _ = writeln!(out, "PASS {}{note}", path.display());
-            true
-        }
-        Outcome::UnexpectedPass { expected } => {
-            let _ = writeln!(
-                out,
-                "FAIL {}: expected the run to end in `{}` but it passed",
-                path.display(),
-                expected.name()
-            );
-            false
-        }
-        Outcome::Failed => {
-            let failure = verdict.failure().map(describe_failure).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "FAIL {} (seed {}): {failure}",
-                path.display(),
-                run.seed
-            );
-            false
+impl FailureJson {
+    fn of(f: &Failure) -> Self {
+        FailureJson {
+            kind: f.kind(),
+            message: f.to_string(),
+            signature: check::bucket::signature(f),
         }
     }
 }
 
-fn replay_real(
-    out: &mut dyn Write,
-    path: &Path,
-    t: &Transcript,
-    scenario: &Scenario,
-    addr: SocketAddr,
-    options: &TcpReplayOptions,
-) -> bool {
-    let result = tcp::replay_tcp(t, addr, options);
-    let mut ok = result.failure.is_none();
-    let mut message = String::new();
-    if let Some(f) = &result.failure {
-        message = format!("line {}: client {}: {}", f.line, f.client, f.message);
-        if let (Some(e), Some(r)) = (&f.expected, &f.received) {
-            message.push('\n');
-            message.push_str(&side_by_side(e, r));
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum FileOutcome {
+    Pass,
+    Fail,
+    Inconclusive,
+    Error,
+}
+
+#[derive(Serialize)]
+struct FileResult {
+    path: String,
+    outcome: FileOutcome,
+    message: Option<String>,
+    note: Option<String>,
+    warnings: Vec<String>,
+    seed: Option<u64>,
+    seconds: f64,
+    #[serde(skip)]
+    transcript: Option<String>,
+}
+
+impl FileResult {
+    fn new(path: &Path) -> Self {
+        FileResult {
+            path: path.display().to_string(),
+            outcome: FileOutcome::Pass,
+            message: None,
+            note: None,
+            warnings: Vec::new(),
+            seed: None,
+            seconds: 0.0,
+            transcript: None,
         }
-    } else if scenario.oracle {
-        for (name, sent, received, closed) in &result.clients {
-            let report = crate::world::ClientReport {
-                closed: *closed,
-                disrupted: *closed,
-                ..crate::world::ClientReport::new(name.as_str(), sent, received)
-            };
-            if let Some(Err(detail)) =
-                crate::check::oracle::judge(&scenario.service, &report, scenario.options.max_line)
-            {
-                ok = false;
-                message = format!("client {name}: {detail}");
-                break;
-            }
-        }
     }
-    // Over real TCP only a mismatch can be seen; a transcript expecting a crash passes when
-    // the server fails to answer as the transcript says.
-    let expected_failure = scenario.expect != transcript::Expect::Pass;
-    let passed = ok != expected_failure;
-    let skipped = if result.skipped.is_empty() {
-        String::new()
-    } else {
-        format!(" ({} steps skipped)", result.skipped.len())
-    };
-    if passed {
-        let note = if expected_failure {
-            format!(" (fails as expected: {message})")
-        } else {
-            String::new()
-        };
-        let _ = writeln!(out, "PASS {}{skipped}{note}", path.display());
-    } else if ok {
-        let _ = writeln!(
-            out,
-            "FAIL {}: expected `{}` but every step passed{skipped}",
-            path.display(),
-            scenario.expect.name()
-        );
-    } else {
-        let _ = writeln!(out, "FAIL {}{skipped}: {message}", path.display());
+
+    fn pass(mut self) -> Self {
+        self.outcome = FileOutcome::Pass;
+        self
     }
-    for line in &result.skipped {
-        let _ = writeln!(out, "  skipped {line}");
+
+    fn fail(mut self, message: String) -> Self {
+        self.outcome = FileOutcome::Fail;
+        self.message = Some(message);
+        self
     }
-    passed
+
+    fn error(mut self, message: String) -> Self {
+        self.outcome = FileOutcome::Error;
+        self.message = Some(message);
+        self
+    }
 }
 
-fn parse_shard(text: &str) -> Result<(u64, u64), String> {
-    let bad = || format!("bad shard `{text}`: expected I/N with 1 <= I <= N, e.g. 1/2");
-    let (i, n) = text.split_once('/').ok_or_else(bad)?;
-    let i: u64 = i.parse().map_err(|_| bad())?;
-    let n: u64 = n.parse().map_err(|_| bad())?;
-    if i == 0 || n == 0 || i > n {
-        return Err(bad());
-    }
-    Ok((i, n))
-}
-
-fn parse_wall_duration(text: &str) -> Result<Duration, String> {
-    if let Some(minutes) = text.strip_suffix('m')
-        && let Ok(n) = minutes.parse::<u64>()
-    {
-        return Ok(Duration::from_secs(n * 60));
-    }
-    transcript::parse_duration(text)
-        .ok_or_else(|| format!("bad duration `{text}`: expected e.g. 60s, 5m or 500ms"))
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {
+                let _ = write!(out, "&#{};", c as u32);
+            }
             c => out.push(c),
         }
     }
-    out.push('"');
     out
 }
 
-fn fuzz(args: FuzzArgs) -> CliResult {
-    check_service(&args.service)?;
-    let faults = parse_faults(&args.faults)?;
-    let (shard_index, shard_of) = match &args.shard {
-        Some(text) => parse_shard(text)?,
-        None => (1, 1),
-    };
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut campaign = Campaign::builtin(&args.service)
-        .ok_or_else(|| format!("unknown service `{}`", args.service))?
-        .faults(faults)
-        .clients(args.clients)
-        .semantics(args.semantics.list())
-        .shard(shard_index, shard_of)
-        .jobs(jobs)
-        .shrink(!args.no_shrink)
-        .keep_going(!args.stop_on_failure);
-    let started = std::time::Instant::now();
-    let total = match &args.duration {
-        Some(text) => {
-            let d = parse_wall_duration(text)?;
-            campaign = campaign.until(args.start_seed, started + d);
-            None
-        }
-        None => {
-            let count = args.seeds.unwrap_or(1000);
-            campaign = campaign.seeds(args.start_seed, count);
-            Some(campaign.shard_seeds().len() as u64)
-        }
-    };
-    let show_bar = args.format == Format::Text && io::stderr().is_terminal();
-    let bar = if show_bar {
-        let bar = match total {
-            Some(n) => indicatif::ProgressBar::new(n),
-            None => indicatif::ProgressBar::new_spinner(),
-        };
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} seeds {per_sec} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+/// The results as a JUnit XML test suite: one test case per transcript.
+fn junit(results: &[FileResult]) -> String {
+    let count = |o: FileOutcome| results.iter().filter(|r| r.outcome == o).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let total: f64 = results.iter().map(|r| r.seconds).sum();
+    let _ = writeln!(
+        out,
+        "<testsuite name=\"muxsim replay\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{total:.3}\">",
+        results.len(),
+        count(FileOutcome::Fail),
+        count(FileOutcome::Error),
+        count(FileOutcome::Inconclusive),
+    );
+    for r in results {
+        let _ = write!(
+            out,
+            "  <testcase classname=\"muxsim.replay\" name=\"{}\" time=\"{:.3}\"",
+            xml_escape(&r.path),
+            r.seconds
         );
-        Some(bar)
-    } else {
-        None
-    };
-    let report = campaign.run_with_progress(&|done, failures| {
-        if let Some(bar) = &bar {
-            bar.set_position(done);
-            bar.set_message(format!("{failures} failures"));
-        }
-    });
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-    let mut out = io::stdout().lock();
-    for found in &report.failures {
-        let mut written = None;
-        if let Some(t) = &found.minimal {
-            fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-            let path = args
-                .out
-                .join(format!("{}-{}.txn", args.service, found.seed));
-            fs::write(&path, t.to_string()).map_err(|e| format!("{}: {e}", path.display()))?;
-            written = Some(path);
-        }
-        let reproduce = written
-            .as_ref()
-            .map(|p| format!("muxsim replay {}", p.display()));
-        match args.format {
-            Format::Text => {
+        let message = xml_escape(r.message.as_deref().unwrap_or_default());
+        match r.outcome {
+            FileOutcome::Pass => out.push_str("/>\n"),
+            FileOutcome::Fail => {
                 let _ = writeln!(
                     out,
-                    "FAIL seed {} ({}): {}",
-                    found.seed, found.semantics, found.failure
+                    ">\n    <failure message=\"{}\">{message}</failure>\n  </testcase>",
+                    message.lines().next().unwrap_or_default()
                 );
-                if let Some(cmd) = &reproduce {
-                    let _ = writeln!(out, "  reproduce: {cmd}");
-                }
             }
-            Format::Json => {
+            FileOutcome::Error => {
                 let _ = writeln!(
                     out,
-                    "{{\"type\":\"failure\",\"seed\":{},\"semantics\":{},\"kind\":{},\"message\":{},\"transcript\":{},\"reproduce\":{}}}",
-                    found.seed,
-                    json_string(found.semantics.name()),
-                    json_string(found.failure.kind()),
-                    json_string(&found.failure.to_string()),
-                    written.as_ref().map_or("null".to_string(), |p| json_string(
-                        &p.display().to_string()
-                    )),
-                    reproduce.as_deref().map_or("null".to_string(), json_string),
+                    ">\n    <error message=\"{}\">{message}</error>\n  </testcase>",
+                    message.lines().next().unwrap_or_default()
+                );
+            }
+            FileOutcome::Inconclusive => {
+                let _ = writeln!(
+                    out,
+                    ">\n    <skipped message=\"{message}\"/>\n  </testcase>"
                 );
             }
         }
     }
-    let rate = report.seeds_run as f64 / elapsed;
-    match args.format {
-        Format::Text => {
-            let _ = writeln!(
-                out,
-                "{} seeds ({}), {} failures, {rate:.0} seeds/s on {jobs} jobs",
-                report.seeds_run,
-                args.service,
-                report.failures.len()
-            );
-        }
-        Format::Json => {
-            let _ = writeln!(
-                out,
-                "{{\"type\":\"summary\",\"service\":{},\"seeds\":{},\"failures\":{},\"seconds\":{elapsed:.3},\"seeds_per_second\":{rate:.1},\"jobs\":{jobs}}}",
-                json_string(&args.service),
-                report.seeds_run,
-                report.failures.len()
-            );
-        }
+    out.push_str("</testsuite>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_durations_are_bounded() {
+        assert_eq!(wall_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(wall_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(wall_duration("0s").unwrap_err().contains("at least 1ms"));
+        assert!(
+            wall_duration("18446744073709551615s")
+                .unwrap_err()
+                .contains("too long")
+        );
+        assert!(wall_duration("400d").is_err());
     }
-    Ok(if report.failures.is_empty() { 0 } else { 1 })
+
+    #[test]
+    fn junit_escapes_and_counts() {
+        let mut fail = FileResult::new(Path::new("a<b>.txn")).fail("x \"y\"\nmore".to_string());
+        fail.seconds = 0.5;
+        let xml = junit(&[fail, FileResult::new(Path::new("ok.txn")).pass()]);
+        assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
+        assert!(xml.contains("name=\"a&lt;b&gt;.txn\""), "{xml}");
+        assert!(xml.contains("message=\"x &quot;y&quot;\""), "{xml}");
+    }
 }

@@ -12,9 +12,15 @@
 //!   turn, so one fire-hose client cannot starve the others (epoll(7), "Starvation"). A
 //!   connection that still had input when its budget ran out goes on a ready list and is read
 //!   next turn without waiting for an event that edge-triggered readiness would never send.
-//! - **Writing** optimistically, right after the service answers; what does not fit stays in
-//!   the connection's output buffer and `WRITABLE` interest is registered only while output
-//!   is pending (the seed's read/write separation).
+//!   Where the backend guarantees that a later poll reports what is left
+//!   ([`Backend::may_stop_at_short_io`]: level-triggered backends and Linux epoll), a read
+//!   that returns fewer bytes than asked ends the drain: the read that would only say
+//!   `WouldBlock` is skipped — unless the peer's hang-up came with the event, whose EOF no
+//!   later event announces.
+//! - **Writing** optimistically, straight from the buffer the service wrote its answers into;
+//!   only what the socket does not take is copied into the connection's output buffer, and
+//!   `WRITABLE` interest is registered only while output is pending (the seed's read/write
+//!   separation).
 //! - **Backpressure**: above [`Config::out_high_water`] pending bytes the connection is not
 //!   read until it drains to half that; above [`Config::out_hard_limit`] it is cut.
 //! - **Closing**: `read() == 0` means the peer shut its write side: the service is told, what
@@ -22,9 +28,19 @@
 //!   close it at once. A close the service asks for flushes, shuts the write side and keeps
 //!   reading and discarding until EOF or [`Config::linger`] (a lingering close), because
 //!   closing with unread input sends an RST that can erase the answer the client has not read.
+//! - **Deadlines**: an idle connection is closed after [`Config::idle_timeout`]. Connections
+//!   sit on a list ordered by their last input, so checking the deadline costs nothing per
+//!   idle connection.
 //! - **Tokens** are slot index plus generation, so an event queued for a connection that has
 //!   since closed can never reach the connection that reused its slot.
 //! - `EINTR` from any call is retried; from `poll` it is an empty wake-up.
+//!
+//! # Interest follows the connection's state
+//!
+//! A connection asks to hear only about what it will act on: readable while it reads (open or
+//! lingering), writable while output is pending. A paused or closing connection does not
+//! read, so it does not ask for readability: under level-triggered readiness a socket whose
+//! input nobody reads would be reported on every poll, and the loop would spin.
 //!
 //! # Run loop
 //!
@@ -47,6 +63,7 @@ use std::time::Duration;
 
 use crate::backend::{Backend, Event, Interest, Token, interrupted, would_block};
 use crate::core::{CloseReason, ConnId, Output, Service};
+use crate::text::format_duration;
 use crate::time::Instant;
 
 /// The driver's limits. Every default says why it has that value.
@@ -83,10 +100,25 @@ pub struct Config {
     /// Whether to keep a log (see [`Driver::poll_log`]). The simulator turns it off unless a
     /// trace is asked for: formatting lines nobody reads is most of a small run's cost.
     pub log: bool,
-    /// A defect kept for demonstrations: read once per readiness event instead of draining
-    /// until `WouldBlock`. Correct under level-triggered readiness, stalls under
-    /// edge-triggered readiness. Never set it in a real server.
-    pub read_once_per_event: bool,
+    /// Deliberate defects, for tests that prove the simulator catches them.
+    #[cfg(test)]
+    pub(crate) defect: Option<Defect>,
+}
+
+/// A deliberate defect of the driver, compiled only into the crate's own tests: each one
+/// proves that a check of the simulator fails when the thing it checks breaks.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Defect {
+    /// Read once per readiness event instead of draining: correct under level-triggered
+    /// readiness, stalls under edge-triggered readiness.
+    ReadOncePerEvent,
+    /// Stop at a short read or write whatever the backend says: correct on Linux epoll and
+    /// level-triggered backends, stalls under the portable edge-triggered contract.
+    StopAtShortIo,
+    /// Take the shortcut but ignore the hang-up an event carries: data and FIN that arrive
+    /// together leave the EOF unread under Linux epoll.
+    IgnoreHangUp,
 }
 
 impl Default for Config {
@@ -103,26 +135,40 @@ impl Default for Config {
             idle_timeout: Some(Duration::from_secs(300)),
             refusal: b"error: max number of clients reached\n".to_vec(),
             log: true,
-            read_once_per_event: false,
+            #[cfg(test)]
+            defect: None,
         }
     }
 }
 
 /// Counters kept by the driver, for logs, checks and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
+    /// Polls of the backend.
     pub polls: u64,
+    /// Connections admitted and shown to the service.
     pub accepted: u64,
+    /// Connections turned away by the connection limit.
     pub refused: u64,
+    /// Connections closed, for any reason.
     pub closed: u64,
+    /// Connections closed by a reset or an I/O error.
     pub resets: u64,
+    /// Read calls made.
+    pub reads: u64,
+    /// Write calls made.
+    pub writes: u64,
+    /// Bytes read.
     pub bytes_read: u64,
+    /// Bytes written.
     pub bytes_written: u64,
     /// Times accepting stopped because descriptors ran out.
     pub accept_backoffs: u64,
     /// Registrations the backend refused (for example a descriptor past `select`'s limit).
     pub register_failures: u64,
-    /// Outputs that named a connection that was already gone: a bug in the service.
+    /// Outputs that named a connection that was already gone, or that the service had
+    /// already asked to close: a bug in the service.
     pub sends_to_closed: u64,
     /// Events for tokens the driver no longer knows (stale or spurious).
     pub stale_events: u64,
@@ -133,8 +179,11 @@ pub struct Stats {
 /// One line of the driver's log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
+    /// When it happened.
     pub at: Instant,
+    /// The connection it is about, if any.
     pub conn: Option<ConnId>,
+    /// What happened.
     pub text: String,
 }
 
@@ -147,42 +196,89 @@ impl fmt::Display for LogLine {
     }
 }
 
+/// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
+enum State {
+    /// Reading and writing.
     Open,
-    /// The service asked to close: flush, then shut down the write side and linger.
-    Closing,
-    /// Write side shut; input is read and discarded until EOF or the deadline.
-    Lingering {
-        until: Instant,
-    },
+    /// Output above the high-water mark: not read until it drains to half.
+    Paused,
+    /// The peer shut its write side: flush what is owed, then close.
+    PeerClosed,
+    /// The service asked to close: flush, then shut the write side and linger (or close at
+    /// once when the peer has already closed its side).
+    Closing { peer_closed: bool },
+    /// Write side shut: input is read and discarded until EOF or the linger deadline.
+    Lingering,
 }
+
+impl State {
+    /// Whether the service may still send on the connection.
+    fn takes_output(self) -> bool {
+        matches!(self, State::Open | State::Paused | State::PeerClosed)
+    }
+}
+
+/// Output written only in part: `buf[pos..]` is pending.
+struct Pending {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        // The written part is dropped once it is the larger half, so the buffer holds at most
+        // twice what is pending.
+        if self.pos > self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+}
+
+/// No link in the idle list.
+const NIL: u32 = u32::MAX;
+
+const QUEUED: u8 = 1;
+const REFUSAL: u8 = 2;
+const HUNG_UP: u8 = 4;
 
 struct Conn<T> {
     stream: T,
-    /// Output not yet written is `out[out_pos..]`; allocated only when a write falls short.
-    out: Vec<u8>,
-    out_pos: usize,
+    /// Output not yet written; allocated only when a write falls short.
+    out: Option<Box<Pending>>,
+    /// Nanoseconds since the clock started when the connection last sent something.
+    last_active: u64,
+    /// Neighbours in the idle list (slot indices), oldest first.
+    prev: u32,
+    next: u32,
+    state: State,
     registered: Interest,
-    peer_fin: bool,
-    paused: bool,
-    queued: bool,
-    phase: Phase,
-    last_active: Instant,
-    /// Turned away by the connection limit: never shown to the service.
-    is_refusal: bool,
+    /// `QUEUED` (on the ready list), `REFUSAL` (turned away: never shown to the service),
+    /// `HUNG_UP` (an event carried the peer's hang-up).
+    flags: u8,
 }
 
 impl<T> Conn<T> {
     fn pending(&self) -> usize {
-        self.out.len() - self.out_pos
+        self.out.as_ref().map_or(0, |p| p.len())
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
     }
 
     fn wanted_interest(&self) -> Interest {
-        let lingering = matches!(self.phase, Phase::Lingering { .. });
-        Interest {
-            readable: lingering || (!self.paused && !self.peer_fin),
-            writable: self.pending() > 0,
+        match self.state {
+            State::Open if self.pending() > 0 => Interest::BOTH,
+            State::Open | State::Lingering => Interest::READABLE,
+            // Not reading: wait only for room to write.
+            State::Paused | State::PeerClosed | State::Closing { .. } => Interest::WRITABLE,
         }
     }
 }
@@ -193,6 +289,7 @@ struct Slot<T> {
 }
 
 /// What became of a connection after an operation on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fate {
     Alive,
     Gone,
@@ -208,47 +305,81 @@ pub struct Driver<B: Backend, S: Service> {
     served: usize,
     refusing: usize,
     ready: VecDeque<ConnId>,
-    /// Connection deadlines (idle or linger), checked lazily against the connection's state.
-    deadlines: BTreeSet<(Instant, ConnId)>,
+    /// Oldest and newest entries of the idle list.
+    idle_head: u32,
+    idle_tail: u32,
+    /// Deadlines of lingering closes.
+    lingering: BTreeSet<(Instant, ConnId)>,
     events: Vec<Event>,
+    /// Where reads land.
     buf: Vec<u8>,
+    /// Where the service writes its answers; `tx_conn` is whose they are.
+    tx: Vec<u8>,
+    tx_conn: Option<ConnId>,
     accept_pending: bool,
     backoff_until: Option<Instant>,
     stats: Stats,
     log: VecDeque<LogLine>,
     /// Connections closed whose service has not yet been told: outputs it queued for them
-    /// before hearing of the close are dropped without blame.
+    /// before hearing of the close are dropped without blame (unless it had asked for the
+    /// close itself).
     dying: Vec<(ConnId, CloseReason)>,
-    /// Connections with output queued by the service and not yet written.
-    unflushed: Vec<ConnId>,
     /// The backend's clock, read once per turn (after the poll): everything in one turn
     /// happens at one instant, and the clock is not read per request.
     now: Instant,
-}
-
-fn conn_id(slot: u32, generation: u32) -> ConnId {
-    ConnId(u64::from(generation) << 32 | u64::from(slot))
-}
-
-fn split(id: ConnId) -> (usize, u32) {
-    ((id.0 & 0xffff_ffff) as usize, (id.0 >> 32) as u32)
+    stop_at_short_io: bool,
 }
 
 /// The live connection `id` names, if its slot still holds that generation. A free function
 /// so that callers can borrow the backend alongside.
 fn lookup<T>(slots: &mut [Slot<T>], id: ConnId) -> Option<&mut Conn<T>> {
-    let (index, generation) = split(id);
-    let slot = slots.get_mut(index)?;
-    if slot.generation != generation {
+    let slot = slots.get_mut(id.slot())?;
+    if slot.generation != id.generation() {
         return None;
     }
     slot.conn.as_mut()
+}
+
+/// Writes `bytes` until all are written, the socket would block, or (where `stop_short`) a
+/// write takes fewer bytes than offered. Returns how many were written, or the error that
+/// broke the connection.
+fn write_some<B: Backend>(
+    backend: &mut B,
+    stream: &mut B::Stream,
+    bytes: &[u8],
+    stats: &mut Stats,
+    stop_short: bool,
+) -> io::Result<usize> {
+    let mut done = 0;
+    while done < bytes.len() {
+        stats.writes += 1;
+        match backend.write(stream, &bytes[done..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                done += n;
+                stats.bytes_written += n as u64;
+                if stop_short && done < bytes.len() {
+                    break;
+                }
+            }
+            Err(e) if would_block(&e) => break,
+            Err(e) if interrupted(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }
 
 impl<B: Backend, S: Service> Driver<B, S> {
     /// A driver serving `service` over `backend`.
     pub fn new(backend: B, service: S, config: Config) -> Self {
         let buf = vec![0; config.read_chunk.max(1)];
+        #[allow(unused_mut)]
+        let mut stop_at_short_io = backend.may_stop_at_short_io();
+        #[cfg(test)]
+        if config.defect == Some(Defect::StopAtShortIo) {
+            stop_at_short_io = true;
+        }
         Driver {
             backend,
             service,
@@ -258,35 +389,44 @@ impl<B: Backend, S: Service> Driver<B, S> {
             served: 0,
             refusing: 0,
             ready: VecDeque::new(),
-            deadlines: BTreeSet::new(),
+            idle_head: NIL,
+            idle_tail: NIL,
+            lingering: BTreeSet::new(),
             events: Vec::new(),
             buf,
+            tx: Vec::new(),
+            tx_conn: None,
             accept_pending: true,
             backoff_until: None,
             stats: Stats::default(),
             log: VecDeque::new(),
             dying: Vec::new(),
-            unflushed: Vec::new(),
             now: Instant::ZERO,
+            stop_at_short_io,
         }
     }
 
+    /// The backend.
     pub fn backend(&self) -> &B {
         &self.backend
     }
 
+    /// The backend, mutably.
     pub fn backend_mut(&mut self) -> &mut B {
         &mut self.backend
     }
 
+    /// The service.
     pub fn service(&self) -> &S {
         &self.service
     }
 
+    /// The limits in force.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -315,22 +455,31 @@ impl<B: Backend, S: Service> Driver<B, S> {
     /// has passed.
     pub fn has_work(&self) -> bool {
         !self.ready.is_empty()
-            || (self.accept_pending && self.backoff_until.is_none())
+            || self.is_accept_due()
             || self
                 .next_deadline()
                 .is_some_and(|d| d <= self.backend.now())
     }
 
+    fn is_accept_due(&self) -> bool {
+        self.accept_pending && self.backoff_until.is_none()
+    }
+
     /// The earliest time the driver wants to run again with no event.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let mut next = self.service.poll_timeout();
-        for candidate in [self.deadlines.first().map(|d| d.0), self.backoff_until] {
-            next = match (next, candidate) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        }
-        next
+        let idle = self.config.idle_timeout.and_then(|idle| {
+            let head = self.slots.get(self.idle_head as usize)?.conn.as_ref()?;
+            Some(Instant::from_nanos(head.last_active) + idle)
+        });
+        [
+            self.service.poll_timeout(),
+            self.lingering.first().map(|d| d.0),
+            self.backoff_until,
+            idle,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// One turn of the loop: poll (waiting at most `max_wait`, and never past the next
@@ -344,7 +493,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
         let mut timeout = self
             .next_deadline()
             .map(|deadline| deadline.saturating_since(now));
-        if !self.ready.is_empty() || (self.accept_pending && self.backoff_until.is_none()) {
+        if !self.ready.is_empty() || self.is_accept_due() {
             timeout = Some(Duration::ZERO);
         }
         timeout = match (timeout, max_wait) {
@@ -366,7 +515,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
             self.handle_event(*event);
         }
         self.events = events;
-        if self.accept_pending && self.backoff_until.is_none() {
+        if self.is_accept_due() {
             self.accept_ready();
         }
         self.serve_ready_list();
@@ -381,30 +530,97 @@ impl<B: Backend, S: Service> Driver<B, S> {
             }
             return;
         }
-        let id = ConnId(event.token.0);
-        if self.conn_mut(id).is_none() {
+        let id = ConnId::from_raw(event.token.0);
+        let Some(conn) = lookup(&mut self.slots, id) else {
             // Spurious, or for a connection that closed after the event was queued.
             self.stats.stale_events += 1;
             return;
+        };
+        if event.read_closed {
+            conn.flags |= HUNG_UP;
         }
-        if event.writable && matches!(self.flush(id), Fate::Gone) {
+        if event.writable && self.flush(id) == Fate::Gone {
+            self.drain_service();
             return;
         }
         if event.readable {
             self.read_from(id);
         }
+        self.drain_service();
     }
 
-    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn<B::Stream>> {
-        lookup(&mut self.slots, id)
-    }
-
-    fn note(&mut self, conn: Option<ConnId>, text: String) {
+    fn note(&mut self, conn: Option<ConnId>, text: impl FnOnce() -> String) {
         if !self.config.log {
             return;
         }
         let at = self.now;
-        self.log.push_back(LogLine { at, conn, text });
+        self.log.push_back(LogLine {
+            at,
+            conn,
+            text: text(),
+        });
+    }
+
+    fn queue_ready(&mut self, id: ConnId) {
+        if let Some(conn) = lookup(&mut self.slots, id)
+            && !conn.has(QUEUED)
+        {
+            conn.flags |= QUEUED;
+            self.ready.push_back(id);
+        }
+    }
+
+    // ----- the idle list -----------------------------------------------------------------
+
+    fn idle_unlink(&mut self, index: u32) {
+        let Some(conn) = self.slots[index as usize].conn.as_mut() else {
+            return;
+        };
+        let (prev, next) = (conn.prev, conn.next);
+        if prev == NIL && next == NIL && self.idle_head != index {
+            return;
+        }
+        conn.prev = NIL;
+        conn.next = NIL;
+        match self
+            .slots
+            .get_mut(prev as usize)
+            .and_then(|s| s.conn.as_mut())
+        {
+            Some(p) => p.next = next,
+            None => self.idle_head = next,
+        }
+        match self
+            .slots
+            .get_mut(next as usize)
+            .and_then(|s| s.conn.as_mut())
+        {
+            Some(n) => n.prev = prev,
+            None => self.idle_tail = prev,
+        }
+    }
+
+    /// Marks the connection in `index` active now: last in the idle list.
+    fn idle_touch(&mut self, index: u32) {
+        if self.config.idle_timeout.is_none() {
+            return;
+        }
+        self.idle_unlink(index);
+        let now = self.now.as_nanos();
+        let tail = self.idle_tail;
+        if let Some(conn) = self.slots[index as usize].conn.as_mut() {
+            conn.last_active = now;
+            conn.prev = tail;
+        }
+        match self
+            .slots
+            .get_mut(tail as usize)
+            .and_then(|s| s.conn.as_mut())
+        {
+            Some(t) => t.next = index,
+            None => self.idle_head = index,
+        }
+        self.idle_tail = index;
     }
 
     // ----- accepting -------------------------------------------------------------------
@@ -419,27 +635,26 @@ impl<B: Backend, S: Service> Driver<B, S> {
                     self.admit(stream);
                 }
                 Err(e) if would_block(&e) => return,
-                Err(e) if interrupted(&e) => continue,
+                Err(e) if interrupted(&e) => {}
                 Err(e) if crate::backend::is_accept_retry(&e) => {
-                    self.note(None, format!("accept: {e}; continuing"));
+                    self.note(None, || format!("accept: {e}; continuing"));
                 }
                 Err(e) => {
                     // EMFILE, ENFILE and anything unknown: the connection stays queued, so
                     // accepting again now would spin. Stop and retry after a pause, or as
                     // soon as a connection closes.
-                    let until = self.now + self.config.accept_backoff;
-                    self.note(
-                        None,
+                    let backoff = self.config.accept_backoff;
+                    self.note(None, || {
                         format!(
                             "accept: {e}; pausing accepts for {}",
-                            crate::transcript::format_duration(self.config.accept_backoff)
-                        ),
-                    );
+                            format_duration(backoff)
+                        )
+                    });
                     self.stats.accept_backoffs += 1;
-                    self.backoff_until = Some(until);
+                    self.backoff_until = Some(self.now + backoff);
                     self.accept_pending = true;
                     if let Err(e) = self.backend.set_accepting(false) {
-                        self.note(None, format!("listener: {e}"));
+                        self.note(None, || format!("listener: {e}"));
                     }
                     return;
                 }
@@ -452,7 +667,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
     fn resume_accepting(&mut self) {
         if self.backoff_until.take().is_some() {
             if let Err(e) = self.backend.set_accepting(true) {
-                self.note(None, format!("listener: {e}"));
+                self.note(None, || format!("listener: {e}"));
             }
             self.accept_pending = true;
         }
@@ -476,63 +691,50 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 (self.slots.len() - 1) as u32
             }
         };
-        let generation = self.slots[index as usize].generation;
-        let id = conn_id(index, generation);
-        let log = self.config.log;
-        let peer = if log {
+        let id = ConnId::new(index, self.slots[index as usize].generation);
+        let peer = if self.config.log {
             self.backend.describe(&stream)
         } else {
             String::new()
         };
         if let Err(e) = self
             .backend
-            .register(&mut stream, Token(id.0), Interest::READABLE)
+            .register(&mut stream, Token(id.to_raw()), Interest::READABLE)
         {
             self.stats.register_failures += 1;
-            self.note(Some(id), format!("cannot watch {peer}: {e}; closing it"));
+            self.note(Some(id), || format!("cannot watch {peer}: {e}; closing it"));
             self.backend.close(stream);
             self.free.push(index);
             return;
         }
-        let now = self.now;
         self.slots[index as usize].conn = Some(Conn {
             stream,
-            out: Vec::new(),
-            out_pos: 0,
+            out: None,
+            last_active: self.now.as_nanos(),
+            prev: NIL,
+            next: NIL,
+            state: State::Open,
             registered: Interest::READABLE,
-            peer_fin: false,
-            paused: false,
-            queued: false,
-            phase: Phase::Open,
-            last_active: now,
-            is_refusal,
+            flags: if is_refusal { REFUSAL } else { 0 },
         });
+        self.idle_touch(index);
         if is_refusal {
             self.stats.refused += 1;
             self.refusing += 1;
-            self.note(
-                Some(id),
-                format!(
-                    "refused {peer}: {} connections is the limit",
-                    self.config.max_conns
-                ),
-            );
-            let refusal = self.config.refusal.clone();
-            self.queue_output(id, refusal);
-            if let Some(conn) = self.conn_mut(id) {
-                conn.phase = Phase::Closing;
-            }
-            self.flush(id);
+            let limit = self.config.max_conns;
+            self.note(Some(id), || {
+                format!("refused {peer}: {limit} connections is the limit")
+            });
+            self.tx.extend_from_slice(&self.config.refusal);
+            self.tx_conn = Some(id);
+            self.flush_tx();
+            self.close_requested(id);
             return;
         }
         self.stats.accepted += 1;
         self.served += 1;
-        if log {
-            self.note(Some(id), format!("open from {peer}"));
-        }
-        if let Some(idle) = self.config.idle_timeout {
-            self.deadlines.insert((now + idle, id));
-        }
+        self.note(Some(id), || format!("open from {peer}"));
+        let now = self.now;
         self.service.handle_connected(now, id);
         self.drain_service();
     }
@@ -541,32 +743,30 @@ impl<B: Backend, S: Service> Driver<B, S> {
 
     fn read_from(&mut self, id: ConnId) {
         let mut budget = self.config.read_budget;
-        let read_once = self.config.read_once_per_event;
         loop {
             let Some(conn) = lookup(&mut self.slots, id) else {
                 return;
             };
-            let lingering = matches!(conn.phase, Phase::Lingering { .. });
-            if !lingering && (conn.paused || conn.peer_fin || conn.phase != Phase::Open) {
+            let lingering = conn.state == State::Lingering;
+            if !lingering && conn.state != State::Open {
                 return;
             }
             if budget == 0 {
-                if !conn.queued {
-                    conn.queued = true;
-                    self.ready.push_back(id);
-                }
+                self.queue_ready(id);
                 return;
             }
+            let hung_up = conn.has(HUNG_UP);
+            let refusal = conn.has(REFUSAL);
             let want = budget.min(self.buf.len());
-            let result = self.backend.read(&mut conn.stream, &mut self.buf[..want]);
-            match result {
+            self.stats.reads += 1;
+            match self.backend.read(&mut conn.stream, &mut self.buf[..want]) {
                 Ok(0) => {
-                    conn.peer_fin = true;
                     if lingering {
                         self.close_conn(id, CloseReason::Requested);
                         return;
                     }
-                    if !conn.is_refusal {
+                    conn.state = State::PeerClosed;
+                    if !refusal {
                         let now = self.now;
                         self.service.handle_peer_closed(now, id);
                         self.drain_service();
@@ -576,21 +776,23 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 }
                 Ok(n) => {
                     budget -= n;
-                    let now = self.now;
-                    conn.last_active = now;
                     self.stats.bytes_read += n as u64;
-                    if !lingering && !conn.is_refusal {
-                        self.service.handle_received(now, id, &self.buf[..n]);
-                        self.drain_service();
+                    if !lingering {
+                        self.idle_touch(id.slot() as u32);
+                        if !refusal {
+                            let now = self.now;
+                            self.service.handle_received(now, id, &self.buf[..n]);
+                            self.drain_service();
+                        }
                     }
-                    if read_once {
+                    if self.stops_after(n, want, hung_up) {
                         return;
                     }
                 }
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => {}
                 Err(e) => {
-                    self.note(Some(id), format!("read: {e}"));
+                    self.note(Some(id), || format!("read: {e}"));
                     self.close_conn(id, CloseReason::Reset);
                     return;
                 }
@@ -598,19 +800,30 @@ impl<B: Backend, S: Service> Driver<B, S> {
         }
     }
 
+    /// Whether a read of `n` of `want` bytes ends this drain.
+    fn stops_after(&self, n: usize, want: usize, hung_up: bool) -> bool {
+        #[cfg(test)]
+        match self.config.defect {
+            Some(Defect::ReadOncePerEvent) => return true,
+            Some(Defect::IgnoreHangUp) => return n < want,
+            _ => {}
+        }
+        // A short read proves the socket drained only where the backend says so, and never
+        // when the peer's FIN came with the data: no later event would announce the EOF.
+        n < want && self.stop_at_short_io && !hung_up
+    }
+
     fn serve_ready_list(&mut self) {
         for _ in 0..self.ready.len() {
             let Some(id) = self.ready.pop_front() else {
                 break;
             };
-            let Some(conn) = self.conn_mut(id) else {
+            let Some(conn) = lookup(&mut self.slots, id) else {
                 continue;
             };
-            if !conn.queued {
-                continue;
-            }
-            conn.queued = false;
+            conn.flags &= !QUEUED;
             self.read_from(id);
+            self.drain_service();
         }
     }
 
@@ -618,13 +831,10 @@ impl<B: Backend, S: Service> Driver<B, S> {
 
     fn drain_service(&mut self) {
         loop {
-            let Some(output) = self.service.poll_output() else {
-                if !self.unflushed.is_empty() {
-                    for conn in std::mem::take(&mut self.unflushed) {
-                        self.flush(conn);
-                    }
-                    continue;
-                }
+            let mark = self.tx.len();
+            let Some(output) = self.service.poll_output(&mut self.tx) else {
+                self.tx.truncate(mark);
+                self.flush_tx();
                 // Tell the service of closes only once it has nothing queued, so that what
                 // it sent before it knew is not mistaken for a send after the close.
                 if self.dying.is_empty() {
@@ -637,173 +847,206 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 continue;
             };
             match output {
-                Output::Send { conn, bytes } => {
-                    if self.dying.iter().any(|(id, _)| *id == conn) {
-                        continue;
-                    }
-                    if self.conn_mut(conn).is_none_or(|c| c.phase != Phase::Open) {
-                        self.stats.sends_to_closed += 1;
-                        self.note(
-                            Some(conn),
-                            format!("service sent {} bytes after close; dropped", bytes.len()),
-                        );
-                        continue;
-                    }
-                    if bytes.is_empty() {
-                        continue;
-                    }
-                    // Written once the service has said all it has to say: sixteen
-                    // pipelined answers leave in one write, not sixteen.
-                    self.queue_output(conn, bytes);
-                    if !self.unflushed.contains(&conn) {
-                        self.unflushed.push(conn);
-                    }
-                }
+                Output::Send { conn } => self.take_send(conn, mark),
                 Output::Close { conn } => {
-                    let Some(c) = self.conn_mut(conn) else {
-                        continue;
-                    };
-                    if c.phase == Phase::Open {
-                        c.phase = Phase::Closing;
-                        self.flush(conn);
-                    }
+                    self.flush_tx();
+                    self.close_requested(conn);
                 }
-                Output::Log { conn, line } => self.note(Some(conn), line),
+                Output::Log { conn, line } => self.note(Some(conn), || line),
             }
         }
     }
 
-    fn queue_output(&mut self, id: ConnId, bytes: Vec<u8>) {
+    /// Takes the bytes of a send, `tx[mark..]`, for `conn`.
+    fn take_send(&mut self, conn: ConnId, mut mark: usize) {
+        if self.tx.len() == mark {
+            return;
+        }
+        if let Some(previous) = self.tx_conn.filter(|c| *c != conn) {
+            // Another connection's answers are waiting in front: they leave first.
+            self.tx_conn = None;
+            self.output(previous, mark);
+            self.tx.drain(..mark);
+            mark = 0;
+        }
+        let state = lookup(&mut self.slots, conn).map(|c| c.state);
+        let blame = match state {
+            Some(state) if state.takes_output() => {
+                self.tx_conn = Some(conn);
+                return;
+            }
+            // The service asked for the close itself, then sent.
+            Some(_) => true,
+            None => match self.dying.iter().find(|(id, _)| *id == conn) {
+                // Closed before the service heard of it: its answer is simply too late.
+                Some((_, reason)) => *reason == CloseReason::Requested,
+                None => true,
+            },
+        };
+        let dropped = self.tx.len() - mark;
+        self.tx.truncate(mark);
+        if blame {
+            self.stats.sends_to_closed += 1;
+            self.note(Some(conn), || {
+                format!("service sent {dropped} bytes after close; dropped")
+            });
+        }
+    }
+
+    /// Hands the answers in `tx` to their connection and empties `tx`.
+    fn flush_tx(&mut self) {
+        if let Some(id) = self.tx_conn.take()
+            && !self.tx.is_empty()
+        {
+            self.output(id, self.tx.len());
+        }
+        self.tx.clear();
+    }
+
+    /// New output for `id`, in `tx[..end]`: written at once when nothing is pending, else
+    /// queued behind what is; backpressure and the hard limit apply.
+    fn output(&mut self, id: ConnId, end: usize) {
         let high_water = self.config.out_high_water;
         let hard_limit = self.config.out_hard_limit;
-        let Some(conn) = self.conn_mut(id) else {
+        let stop_short = self.stop_at_short_io;
+        let Some(conn) = lookup(&mut self.slots, id) else {
             return;
         };
-        if conn.pending() + bytes.len() > hard_limit {
-            let pending = conn.pending();
+        let new = &self.tx[..end];
+        let total = conn.pending() + new.len();
+        if total > hard_limit {
             self.stats.limited += 1;
-            self.note(
-                Some(id),
-                format!(
-                    "output limit: {} bytes pending, limit {hard_limit}; closing",
-                    pending + bytes.len()
-                ),
-            );
+            self.note(Some(id), || {
+                format!("output limit: {total} bytes pending, limit {hard_limit}; closing")
+            });
             self.close_conn(id, CloseReason::Limit);
             return;
         }
-        if conn.out_pos == conn.out.len() {
-            // Nothing pending: take the service's buffer as it is, no copy.
-            conn.out = bytes;
-            conn.out_pos = 0;
-        } else {
-            if conn.out_pos > conn.out.len() / 2 {
-                conn.out.drain(..conn.out_pos);
-                conn.out_pos = 0;
+        let mut written = 0;
+        if conn.out.is_none() {
+            match write_some(
+                &mut self.backend,
+                &mut conn.stream,
+                new,
+                &mut self.stats,
+                stop_short,
+            ) {
+                Ok(n) => written = n,
+                Err(e) => {
+                    self.note(Some(id), || format!("write: {e}"));
+                    self.close_conn(id, CloseReason::Reset);
+                    return;
+                }
             }
-            conn.out.extend_from_slice(&bytes);
         }
-        if conn.pending() > high_water && !conn.paused {
-            conn.paused = true;
-            let pending = conn.pending();
-            self.note(
-                Some(id),
-                format!("{pending} bytes pending, over {high_water}: pausing reads"),
-            );
+        let rest = &new[written..];
+        if !rest.is_empty() {
+            match &mut conn.out {
+                Some(pending) => pending.push(rest),
+                None => {
+                    conn.out = Some(Box::new(Pending {
+                        buf: rest.to_vec(),
+                        pos: 0,
+                    }))
+                }
+            }
         }
+        let pending = conn.pending();
+        if pending > high_water && conn.state == State::Open {
+            conn.state = State::Paused;
+            self.note(Some(id), || {
+                format!("{pending} bytes pending, over {high_water}: pausing reads")
+            });
+        }
+        self.after_progress(id);
+    }
+
+    /// The service asked to close `id` (or a refusal was queued): flush, then linger.
+    fn close_requested(&mut self, id: ConnId) {
+        let Some(conn) = lookup(&mut self.slots, id) else {
+            return;
+        };
+        conn.state = match conn.state {
+            State::Open | State::Paused => State::Closing { peer_closed: false },
+            State::PeerClosed => State::Closing { peer_closed: true },
+            closing => closing,
+        };
+        self.flush(id);
     }
 
     // ----- writing ---------------------------------------------------------------------
 
+    /// Writes what is pending for `id`.
     fn flush(&mut self, id: ConnId) -> Fate {
-        loop {
-            let Some(conn) = lookup(&mut self.slots, id) else {
-                return Fate::Gone;
-            };
-            if conn.pending() == 0 {
-                break;
-            }
-            let result = self
-                .backend
-                .write(&mut conn.stream, &conn.out[conn.out_pos..]);
+        let stop_short = self.stop_at_short_io;
+        let Some(conn) = lookup(&mut self.slots, id) else {
+            return Fate::Gone;
+        };
+        if let Some(pending) = &mut conn.out {
+            let result = write_some(
+                &mut self.backend,
+                &mut conn.stream,
+                &pending.buf[pending.pos..],
+                &mut self.stats,
+                stop_short,
+            );
             match result {
-                Ok(n) => {
-                    conn.out_pos += n;
-                    self.stats.bytes_written += n as u64;
-                    if n == 0 {
-                        break;
-                    }
-                }
-                Err(e) if would_block(&e) => break,
-                Err(e) if interrupted(&e) => {}
+                Ok(n) => pending.pos += n,
                 Err(e) => {
-                    self.note(Some(id), format!("write: {e}"));
+                    self.note(Some(id), || format!("write: {e}"));
                     self.close_conn(id, CloseReason::Reset);
                     return Fate::Gone;
                 }
+            }
+            if pending.len() == 0 {
+                conn.out = None;
             }
         }
         self.after_progress(id)
     }
 
-    /// After a read or write: release memory, resume reading, finish a close, and bring the
-    /// registered interest up to date.
+    /// After a read or write: resume reading, finish a close, and bring the registered
+    /// interest up to date.
     fn after_progress(&mut self, id: ConnId) -> Fate {
         let high_water = self.config.out_high_water;
-        let linger = self.config.linger;
-        let now = self.now;
-        let Some(conn) = self.conn_mut(id) else {
+        let Some(conn) = lookup(&mut self.slots, id) else {
             return Fate::Gone;
         };
-        let mut resumed = false;
-        if conn.pending() == 0 {
-            conn.out = Vec::new();
-            conn.out_pos = 0;
-        }
-        if conn.paused && conn.pending() <= high_water / 2 {
-            conn.paused = false;
-            resumed = true;
-            if !conn.queued {
-                conn.queued = true;
-                self.ready.push_back(id);
-            }
+        let pending = conn.pending();
+        if conn.state == State::Paused && pending <= high_water / 2 {
+            conn.state = State::Open;
+            self.note(Some(id), || "output drained: resuming reads".to_string());
+            // Input may be waiting, and an edge-triggered backend will not report it again.
+            self.queue_ready(id);
         }
         let Some(conn) = lookup(&mut self.slots, id) else {
             return Fate::Gone;
         };
-        if conn.pending() == 0 {
-            match conn.phase {
-                Phase::Closing if conn.peer_fin => {
-                    self.close_conn(id, CloseReason::Requested);
-                    return Fate::Gone;
-                }
-                Phase::Closing => {
-                    let until = now + linger;
-                    conn.phase = Phase::Lingering { until };
-                    if let Err(e) = self.backend.shutdown_write(&mut conn.stream) {
-                        self.note(Some(id), format!("shutdown: {e}"));
-                        self.close_conn(id, CloseReason::Requested);
-                        return Fate::Gone;
-                    }
-                    self.deadlines.insert((until, id));
-                    // Input may already be waiting, and an edge-triggered backend will not
-                    // report it again.
-                    if let Some(conn) = self.conn_mut(id)
-                        && !conn.queued
-                    {
-                        conn.queued = true;
-                        self.ready.push_back(id);
-                    }
-                }
-                Phase::Open if conn.peer_fin => {
+        if pending == 0 {
+            match conn.state {
+                State::PeerClosed => {
                     self.close_conn(id, CloseReason::Finished);
                     return Fate::Gone;
                 }
+                State::Closing { peer_closed: true } => {
+                    self.close_conn(id, CloseReason::Requested);
+                    return Fate::Gone;
+                }
+                State::Closing { peer_closed: false } => {
+                    if let Err(e) = self.backend.shutdown_write(&mut conn.stream) {
+                        self.note(Some(id), || format!("shutdown: {e}"));
+                        self.close_conn(id, CloseReason::Requested);
+                        return Fate::Gone;
+                    }
+                    conn.state = State::Lingering;
+                    self.idle_unlink(id.slot() as u32);
+                    self.lingering.insert((self.now + self.config.linger, id));
+                    // Input may already be waiting, and an edge-triggered backend will not
+                    // report it again.
+                    self.queue_ready(id);
+                }
                 _ => {}
             }
-        }
-        if resumed {
-            self.note(Some(id), "output drained: resuming reads".to_string());
         }
         self.update_interest(id)
     }
@@ -813,19 +1056,19 @@ impl<B: Backend, S: Service> Driver<B, S> {
             return Fate::Gone;
         };
         let wanted = conn.wanted_interest();
-        if wanted == conn.registered || wanted.is_empty() {
+        if wanted == conn.registered {
             return Fate::Alive;
         }
-        let result = self
+        match self
             .backend
-            .reregister(&mut conn.stream, Token(id.0), wanted);
-        match result {
+            .reregister(&mut conn.stream, Token(id.to_raw()), wanted)
+        {
             Ok(()) => {
                 conn.registered = wanted;
                 Fate::Alive
             }
             Err(e) => {
-                self.note(Some(id), format!("reregister: {e}"));
+                self.note(Some(id), || format!("reregister: {e}"));
                 self.close_conn(id, CloseReason::Reset);
                 Fate::Gone
             }
@@ -834,14 +1077,15 @@ impl<B: Backend, S: Service> Driver<B, S> {
 
     // ----- closing and deadlines ---------------------------------------------------------
 
+    /// Closes `id` at once. The service is told at the next drain of its outputs.
     fn close_conn(&mut self, id: ConnId, reason: CloseReason) {
-        let (index, generation) = split(id);
-        let Some(slot) = self.slots.get_mut(index) else {
-            return;
-        };
-        if slot.generation != generation {
-            return;
+        let index = id.slot();
+        match self.slots.get(index) {
+            Some(slot) if slot.generation == id.generation() && slot.conn.is_some() => {}
+            _ => return,
         }
+        self.idle_unlink(index as u32);
+        let slot = &mut self.slots[index];
         let Some(conn) = slot.conn.take() else {
             return;
         };
@@ -852,21 +1096,20 @@ impl<B: Backend, S: Service> Driver<B, S> {
         if reason == CloseReason::Reset {
             self.stats.resets += 1;
         }
-        if conn.is_refusal {
+        if conn.flags & REFUSAL != 0 {
             self.refusing -= 1;
         } else {
             self.served -= 1;
-            let how = match reason {
-                CloseReason::Finished => "closed by peer",
-                CloseReason::Requested => "closed",
-                CloseReason::Reset => "reset",
-                CloseReason::Limit => "cut by a limit",
-            };
-            if self.config.log {
-                self.note(Some(id), how.to_string());
-            }
+            self.note(Some(id), || {
+                match reason {
+                    CloseReason::Finished => "closed by peer",
+                    CloseReason::Requested => "closed",
+                    CloseReason::Reset => "reset",
+                    _ => "cut by a limit",
+                }
+                .to_string()
+            });
             self.dying.push((id, reason));
-            self.drain_service();
         }
         // Descriptors just freed up: a paused listener can try again.
         self.resume_accepting();
@@ -882,37 +1125,29 @@ impl<B: Backend, S: Service> Driver<B, S> {
             self.service.handle_timeout(now);
             self.drain_service();
         }
-        while let Some(&(at, id)) = self.deadlines.first() {
+        while let Some(&(at, id)) = self.lingering.first() {
             if at > now {
                 break;
             }
-            self.deadlines.remove(&(at, id));
-            let idle = self.config.idle_timeout;
-            let Some(conn) = self.conn_mut(id) else {
-                continue;
-            };
-            match conn.phase {
-                Phase::Lingering { until } if until <= now => {
-                    self.close_conn(id, CloseReason::Requested);
+            self.lingering.remove(&(at, id));
+            if lookup(&mut self.slots, id).is_some_and(|c| c.state == State::Lingering) {
+                self.close_conn(id, CloseReason::Requested);
+            }
+        }
+        if let Some(idle) = self.config.idle_timeout {
+            while let Some(head) = self.slots.get(self.idle_head as usize) {
+                let Some(conn) = head.conn.as_ref() else {
+                    break;
+                };
+                if Instant::from_nanos(conn.last_active) + idle > now {
+                    break;
                 }
-                Phase::Lingering { .. } => {}
-                _ => {
-                    let Some(idle) = idle else { continue };
-                    let due = conn.last_active + idle;
-                    if due > now {
-                        self.deadlines.insert((due, id));
-                    } else {
-                        self.stats.limited += 1;
-                        self.note(
-                            Some(id),
-                            format!(
-                                "idle for {}: closing",
-                                crate::transcript::format_duration(idle)
-                            ),
-                        );
-                        self.close_conn(id, CloseReason::Limit);
-                    }
-                }
+                let id = ConnId::new(self.idle_head, head.generation);
+                self.stats.limited += 1;
+                self.note(Some(id), || {
+                    format!("idle for {}: closing", format_duration(idle))
+                });
+                self.close_conn(id, CloseReason::Limit);
             }
         }
         self.drain_service();

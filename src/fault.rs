@@ -5,15 +5,21 @@
 //! [`Family`] is switched on with probability one half, and an active family fires with a
 //! rate drawn per run from a short ladder, so some runs are calm and some are storms. Every
 //! fault that fires is traced as the `!` line that would replay it.
+//!
+//! Each concept has one table: [`FaultKind::ALL`] with [`FaultKind::name`],
+//! [`FaultKind::arg`] and [`FaultKind::op`] is what the parser, the renderer, the simulator
+//! and the help text all read; [`Family::ALL`] with [`Family::name`] likewise.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::rng::SimRng;
+use crate::text::format_duration;
 
 /// One fault, with its argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum FaultSpec {
     /// The server's read returns at most this many bytes (at least 1).
     ShortRead(u32),
@@ -46,10 +52,58 @@ pub enum FaultSpec {
     /// The client's next send reaches the server this much later (never overtaking earlier
     /// bytes of the same stream).
     Delay(Duration),
+    /// The client closes its socket instead of taking its next action (which it takes
+    /// afterwards, and which then goes nowhere).
+    ClientClose,
+    /// The client aborts the connection (`SO_LINGER 0`) instead of taking its next action.
+    ClientReset,
+    /// The client shuts down its write side instead of taking its next action.
+    ClientShutdown,
+}
+
+/// A fault without its argument: the unit of the fault table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// See [`FaultSpec::ShortRead`].
+    ShortRead,
+    /// See [`FaultSpec::ShortWrite`].
+    ShortWrite,
+    /// See [`FaultSpec::WriteBlock`].
+    WriteBlock,
+    /// See [`FaultSpec::ReadReset`].
+    ReadReset,
+    /// See [`FaultSpec::WriteReset`].
+    WriteReset,
+    /// See [`FaultSpec::ReadEintr`].
+    ReadEintr,
+    /// See [`FaultSpec::WriteEintr`].
+    WriteEintr,
+    /// See [`FaultSpec::PollEintr`].
+    PollEintr,
+    /// See [`FaultSpec::AcceptEintr`].
+    AcceptEintr,
+    /// See [`FaultSpec::AcceptEmfile`].
+    AcceptEmfile,
+    /// See [`FaultSpec::AcceptAborted`].
+    AcceptAborted,
+    /// See [`FaultSpec::Spurious`].
+    Spurious,
+    /// See [`FaultSpec::Stale`].
+    Stale,
+    /// See [`FaultSpec::Delay`].
+    Delay,
+    /// See [`FaultSpec::ClientClose`].
+    ClientClose,
+    /// See [`FaultSpec::ClientReset`].
+    ClientReset,
+    /// See [`FaultSpec::ClientShutdown`].
+    ClientShutdown,
 }
 
 /// The operation a fault hits, whose count `at N` refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Op {
     /// Server reads on the client's connection.
     Read,
@@ -61,100 +115,198 @@ pub enum Op {
     Accept,
     /// The client's sends.
     Send,
-}
-
-impl FaultSpec {
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultSpec::ShortRead(_) => "short-read",
-            FaultSpec::ShortWrite(_) => "short-write",
-            FaultSpec::WriteBlock => "write-block",
-            FaultSpec::ReadReset => "read-reset",
-            FaultSpec::WriteReset => "write-reset",
-            FaultSpec::ReadEintr => "read-eintr",
-            FaultSpec::WriteEintr => "write-eintr",
-            FaultSpec::PollEintr => "poll-eintr",
-            FaultSpec::AcceptEintr => "accept-eintr",
-            FaultSpec::AcceptEmfile(_) => "accept-emfile",
-            FaultSpec::AcceptAborted => "accept-aborted",
-            FaultSpec::Spurious => "spurious",
-            FaultSpec::Stale => "stale",
-            FaultSpec::Delay(_) => "delay",
-        }
-    }
-
-    pub fn op(self) -> Op {
-        match self {
-            FaultSpec::ShortRead(_) | FaultSpec::ReadReset | FaultSpec::ReadEintr => Op::Read,
-            FaultSpec::ShortWrite(_)
-            | FaultSpec::WriteBlock
-            | FaultSpec::WriteReset
-            | FaultSpec::WriteEintr => Op::Write,
-            FaultSpec::PollEintr | FaultSpec::Spurious | FaultSpec::Stale => Op::Poll,
-            FaultSpec::AcceptEintr | FaultSpec::AcceptEmfile(_) | FaultSpec::AcceptAborted => {
-                Op::Accept
-            }
-            FaultSpec::Delay(_) => Op::Send,
-        }
-    }
-
-    /// Whether the fault names a client (its connection); the others are global.
-    pub fn needs_client(self) -> bool {
-        !matches!(
-            self,
-            FaultSpec::PollEintr
-                | FaultSpec::AcceptEintr
-                | FaultSpec::AcceptEmfile(_)
-                | FaultSpec::AcceptAborted
-        )
-    }
-
-    /// Every fault name with the kind of argument it takes, for the parser and for errors.
-    pub const NAMES: &[(&str, Arg)] = &[
-        ("short-read", Arg::Count),
-        ("short-write", Arg::Count),
-        ("write-block", Arg::None),
-        ("read-reset", Arg::None),
-        ("write-reset", Arg::None),
-        ("read-eintr", Arg::None),
-        ("write-eintr", Arg::None),
-        ("poll-eintr", Arg::None),
-        ("accept-eintr", Arg::None),
-        ("accept-emfile", Arg::Count),
-        ("accept-aborted", Arg::None),
-        ("spurious", Arg::None),
-        ("stale", Arg::None),
-        ("delay", Arg::Duration),
-    ];
-
-    /// Builds a fault from its name and argument (`None` where it takes none).
-    pub fn build(name: &str, count: u32, duration: Duration) -> Option<FaultSpec> {
-        Some(match name {
-            "short-read" => FaultSpec::ShortRead(count),
-            "short-write" => FaultSpec::ShortWrite(count),
-            "write-block" => FaultSpec::WriteBlock,
-            "read-reset" => FaultSpec::ReadReset,
-            "write-reset" => FaultSpec::WriteReset,
-            "read-eintr" => FaultSpec::ReadEintr,
-            "write-eintr" => FaultSpec::WriteEintr,
-            "poll-eintr" => FaultSpec::PollEintr,
-            "accept-eintr" => FaultSpec::AcceptEintr,
-            "accept-emfile" => FaultSpec::AcceptEmfile(count),
-            "accept-aborted" => FaultSpec::AcceptAborted,
-            "spurious" => FaultSpec::Spurious,
-            "stale" => FaultSpec::Stale,
-            "delay" => FaultSpec::Delay(duration),
-            _ => return None,
-        })
-    }
+    /// The client's attempts to take an action (any step but a read).
+    Act,
 }
 
 /// The kind of argument a fault takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Arg {
+    /// No argument.
     None,
+    /// A whole number.
     Count,
+    /// A duration such as `5ms`.
     Duration,
+}
+
+impl FaultKind {
+    /// Every fault kind, in the order help texts list them.
+    pub const ALL: [FaultKind; 17] = [
+        FaultKind::ShortRead,
+        FaultKind::ShortWrite,
+        FaultKind::WriteBlock,
+        FaultKind::ReadReset,
+        FaultKind::WriteReset,
+        FaultKind::ReadEintr,
+        FaultKind::WriteEintr,
+        FaultKind::PollEintr,
+        FaultKind::AcceptEintr,
+        FaultKind::AcceptEmfile,
+        FaultKind::AcceptAborted,
+        FaultKind::Spurious,
+        FaultKind::Stale,
+        FaultKind::Delay,
+        FaultKind::ClientClose,
+        FaultKind::ClientReset,
+        FaultKind::ClientShutdown,
+    ];
+
+    /// The fault's name in transcripts.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::ShortRead => "short-read",
+            FaultKind::ShortWrite => "short-write",
+            FaultKind::WriteBlock => "write-block",
+            FaultKind::ReadReset => "read-reset",
+            FaultKind::WriteReset => "write-reset",
+            FaultKind::ReadEintr => "read-eintr",
+            FaultKind::WriteEintr => "write-eintr",
+            FaultKind::PollEintr => "poll-eintr",
+            FaultKind::AcceptEintr => "accept-eintr",
+            FaultKind::AcceptEmfile => "accept-emfile",
+            FaultKind::AcceptAborted => "accept-aborted",
+            FaultKind::Spurious => "spurious",
+            FaultKind::Stale => "stale",
+            FaultKind::Delay => "delay",
+            FaultKind::ClientClose => "client-close",
+            FaultKind::ClientReset => "client-reset",
+            FaultKind::ClientShutdown => "client-shutdown",
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn from_name(name: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The argument the fault takes.
+    pub fn arg(self) -> Arg {
+        match self {
+            FaultKind::ShortRead | FaultKind::ShortWrite | FaultKind::AcceptEmfile => Arg::Count,
+            FaultKind::Delay => Arg::Duration,
+            _ => Arg::None,
+        }
+    }
+
+    /// The operation the fault hits.
+    pub fn op(self) -> Op {
+        match self {
+            FaultKind::ShortRead | FaultKind::ReadReset | FaultKind::ReadEintr => Op::Read,
+            FaultKind::ShortWrite
+            | FaultKind::WriteBlock
+            | FaultKind::WriteReset
+            | FaultKind::WriteEintr => Op::Write,
+            FaultKind::PollEintr | FaultKind::Spurious | FaultKind::Stale => Op::Poll,
+            FaultKind::AcceptEintr | FaultKind::AcceptEmfile | FaultKind::AcceptAborted => {
+                Op::Accept
+            }
+            FaultKind::Delay => Op::Send,
+            FaultKind::ClientClose | FaultKind::ClientReset | FaultKind::ClientShutdown => Op::Act,
+        }
+    }
+
+    /// Whether the fault names a client (its connection); the others hit the whole server.
+    pub fn needs_client(self) -> bool {
+        !matches!(
+            self,
+            FaultKind::PollEintr
+                | FaultKind::AcceptEintr
+                | FaultKind::AcceptEmfile
+                | FaultKind::AcceptAborted
+        )
+    }
+
+    /// The smallest count the fault accepts (for [`Arg::Count`]).
+    pub fn min_count(self) -> u32 {
+        match self {
+            FaultKind::ShortWrite => 0,
+            _ => 1,
+        }
+    }
+
+    /// The fault with its argument: `count` for [`Arg::Count`], `duration` for
+    /// [`Arg::Duration`]; the other is ignored.
+    pub fn with(self, count: u32, duration: Duration) -> FaultSpec {
+        match self {
+            FaultKind::ShortRead => FaultSpec::ShortRead(count),
+            FaultKind::ShortWrite => FaultSpec::ShortWrite(count),
+            FaultKind::WriteBlock => FaultSpec::WriteBlock,
+            FaultKind::ReadReset => FaultSpec::ReadReset,
+            FaultKind::WriteReset => FaultSpec::WriteReset,
+            FaultKind::ReadEintr => FaultSpec::ReadEintr,
+            FaultKind::WriteEintr => FaultSpec::WriteEintr,
+            FaultKind::PollEintr => FaultSpec::PollEintr,
+            FaultKind::AcceptEintr => FaultSpec::AcceptEintr,
+            FaultKind::AcceptEmfile => FaultSpec::AcceptEmfile(count),
+            FaultKind::AcceptAborted => FaultSpec::AcceptAborted,
+            FaultKind::Spurious => FaultSpec::Spurious,
+            FaultKind::Stale => FaultSpec::Stale,
+            FaultKind::Delay => FaultSpec::Delay(duration),
+            FaultKind::ClientClose => FaultSpec::ClientClose,
+            FaultKind::ClientReset => FaultSpec::ClientReset,
+            FaultKind::ClientShutdown => FaultSpec::ClientShutdown,
+        }
+    }
+
+    /// Whether the fault can only happen inside the server's own kernel, so a client over
+    /// real TCP cannot cause it.
+    pub fn is_server_side(self) -> bool {
+        !matches!(
+            self,
+            FaultKind::Delay
+                | FaultKind::ClientClose
+                | FaultKind::ClientReset
+                | FaultKind::ClientShutdown
+        )
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FaultSpec {
+    /// The fault without its argument.
+    pub fn kind(self) -> FaultKind {
+        match self {
+            FaultSpec::ShortRead(_) => FaultKind::ShortRead,
+            FaultSpec::ShortWrite(_) => FaultKind::ShortWrite,
+            FaultSpec::WriteBlock => FaultKind::WriteBlock,
+            FaultSpec::ReadReset => FaultKind::ReadReset,
+            FaultSpec::WriteReset => FaultKind::WriteReset,
+            FaultSpec::ReadEintr => FaultKind::ReadEintr,
+            FaultSpec::WriteEintr => FaultKind::WriteEintr,
+            FaultSpec::PollEintr => FaultKind::PollEintr,
+            FaultSpec::AcceptEintr => FaultKind::AcceptEintr,
+            FaultSpec::AcceptEmfile(_) => FaultKind::AcceptEmfile,
+            FaultSpec::AcceptAborted => FaultKind::AcceptAborted,
+            FaultSpec::Spurious => FaultKind::Spurious,
+            FaultSpec::Stale => FaultKind::Stale,
+            FaultSpec::Delay(_) => FaultKind::Delay,
+            FaultSpec::ClientClose => FaultKind::ClientClose,
+            FaultSpec::ClientReset => FaultKind::ClientReset,
+            FaultSpec::ClientShutdown => FaultKind::ClientShutdown,
+        }
+    }
+
+    /// The fault's name in transcripts.
+    pub fn name(self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The operation the fault hits.
+    pub fn op(self) -> Op {
+        self.kind().op()
+    }
+
+    /// Whether the fault names a client (its connection); the others are global.
+    pub fn needs_client(self) -> bool {
+        self.kind().needs_client()
+    }
 }
 
 impl fmt::Display for FaultSpec {
@@ -164,14 +316,15 @@ impl fmt::Display for FaultSpec {
             FaultSpec::ShortRead(n) | FaultSpec::ShortWrite(n) | FaultSpec::AcceptEmfile(n) => {
                 write!(f, " {n}")
             }
-            FaultSpec::Delay(d) => write!(f, " {}", crate::transcript::format_duration(*d)),
+            FaultSpec::Delay(d) => write!(f, " {}", format_duration(*d)),
             _ => Ok(()),
         }
     }
 }
 
 /// A family of faults, switched on and off together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Family {
     /// Short reads and short writes.
     ShortIo,
@@ -196,6 +349,7 @@ pub enum Family {
 }
 
 impl Family {
+    /// Every family, in the order help texts list them.
     pub const ALL: [Family; 10] = [
         Family::ShortIo,
         Family::WouldBlock,
@@ -209,6 +363,7 @@ impl Family {
         Family::Storm,
     ];
 
+    /// The family's name on the command line and in `faults` lines.
     pub fn name(self) -> &'static str {
         match self {
             Family::ShortIo => "short-io",
@@ -235,31 +390,45 @@ impl Family {
 }
 
 /// A set of fault families: `none`, `all`, or a comma-separated list.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FaultFamilies(u16);
 
 impl FaultFamilies {
+    /// No family.
     pub const NONE: FaultFamilies = FaultFamilies(0);
+    /// Every family.
     pub const ALL: FaultFamilies = FaultFamilies((1 << Family::ALL.len()) - 1);
 
+    /// This set and `family`.
     pub fn with(self, family: Family) -> Self {
         FaultFamilies(self.0 | family.bit())
     }
 
+    /// This set without `family`.
     pub fn without(self, family: Family) -> Self {
         FaultFamilies(self.0 & !family.bit())
     }
 
+    /// Whether `family` is in the set.
     pub fn contains(self, family: Family) -> bool {
         self.0 & family.bit() != 0
     }
 
+    /// Whether the set is empty.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
 
+    /// The families in the set, in table order.
     pub fn iter(self) -> impl Iterator<Item = Family> {
         Family::ALL.into_iter().filter(move |f| self.contains(*f))
+    }
+}
+
+impl FromIterator<Family> for FaultFamilies {
+    fn from_iter<I: IntoIterator<Item = Family>>(iter: I) -> Self {
+        iter.into_iter()
+            .fold(FaultFamilies::NONE, FaultFamilies::with)
     }
 }
 
@@ -333,7 +502,7 @@ impl FaultPlan {
         plan
     }
 
-    /// Every allowed family active at the given rate (parts per million); for tests.
+    /// Every allowed family active at the given rate (parts per million).
     pub fn every(allowed: FaultFamilies, per_million: u32) -> Self {
         let mut plan = FaultPlan::default();
         for family in allowed.iter() {
@@ -342,10 +511,12 @@ impl FaultPlan {
         plan
     }
 
+    /// The rate of `family`, in parts per million.
     pub fn rate(&self, family: Family) -> u32 {
         self.rates[family as usize]
     }
 
+    /// Whether no family fires.
     pub fn is_calm(&self) -> bool {
         self.rates.iter().all(|r| *r == 0)
     }
@@ -356,14 +527,34 @@ impl FaultPlan {
         rate > 0 && rng.chance(rate)
     }
 
-    /// The active families, for the trace header.
+    /// The active families.
     pub fn active(&self) -> FaultFamilies {
-        let mut set = FaultFamilies::NONE;
-        for family in Family::ALL {
-            if self.rate(family) > 0 {
-                set = set.with(family);
-            }
+        Family::ALL
+            .into_iter()
+            .filter(|f| self.rate(*f) > 0)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_name_and_spec() {
+        for kind in FaultKind::ALL {
+            assert_eq!(FaultKind::from_name(kind.name()), Some(kind));
+            let spec = kind.with(3, Duration::from_millis(5));
+            assert_eq!(spec.kind(), kind);
+            assert!(spec.to_string().starts_with(kind.name()));
         }
-        set
+    }
+
+    #[test]
+    fn families_parse_and_print() {
+        let set: FaultFamilies = "short-io,eintr".parse().unwrap();
+        assert_eq!(set.to_string(), "short-io,eintr");
+        assert_eq!("all".parse::<FaultFamilies>(), Ok(FaultFamilies::ALL));
+        assert!("nope".parse::<FaultFamilies>().is_err());
     }
 }

@@ -1,37 +1,43 @@
 //! muxsim: a protocol-testing harness and deterministic simulator for readiness-based TCP
 //! servers.
 //!
-//! A server is a sans-IO [`core::Service`]. One event loop, [`driver::Driver`], runs it over a
-//! [`backend::Backend`]: real sockets through mio ([`backend::mio`]) or a simulated network
-//! ([`backend::sim`]) where one seed decides every interleaving and every fault. Because both
-//! run the same driver, a bug in draining, buffering or closing found in the simulator is a
-//! bug in production, and the other way round.
+//! A server is a sans-IO [`Service`]. One event loop, [`Driver`], runs it over a
+//! [`backend::Backend`]: real sockets through mio ([`MioBackend`], epoll) or `poll(2)` /
+//! `select(2)` ([`LevelBackend`]), or a simulated network where one seed decides every
+//! interleaving and every fault. Because both run the same driver, a bug in draining,
+//! buffering or closing found in the simulator is a bug in production, and the other way
+//! round.
 //!
-//! # Layers, top to bottom
+//! # Testing a service of your own
+//!
+//! Describe it once ([`ServiceDescriptor`]: how to build it, its limits, its [`Protocol`], its
+//! oracle), then fuzz it ([`Campaign`]), replay fixtures against it ([`replay`],
+//! [`testing::assert_fixtures`]), snapshot its runs, and build your own `muxsim` command with
+//! it ([`cli::run`] with a [`Registry`]). `docs/testing-your-service.md` walks through it.
+//!
+//! # Layers, bottom up
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`core`] | protocol state per connection; inputs `handle_*(now, ..)`, outputs `poll_*()` |
-//! | [`driver`] | the event loop: accept, drain, buffer, backpressure, close, limits |
-//! | [`backend`] | readiness and socket I/O: [`backend::mio`] (real), [`backend::sim`] (simulated) |
-//! | [`world`] | simulated clients running scripts, the seeded scheduler, the virtual clock, checks |
-//! | [`semantics`], [`fault`] | the readiness semantics and the faults the simulator models |
-//! | [`rng`], [`time`] | the seeded random streams and the clock every layer shares |
+//! | [`time`], [`text`] | the clock every layer shares; quoting bytes and printing durations |
+//! | [`core`] | protocol state per connection; inputs `handle_*(now, ..)`, outputs `poll_*()`; the built-in services |
+//! | [`backend`] | readiness and socket I/O: the contract, [`backend::mio`], [`backend::level`], and the simulated backend |
+//! | [`driver`] | the one event loop: accept, drain, buffer, backpressure, close, limits |
+//! | [`semantics`], [`fault`], [`script`] | the simulation's vocabulary: readiness semantics, faults as data, client steps |
+//! | [`world`] | simulated clients running scripts, the seeded scheduler, the virtual clock, the checks |
 //! | [`transcript`] | the text format of fixtures, recorded runs and snapshots |
-//! | [`scenario`] | turning transcripts into worlds, and running them |
-//! | [`check`] | oracles, generated scenarios, fuzz campaigns, shrinking |
-//! | [`tcp`] | real-network tools: `serve`, `client`, replay against any server |
-//! | [`record`] | the recording proxy behind `muxsim record` |
-//! | [`load`] | `muxsim load`: a checking load generator for the `lines` protocol |
-//! | [`chaos`] | `muxsim chaos`: well-behaved and abusive clients against a live server |
+//! | [`service`] | service descriptors, the registry, protocol descriptions, oracles |
+//! | [`scenario`] | a transcript turned into a world and judged; a run turned into a transcript |
+//! | [`check`] | fuzz campaigns, failure buckets, shrinking |
+//! | [`testing`] | helpers for `cargo test`: fixture directories, snapshots |
+//! | [`tcp`] and the real-network tools | `serve`, `client`, replay over TCP, record, chaos, load |
 //! | [`cli`] | the `muxsim` command line, with no logic of its own |
 //!
 //! # The run loop
 //!
 //! ```no_run
-//! use muxsim::backend::mio::MioBackend;
+//! use muxsim::{Config, Driver, MioBackend};
 //! use muxsim::core::echo::Echo;
-//! use muxsim::driver::{Config, Driver};
 //!
 //! let backend = MioBackend::bind("127.0.0.1:0".parse().unwrap()).unwrap();
 //! let mut driver = Driver::new(backend, Echo::default(), Config::default());
@@ -47,19 +53,48 @@
 //! In the simulator the [`world::World`] calls that same `turn` whenever its seeded scheduler
 //! picks the server, between the steps of the clients.
 
+#![warn(missing_docs)]
+
 pub mod backend;
-pub mod chaos;
+pub(crate) mod chaos;
 pub mod check;
 pub mod cli;
 pub mod core;
 pub mod driver;
 pub mod fault;
-pub mod load;
-pub mod record;
-pub mod rng;
+pub(crate) mod load;
+pub(crate) mod record;
+pub(crate) mod rng;
 pub mod scenario;
+pub mod script;
 pub mod semantics;
+pub mod service;
 pub mod tcp;
+pub mod testing;
+pub mod text;
 pub mod time;
 pub mod transcript;
 pub mod world;
+
+#[doc(hidden)]
+pub mod __private {
+    //! What muxsim's macros expand to; not part of the API.
+    pub use insta;
+}
+
+pub use crate::backend::level::{LevelBackend, Mechanism};
+pub use crate::backend::mio::MioBackend;
+pub use crate::check::{Campaign, Report};
+pub use crate::core::{CloseReason, ConnId, Outbox, Output, Service};
+pub use crate::driver::{Config, Driver};
+pub use crate::fault::{Family, FaultFamilies};
+pub use crate::scenario::{Outcome, Replay, Scenario, replay};
+pub use crate::script::{Script, Step};
+pub use crate::semantics::Semantics;
+pub use crate::service::{
+    Deadline, Framing, Oracle, Protocol, Registry, Reply, RequestResponse, ServiceDescriptor,
+    ServiceOptions,
+};
+pub use crate::time::Instant;
+pub use crate::transcript::Transcript;
+pub use crate::world::{ClientReport, Play, Verdict};

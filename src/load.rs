@@ -18,60 +18,62 @@ use mio::{Events, Interest, Poll, Token};
 
 /// What to run.
 #[derive(Clone, Debug)]
-pub struct LoadOptions {
-    pub target: SocketAddr,
+pub(crate) struct LoadOptions {
+    pub(crate) target: SocketAddr,
     /// Connections sending requests.
-    pub conns: usize,
+    pub(crate) conns: usize,
     /// Requests in flight per connection.
-    pub depth: usize,
+    pub(crate) depth: usize,
     /// Bytes per request line, newline excluded (at least 16).
-    pub size: usize,
-    pub duration: Duration,
+    pub(crate) size: usize,
+    pub(crate) duration: Duration,
     /// Connections that only hold their socket.
-    pub idle: usize,
+    pub(crate) idle: usize,
     /// Longest ramp-up: measuring starts once every connection is greeted, or after this.
-    pub warmup: Duration,
+    pub(crate) warmup: Duration,
 }
 
 /// What a load run measured.
-#[derive(Clone, Debug)]
-pub struct LoadReport {
-    pub requests: u64,
-    pub seconds: f64,
-    pub p50_us: f64,
-    pub p99_us: f64,
-    pub p999_us: f64,
-    pub errors: u64,
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct LoadReport {
+    pub(crate) requests: u64,
+    pub(crate) seconds: f64,
+    /// Requests per second while measuring.
+    pub(crate) req_per_s: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) p999_us: f64,
+    pub(crate) errors: u64,
     /// The first few errors, for the operator.
-    pub examples: Vec<String>,
-    pub connected: usize,
-    pub idle_connected: usize,
+    pub(crate) examples: Vec<String>,
+    pub(crate) connected: usize,
+    pub(crate) idle_connected: usize,
     /// The load generator's own user and system CPU time.
-    pub cpu_user_s: f64,
-    pub cpu_system_s: f64,
+    pub(crate) cpu_user_s: f64,
+    pub(crate) cpu_system_s: f64,
 }
 
 impl LoadReport {
-    pub fn rate(&self) -> f64 {
-        self.requests as f64 / self.seconds.max(1e-9)
+    pub(crate) fn rate(&self) -> f64 {
+        self.req_per_s
     }
 
-    /// One JSON object, for scripts.
-    pub fn json(&self) -> String {
-        format!(
-            "{{\"requests\":{},\"seconds\":{:.3},\"req_per_s\":{:.1},\"p50_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"errors\":{},\"connected\":{},\"idle_connected\":{},\"cpu_user_s\":{:.3},\"cpu_system_s\":{:.3}}}",
-            self.requests,
-            self.seconds,
-            self.rate(),
-            self.p50_us,
-            self.p99_us,
-            self.p999_us,
-            self.errors,
-            self.connected,
-            self.idle_connected,
-            self.cpu_user_s,
-            self.cpu_system_s
-        )
+    /// Why the run measured nothing worth reporting, if it did not: a tool that measures
+    /// fails when it measured nothing.
+    pub(crate) fn problem(&self, options: &LoadOptions) -> Option<String> {
+        if self.connected == 0 && options.conns > 0 {
+            return Some(format!(
+                "no connection was greeted with `hello\\n` within the {} s warm-up: is this a `lines` server?",
+                options.warmup.as_secs_f64()
+            ));
+        }
+        if self.requests == 0 && options.conns > 0 {
+            return Some("no request was answered while measuring".to_string());
+        }
+        if self.errors > 0 {
+            return Some(format!("{} connection(s) failed", self.errors));
+        }
+        None
     }
 }
 
@@ -79,7 +81,7 @@ impl fmt::Display for LoadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} requests in {:.2} s: {:.0} req/s; latency p50 {:.1} us, p99 {:.1} us, p999 {:.1} us",
+            "{} requests in {:.2} s: {:.0} req/s; latency p50 {:.0} us, p99 {:.0} us, p999 {:.0} us",
             self.requests,
             self.seconds,
             self.rate(),
@@ -134,7 +136,7 @@ fn cpu_times() -> (f64, f64) {
 }
 
 /// Runs the load and reports.
-pub fn run(options: &LoadOptions) -> io::Result<LoadReport> {
+pub(crate) fn run(options: &LoadOptions) -> io::Result<LoadReport> {
     let size = options.size.max(16);
     let mut poll = Poll::new()?;
     let total = options.conns + options.idle;
@@ -247,6 +249,7 @@ pub fn run(options: &LoadOptions) -> io::Result<LoadReport> {
     Ok(LoadReport {
         requests,
         seconds,
+        req_per_s: requests as f64 / seconds.max(1e-9),
         p50_us: q(0.5),
         p99_us: q(0.99),
         p999_us: q(0.999),

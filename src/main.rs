@@ -1,3 +1,3 @@
-fn main() {
-    std::process::exit(muxsim::cli::main());
+fn main() -> std::process::ExitCode {
+    muxsim::cli::run(muxsim::Registry::builtin())
 }

@@ -6,6 +6,10 @@
 //! server's close `recv-eof`, resets `reset` / `recv-reset`. Replaying the file against a
 //! server (`muxsim replay --target`) then checks that the server still answers the same.
 //!
+//! Every line goes to the output as it happens (and is flushed), so the recording costs no
+//! memory beyond the bounded pipe buffers, and a proxy killed mid-session leaves everything
+//! up to that moment on disk.
+//!
 //! One thread, mio, edge-triggered: every event on a pair of sockets pumps the pair until no
 //! more progress is possible, and a pair's buffers are bounded so a slow side slows the other.
 
@@ -18,8 +22,8 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::check::generate::client_name;
-use crate::transcript::{Header, Item, Step, Transcript};
+use crate::script::{Step, client_name};
+use crate::transcript::{Header, Item, render_item};
 
 /// Bytes buffered per direction before the proxy stops reading that side.
 const PIPE_LIMIT: usize = 64 * 1024;
@@ -28,12 +32,12 @@ const WAKER: Token = Token(1);
 
 /// What the proxy is told.
 #[derive(Clone, Debug)]
-pub struct RecordOptions {
-    pub upstream: SocketAddr,
+pub(crate) struct RecordOptions {
+    pub(crate) upstream: SocketAddr,
     /// Stop after this many client connections have ended (`None`: run until stopped).
-    pub count: Option<usize>,
+    pub(crate) count: Option<usize>,
     /// The `service` line to write, when the upstream runs a known service.
-    pub service: Option<String>,
+    pub(crate) service: Option<String>,
 }
 
 struct Pair {
@@ -51,7 +55,7 @@ struct Pair {
 }
 
 /// A running proxy.
-pub struct Recorder {
+pub(crate) struct Recorder<W: Write> {
     poll: Poll,
     listener: TcpListener,
     waker: std::sync::Arc<Waker>,
@@ -59,54 +63,79 @@ pub struct Recorder {
     pairs: BTreeMap<usize, Pair>,
     next: usize,
     finished: usize,
-    transcript: Transcript,
+    out: W,
+    /// The first error writing the output, which ends the recording.
+    out_error: Option<io::Error>,
+    warn: Box<dyn FnMut(String)>,
     started: Instant,
     last_mark: Duration,
 }
 
-impl Recorder {
-    /// Listens on `listen` (port 0 picks a free port).
-    pub fn bind(listen: SocketAddr, options: RecordOptions) -> io::Result<Self> {
+impl<W: Write> Recorder<W> {
+    /// Listens on `listen` (port 0 picks a free port) and writes the transcript's header to
+    /// `out`; `warn` hears of trouble with the upstream.
+    pub(crate) fn bind(
+        listen: SocketAddr,
+        options: RecordOptions,
+        out: W,
+        warn: Box<dyn FnMut(String)>,
+    ) -> io::Result<Self> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(listen)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = std::sync::Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let mut transcript = Transcript::default();
-        transcript.push(Item::Comment(format!(
-            " recorded by muxsim record in front of {}",
-            options.upstream
-        )));
-        if let Some(service) = &options.service {
-            transcript.push(Item::Header(Header::Service(service.clone())));
-        }
-        transcript.push(Item::Blank);
-        Ok(Recorder {
+        let mut recorder = Recorder {
             poll,
             listener,
             waker,
-            options,
             pairs: BTreeMap::new(),
             next: 0,
             finished: 0,
-            transcript,
+            out,
+            out_error: None,
+            warn,
             started: Instant::now(),
             last_mark: Duration::ZERO,
-        })
+            options,
+        };
+        recorder.write(&Item::Comment(format!(
+            " recorded by muxsim record in front of {}",
+            recorder.options.upstream
+        )));
+        if let Some(service) = recorder.options.service.clone() {
+            recorder.write(&Item::Header(Header::Service(service)));
+        }
+        recorder.write(&Item::Blank);
+        if let Some(e) = recorder.out_error.take() {
+            return Err(e);
+        }
+        Ok(recorder)
     }
 
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// Wakes [`Recorder::run`] from another thread so it can see its stop flag.
-    pub fn waker(&self) -> std::sync::Arc<Waker> {
+    pub(crate) fn waker(&self) -> std::sync::Arc<Waker> {
         std::sync::Arc::clone(&self.waker)
     }
 
-    /// Forwards until `stop` is set or the connection count is reached; returns the
-    /// transcript of everything seen.
-    pub fn run(mut self, stop: &AtomicBool) -> io::Result<Transcript> {
+    /// Writes one line of the transcript, at once.
+    fn write(&mut self, item: &Item) {
+        if self.out_error.is_some() {
+            return;
+        }
+        let result = writeln!(self.out, "{}", render_item(item)).and_then(|()| self.out.flush());
+        if let Err(e) = result {
+            self.out_error = Some(e);
+        }
+    }
+
+    /// Forwards until `stop` is set or the connection count is reached. An error when the
+    /// proxy or the output failed.
+    pub(crate) fn run(mut self, stop: &AtomicBool) -> io::Result<()> {
         let mut events = Events::with_capacity(256);
         while !stop.load(Ordering::Relaxed) && self.options.count.is_none_or(|n| self.finished < n)
         {
@@ -126,8 +155,11 @@ impl Recorder {
                     Token(t) => self.pump((t - 2) / 2),
                 }
             }
+            if let Some(e) = self.out_error.take() {
+                return Err(e);
+            }
         }
-        Ok(self.transcript)
+        Ok(())
     }
 
     fn mark(&mut self) {
@@ -135,13 +167,13 @@ impl Recorder {
         let ms = Duration::from_millis(now.as_millis() as u64);
         if ms > self.last_mark {
             self.last_mark = ms;
-            self.transcript.push(Item::At(ms));
+            self.write(&Item::At(ms));
         }
     }
 
     fn note(&mut self, name: String, step: Step) {
         self.mark();
-        self.transcript.push(Item::Step { client: name, step });
+        self.write(&Item::Step { client: name, step });
     }
 
     fn accept(&mut self) -> io::Result<()> {
@@ -192,6 +224,7 @@ impl Recorder {
                 return;
             };
             let mut notes: Vec<Step> = Vec::new();
+            let mut warning = None;
             let mut progress = false;
             // Client → upstream.
             while !pair.client_eof && !pair.broken && pair.to_upstream.len() < PIPE_LIMIT {
@@ -236,8 +269,14 @@ impl Recorder {
                         break;
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => {
+                    Err(e) => {
                         pair.broken = true;
+                        if e.kind() == io::ErrorKind::ConnectionRefused {
+                            warning = Some(format!(
+                                "the upstream {} refused the connection of client {}",
+                                self.options.upstream, pair.name
+                            ));
+                        }
                         notes.push(Step::RecvReset);
                     }
                 }
@@ -250,6 +289,9 @@ impl Recorder {
             }
             let done = pair.broken || (pair.client_eof_sent && pair.upstream_eof_sent);
             let name = pair.name.clone();
+            if let Some(warning) = warning {
+                (self.warn)(warning);
+            }
             for step in notes {
                 self.note(name.clone(), step);
             }

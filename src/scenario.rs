@@ -1,320 +1,615 @@
-//! Scenarios: a transcript turned into a world, run, and judged against what it expects.
+//! Scenarios: a transcript turned into a world, run, judged against what it expects, and a
+//! run turned back into a transcript.
 //!
-//! [`Scenario::from_transcript`] reads the header (service, semantics, seed, faults, limits)
-//! and splits the lines into one script per client. Faults with `at N` are anchored to that
-//! operation; faults without it are armed when the client's script reaches them (or, for
-//! server-wide faults, from the start).
+//! [`Scenario::from_transcript`] finds the service in a [`Registry`] and reads the header:
+//! semantics, seed, faults, and the `limit` lines, each a limit of the run (the driver's or
+//! the simulated network's) or an option the service declares. It splits the other lines into
+//! one script per client; faults with `at N` are anchored to that operation, faults without it
+//! are armed when the client's script reaches them (or, for server-wide faults, from the
+//! start). Every error names the line and column it comes from.
+//!
+//! [`Scenario::recorded`] writes a run as the transcript that replays it: the same header
+//! (with `oracle on` when an oracle judged the run), every client event and every fault in the
+//! order it happened. Replaying it under its seed gives the same run and the same verdict.
+//!
+//! [`replay`] is the one call a test needs: a transcript and a service in, the outcome out.
 
-use std::time::Duration;
+use std::fmt;
 
-use crate::core::{self, Service};
-use crate::fault::{FaultFamilies, FaultSpec};
+use crate::fault::FaultFamilies;
+use crate::script::{ClientId, Entry, Script};
 use crate::semantics::Semantics;
-use crate::transcript::{Expect, Header, Item, Limit, Step, Transcript};
-use crate::world::{Entry, Run, Script, Verdict, World, WorldConfig};
+use crate::service::{Registry, ServiceDescriptor, ServiceOptions};
+use crate::transcript::{
+    Expect, FaultLine, Header, HeaderKind, Item, Line, ParseError, Transcript,
+};
+use crate::world::{
+    Failure, Limit, Play, Run, ScriptError, ScriptedFault, TraceKind, Verdict, World, WorldConfig,
+    limits,
+};
 
-/// Why a transcript cannot be run.
+/// Why a transcript cannot be run: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ScenarioError {
-    /// The transcript names no service and none was given.
-    #[error("no service: add a `service NAME` line (one of {known})")]
-    NoService { known: String },
-    /// The service is not one muxsim knows.
-    #[error("{line}:1: unknown service `{name}` (expected one of {known})")]
-    UnknownService {
-        name: String,
-        line: usize,
-        known: String,
-    },
-    /// A client's steps cannot be run as written.
-    #[error("{line}:1: {message}")]
-    Script { line: usize, message: String },
+#[error("{line}:{column}: {message}")]
+pub struct ScenarioError {
+    /// 1-based line (1 when the problem is the whole file).
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What kind of problem.
+    pub kind: ScenarioErrorKind,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+/// The kinds of [`ScenarioError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScenarioErrorKind {
+    /// The transcript does not parse.
+    Syntax,
+    /// No `service` line, and no service given.
+    NoService,
+    /// The service is not in the registry.
+    UnknownService,
+    /// The transcript names another service than the one given.
+    OtherService,
+    /// A `limit` line names no limit of the run or the service, or its value is out of range.
+    Limit,
+    /// A client's steps cannot run as written.
+    Script,
+    /// A fault names a client that takes no step.
+    UnknownClient,
     /// The transcript has no client.
-    #[error("no client steps: a transcript needs at least one `NAME connect` line")]
     NoClients,
 }
 
-/// A runnable description of a simulation.
+impl ScenarioError {
+    fn new(line: usize, column: usize, kind: ScenarioErrorKind, message: String) -> Self {
+        ScenarioError {
+            line,
+            column,
+            kind,
+            message,
+        }
+    }
+}
+
+impl From<ParseError> for ScenarioError {
+    fn from(e: ParseError) -> Self {
+        ScenarioError::new(e.line, e.column, ScenarioErrorKind::Syntax, e.message)
+    }
+}
+
+/// A runnable description of a simulation: a service with its options, the world's settings,
+/// the clients' play, and what the run must end in.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Scenario {
-    pub service: String,
-    pub config: WorldConfig,
-    pub scripts: Vec<Script>,
-    pub anchored: Vec<(Option<usize>, FaultSpec, u64)>,
-    pub global: Vec<FaultSpec>,
-    pub expect: Expect,
-    /// The `lines` service's limits, from `limit max-line` and `limit request-timeout-ms`.
+    /// The service under test.
+    pub service: ServiceDescriptor,
+    /// Its options.
     pub options: ServiceOptions,
-    /// Judge clients by the service's reference model (`oracle on`).
+    /// Seed, semantics, limits.
+    pub config: WorldConfig,
+    /// The clients and scripted faults.
+    pub play: Play,
+    /// What the run must end in.
+    pub expect: Expect,
+    /// Judge clients by the service's oracle too (`oracle on`).
     pub oracle: bool,
 }
 
 /// Whether a run ended the way its transcript expects.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// Passed, or failed exactly as `expect` says.
     AsExpected,
     /// Expected a failure of some kind and passed.
-    UnexpectedPass { expected: Expect },
+    UnexpectedPass {
+        /// What was expected.
+        expected: Expect,
+    },
     /// Failed, not as expected.
     Failed,
 }
 
+impl Outcome {
+    /// Whether the run ended as expected.
+    pub fn is_ok(&self) -> bool {
+        *self == Outcome::AsExpected
+    }
+}
+
+/// The `expect` value a transcript uses for a failure, where there is one.
+pub fn expect_of(failure: &Failure) -> Option<Expect> {
+    match failure {
+        Failure::Panic { .. } => Some(Expect::Panic),
+        Failure::Mismatch { .. } | Failure::NoMatch { .. } | Failure::UnexpectedEnd { .. } => {
+            Some(Expect::Mismatch)
+        }
+        Failure::Stalled { .. } => Some(Expect::Stall),
+        _ => None,
+    }
+}
+
+/// Where each entry of each client's script came from, to place errors.
+struct Origins {
+    /// Per client, per entry: (line, column).
+    entries: Vec<Vec<(usize, usize)>>,
+    /// Per scripted fault: (line, column).
+    faults: Vec<(usize, usize)>,
+    /// Per client: where it first appears.
+    clients: Vec<(usize, usize)>,
+}
+
 impl Scenario {
-    /// Reads a transcript. `service` overrides the transcript's `service` line.
-    pub fn from_transcript(t: &Transcript, service: Option<&str>) -> Result<Self, ScenarioError> {
-        let known = core::names();
-        let service_line = t
-            .lines
-            .iter()
-            .position(|l| matches!(l.item, Item::Header(Header::Service(_))));
-        let service = match (service, t.service()) {
-            (Some(s), _) | (None, Some(s)) => s.to_string(),
-            (None, None) => return Err(ScenarioError::NoService { known }),
+    /// A scenario of `service` with its default options and the simulator's defaults.
+    pub fn new(service: &ServiceDescriptor, play: Play) -> Self {
+        Scenario {
+            options: service.defaults(),
+            service: service.clone(),
+            config: WorldConfig::default(),
+            play,
+            expect: Expect::Pass,
+            oracle: false,
+        }
+    }
+
+    /// Reads a transcript whose `service` line names a service of `registry`.
+    pub fn from_transcript(t: &Transcript, registry: &Registry) -> Result<Self, ScenarioError> {
+        let Some(name) = t.service() else {
+            return Err(ScenarioError::new(
+                1,
+                1,
+                ScenarioErrorKind::NoService,
+                format!(
+                    "no `service` line: add one such as `service echo` (services: {})",
+                    registry.names()
+                ),
+            ));
         };
-        if core::lookup(&service).is_none() {
-            return Err(ScenarioError::UnknownService {
-                name: service,
-                line: service_line.map_or(1, |i| i + 1),
-                known,
-            });
+        let service = registry.lookup(name).map_err(|e| {
+            let (line, column) = service_position(t);
+            ScenarioError::new(
+                line,
+                column,
+                ScenarioErrorKind::UnknownService,
+                e.to_string(),
+            )
+        })?;
+        Scenario::from_transcript_with(t, service)
+    }
+
+    /// Reads a transcript for `service`: its `service` line, if it has one, must name it.
+    pub fn from_transcript_with(
+        t: &Transcript,
+        service: &ServiceDescriptor,
+    ) -> Result<Self, ScenarioError> {
+        if let Some(name) = t.service()
+            && name != service.name()
+        {
+            let (line, column) = service_position(t);
+            return Err(ScenarioError::new(
+                line,
+                column,
+                ScenarioErrorKind::OtherService,
+                format!(
+                    "the transcript is for service `{name}`, not `{}`",
+                    service.name()
+                ),
+            ));
         }
         let mut config = WorldConfig {
             seed: t.seed().unwrap_or(0),
             faults: t.faults().unwrap_or(FaultFamilies::NONE),
+            strict: !t.oracle(),
             ..WorldConfig::default()
         };
         config.sim.semantics = t.semantics().unwrap_or(Semantics::EpollEt);
-        config.strict = !t.oracle();
-        apply_limits(t, &mut config);
-
-        let mut scripts: Vec<Script> = t.clients().into_iter().map(Script::new).collect();
-        let mut connected: Vec<bool> = vec![false; scripts.len()];
-        let mut anchored = Vec::new();
-        let mut global = Vec::new();
-        for (index, line) in t.lines.iter().enumerate() {
-            let line_no = index + 1;
-            let script_error = |message: String| ScenarioError::Script {
-                line: line_no,
-                message,
+        let mut options = service.defaults();
+        for (line, name, value) in t.limits() {
+            let column = t.lines[line - 1].column(1);
+            let error = |message: String| {
+                ScenarioError::new(line, column, ScenarioErrorKind::Limit, message)
             };
-            match &line.item {
-                Item::Step { client, step } => {
-                    let c = client_index(&mut scripts, &mut connected, client);
-                    match (step, connected[c]) {
-                        (Step::Connect, true) => {
-                            return Err(script_error(format!(
-                                "client {client} connects a second time (one connection per client)"
-                            )));
-                        }
-                        (Step::Connect, false) => connected[c] = true,
-                        (Step::Wait(_), false) => {}
-                        (other, false) => {
-                            return Err(script_error(format!(
-                                "client {client} must `connect` before `{}`",
-                                crate::transcript::render_step(other)
-                            )));
-                        }
-                        _ => {}
-                    }
-                    scripts[c].entries.push(Entry::Step(step.clone()));
-                }
-                Item::Fault(fault) => match (&fault.client, fault.at) {
-                    (Some(client), at) => {
-                        let c = client_index(&mut scripts, &mut connected, client);
-                        match at {
-                            Some(at) => anchored.push((Some(c), fault.spec, at)),
-                            None => scripts[c].entries.push(Entry::Fault(fault.spec)),
-                        }
-                    }
-                    (None, Some(at)) => anchored.push((None, fault.spec, at)),
-                    (None, None) => global.push(fault.spec),
-                },
-                _ => {}
+            match Limit::find(name) {
+                Some(limit) => limit.apply(&mut config, value).map_err(error)?,
+                None => service.set_option(&mut options, name, value).map_err(|e| {
+                    error(format!(
+                        "unknown limit `{name}`: not a limit of the run ({}), and {e}",
+                        Limit::names()
+                    ))
+                })?,
             }
         }
-        if let Some(c) = connected.iter().position(|c| !c) {
-            return Err(ScenarioError::Script {
-                line: 1,
-                message: format!("client {} never connects", scripts[c].name),
-            });
-        }
-        if scripts.is_empty() {
-            return Err(ScenarioError::NoClients);
-        }
+        let (play, origins) = split(t)?;
+        validate(&play, &origins)?;
         Ok(Scenario {
-            service,
+            service: service.clone(),
+            options,
             config,
-            scripts,
-            anchored,
-            global,
+            play,
             expect: t.expect(),
-            options: ServiceOptions {
-                max_line: t
-                    .limit(Limit::MaxLine)
-                    .map(|v| usize::try_from(v).unwrap_or(usize::MAX)),
-                request_timeout_ms: t.limit(Limit::RequestTimeoutMs),
-            },
             oracle: t.oracle(),
         })
     }
 
-    /// Builds the world and runs it with the named built-in service.
+    /// Builds the world and runs it.
     pub fn run(&self) -> Run {
-        let service = make_service(&self.service, &self.options);
-        self.run_with(service)
+        self.clone().into_run()
     }
 
-    /// Runs with a service of the caller's.
-    pub fn run_with<S: Service>(&self, service: S) -> Run {
-        self.clone().into_run_with(service)
-    }
-
-    /// Runs with a service of the caller's, giving the scenario up: no copy of its scripts
-    /// (payloads can be large, and a campaign runs each scenario once).
-    pub fn into_run_with<S: Service>(self, service: S) -> Run {
-        match World::new(
-            self.config,
-            service,
-            self.scripts,
-            self.anchored,
-            self.global,
-        ) {
+    /// Runs, giving the scenario up: no copy of its scripts (payloads can be large, and a
+    /// campaign runs each scenario once).
+    pub fn into_run(self) -> Run {
+        let service = self.service.build(&self.options);
+        let (seed, semantics) = (self.config.seed, self.config.sim.semantics);
+        match World::new(self.config, service, self.play) {
             Ok(world) => world.run(),
-            // `from_transcript` already rejected every script `World::new` refuses.
-            Err(e) => unreachable!("scenario validated when it was read: {e}"),
+            Err(e) => Run::refused(seed, semantics, e.to_string()),
         }
     }
 
-    /// The run's verdict, with the reference model applied when `oracle on`.
+    /// The run's verdict, with the service's oracle applied when `oracle on`.
     pub fn judge(&self, run: &Run) -> Verdict {
-        if !self.oracle || !run.verdict.is_pass() {
-            return run.verdict.clone();
-        }
-        crate::check::judge_clients(&self.service, run, self.options.max_line)
+        judge_run(&self.service, &self.options, self.oracle, run)
     }
 
     /// Judges a run against this scenario's `expect` line.
     pub fn outcome(&self, run: &Run) -> Outcome {
-        match (&self.judge(run), self.expect) {
-            (Verdict::Pass, Expect::Pass) => Outcome::AsExpected,
-            (Verdict::Pass, expected) => Outcome::UnexpectedPass { expected },
-            (Verdict::Fail(f), expected) if f.expect_kind() == Some(expected) => {
-                Outcome::AsExpected
+        outcome(&self.judge(run), self.expect)
+    }
+
+    /// The header lines that reproduce this scenario: service, semantics, seed, clients,
+    /// limits and options that differ from their defaults, `oracle on`.
+    pub fn headers(&self) -> Vec<Header> {
+        let mut headers = vec![
+            Header::Service(self.service.name().to_string()),
+            Header::Semantics(self.config.sim.semantics),
+            Header::Seed(self.config.seed),
+        ];
+        if self.play.clients.len() > 1 {
+            headers.push(Header::Clients(
+                self.play.clients.iter().map(|s| s.name.clone()).collect(),
+            ));
+        }
+        for (name, value) in limits::changed(&self.config) {
+            headers.push(Header::Limit(name.to_string(), value));
+        }
+        let defaults = self.service.defaults();
+        for (name, value) in self.options.iter() {
+            if defaults.iter().any(|(n, v)| n == name && v != value) {
+                headers.push(Header::Limit(name.to_string(), value));
             }
-            (Verdict::Fail(_), _) => Outcome::Failed,
         }
+        if self.oracle {
+            headers.push(Header::Oracle(true));
+        }
+        headers
+    }
+
+    /// The run as the transcript that replays it: this scenario's header, then every client
+    /// event and fault in the order it happened, with `@` lines where the clock moved. Server
+    /// detail and log lines become comments when `with_detail` is set.
+    pub fn recorded(&self, run: &Run, with_detail: bool) -> Transcript {
+        let mut t = Transcript::default();
+        for h in self.headers() {
+            t.push(Item::Header(h));
+        }
+        t.push(Item::Blank);
+        let name = |c: ClientId| run.clients[c.index()].name.clone();
+        let mut last_at = crate::time::Instant::ZERO;
+        for event in &run.trace {
+            let item = match &event.kind {
+                TraceKind::Client { client, step } => Item::Step {
+                    client: name(*client),
+                    step: step.clone(),
+                },
+                TraceKind::Fault { client, spec, at } => Item::Fault(FaultLine {
+                    client: client.map(name),
+                    spec: *spec,
+                    at: Some(*at),
+                }),
+                TraceKind::Server(text) | TraceKind::Log(text) if with_detail => {
+                    Item::Comment(format!(" {text}"))
+                }
+                _ => continue,
+            };
+            if event.at != last_at {
+                last_at = event.at;
+                t.push(Item::At(event.at.since_start()));
+            }
+            t.push(item);
+        }
+        if run.unreached.iter().any(|u| !u.is_empty()) {
+            t.push(Item::Blank);
+            t.push(Item::Comment(
+                " not reached when the run ended:".to_string(),
+            ));
+            for (c, entries) in run.unreached.iter().enumerate() {
+                let client = run.clients[c].name.clone();
+                for entry in entries {
+                    t.push(entry_item(&client, entry));
+                }
+            }
+        }
+        t
     }
 }
 
-fn client_index(scripts: &mut Vec<Script>, connected: &mut Vec<bool>, name: &str) -> usize {
-    match scripts.iter().position(|s| s.name == name) {
-        Some(i) => i,
-        None => {
-            scripts.push(Script::new(name));
-            connected.push(false);
-            scripts.len() - 1
-        }
+/// A run's verdict, with `service`'s oracle applied to every client when `oracle`.
+pub fn judge_run(
+    service: &ServiceDescriptor,
+    options: &ServiceOptions,
+    oracle: bool,
+    run: &Run,
+) -> Verdict {
+    if !oracle || !run.verdict.is_pass() {
+        return run.verdict.clone();
+    }
+    match service.judge_all(options, &run.clients) {
+        Ok(()) => Verdict::Pass,
+        Err((client, detail)) => Verdict::Fail(Failure::Oracle { client, detail }),
     }
 }
 
-fn apply_limits(t: &Transcript, config: &mut WorldConfig) {
-    for (limit, _) in Limit::ALL {
-        let Some(value) = t.limit(*limit) else {
+/// Whether `verdict` is what `expect` asks for.
+pub fn outcome(verdict: &Verdict, expect: Expect) -> Outcome {
+    match (verdict, expect) {
+        (Verdict::Pass, Expect::Pass) => Outcome::AsExpected,
+        (Verdict::Pass, expected) => Outcome::UnexpectedPass { expected },
+        (Verdict::Fail(f), expected) if expect_of(f) == Some(expected) => Outcome::AsExpected,
+        (Verdict::Fail(_), _) => Outcome::Failed,
+    }
+}
+
+/// A script entry as a transcript line of `client`.
+pub fn entry_item(client: &str, entry: &Entry) -> Item {
+    match entry {
+        Entry::Step(step) => Item::Step {
+            client: client.to_string(),
+            step: step.clone(),
+        },
+        Entry::Fault(spec) => Item::Fault(FaultLine {
+            client: Some(client.to_string()),
+            spec: *spec,
+            at: None,
+        }),
+    }
+}
+
+fn service_position(t: &Transcript) -> (usize, usize) {
+    t.header_line(HeaderKind::Service)
+        .map_or((1, 1), |(line, l)| (line, l.column(1)))
+}
+
+/// Splits a transcript's lines into one script per client and the scripted faults.
+fn split(t: &Transcript) -> Result<(Play, Origins), ScenarioError> {
+    let names = t.clients();
+    let mut scripts: Vec<Script> = names.iter().map(Script::new).collect();
+    let mut origins = Origins {
+        entries: vec![Vec::new(); names.len()],
+        faults: Vec::new(),
+        clients: vec![(1, 1); names.len()],
+    };
+    let mut seen = vec![false; names.len()];
+    let mut faults = Vec::new();
+    let index_of = |name: &str| names.iter().position(|n| n == name);
+    for (i, line) in t.lines.iter().enumerate() {
+        let line_no = i + 1;
+        match &line.item {
+            Item::Step { client, step } => {
+                let c = index_of(client).unwrap_or(0);
+                if !seen[c] {
+                    seen[c] = true;
+                    origins.clients[c] = (line_no, line.column(0));
+                }
+                scripts[c].entries.push(Entry::Step(step.clone()));
+                origins.entries[c].push((line_no, line.column(0)));
+            }
+            Item::Fault(fault) => {
+                let position = (line_no, fault_column(line));
+                match (&fault.client, fault.at) {
+                    (Some(client), None) => {
+                        let c = index_of(client).unwrap_or(0);
+                        scripts[c].entries.push(Entry::Fault(fault.spec));
+                        origins.entries[c].push(position);
+                    }
+                    (client, at) => {
+                        let client = client
+                            .as_deref()
+                            .and_then(index_of)
+                            .map(ClientId::from_index);
+                        faults.push(ScriptedFault {
+                            client,
+                            spec: fault.spec,
+                            at,
+                        });
+                        origins.faults.push(position);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // A name that only faults mention has no step: it is not a client.
+    for script in &scripts {
+        if script.steps().next().is_none() {
+            let (line, column) = first_mention(t, &script.name).unwrap_or((1, 1));
+            let listed = t
+                .header_line(HeaderKind::Clients)
+                .filter(|(_, l)| matches!(&l.item, Item::Header(Header::Clients(list)) if list.contains(&script.name)));
+            let message = match listed {
+                Some(_) => format!(
+                    "client {} is listed but never connects: give it a `{} connect` line",
+                    script.name, script.name
+                ),
+                None => format!(
+                    "unknown client `{}`: no line of this transcript has it take a step",
+                    script.name
+                ),
+            };
+            return Err(ScenarioError::new(
+                line,
+                column,
+                ScenarioErrorKind::UnknownClient,
+                message,
+            ));
+        }
+    }
+    Ok((
+        Play {
+            clients: scripts,
+            faults,
+        },
+        origins,
+    ))
+}
+
+/// The column of a fault line's client (or its fault, when it names none).
+fn fault_column(line: &Line) -> usize {
+    line.column(1)
+}
+
+/// Where `name` first appears: a step, a fault, or the `clients` line.
+fn first_mention(t: &Transcript, name: &str) -> Option<(usize, usize)> {
+    t.lines.iter().enumerate().find_map(|(i, l)| match &l.item {
+        Item::Fault(FaultLine {
+            client: Some(c), ..
+        }) if c == name => Some((i + 1, l.column(1))),
+        Item::Header(Header::Clients(list)) => list
+            .iter()
+            .position(|c| c == name)
+            .map(|p| (i + 1, l.column(p + 1))),
+        _ => None,
+    })
+}
+
+/// Checks the play with the world's one validator, and places its errors on their lines.
+fn validate(play: &Play, origins: &Origins) -> Result<(), ScenarioError> {
+    let Err(e) = play.validate() else {
+        return Ok(());
+    };
+    let client_of = |name: &str| play.clients.iter().position(|s| s.name == name);
+    let (line, column, kind) = match &e {
+        ScriptError::NotConnectedFirst { client, entry, .. }
+        | ScriptError::ConnectTwice { client, entry } => {
+            let c = client_of(client).unwrap_or(0);
+            let at = origins.entries[c].get(*entry).copied().unwrap_or((1, 1));
+            (at.0, at.1, ScenarioErrorKind::Script)
+        }
+        ScriptError::NeverConnects { client } => {
+            let c = client_of(client).unwrap_or(0);
+            let at = origins.clients[c];
+            (at.0, at.1, ScenarioErrorKind::Script)
+        }
+        ScriptError::UnknownClient { fault, .. } | ScriptError::FaultTarget { fault, .. } => {
+            let at = origins.faults.get(*fault).copied().unwrap_or((1, 1));
+            (at.0, at.1, ScenarioErrorKind::Script)
+        }
+        ScriptError::NoClients => (1, 1, ScenarioErrorKind::NoClients),
+    };
+    let message = match e {
+        ScriptError::NoClients => {
+            "no client steps: a transcript needs at least one `NAME connect` line".to_string()
+        }
+        other => other.to_string(),
+    };
+    Err(ScenarioError::new(line, column, kind, message))
+}
+
+/// The fault lines of `t` that never fired in `run` (a run of `t`'s scenario, recorded):
+/// a regression fixture whose fault no longer fires passes vacuously.
+pub fn unfired(t: &Transcript, run: &Run) -> Vec<(usize, FaultLine)> {
+    let mut fired: Vec<(Option<String>, crate::fault::FaultSpec, u64)> = run
+        .trace
+        .iter()
+        .filter_map(|e| match &e.kind {
+            TraceKind::Fault { client, spec, at } => Some((
+                client.map(|c| run.clients[c.index()].name.clone()),
+                *spec,
+                *at,
+            )),
+            _ => None,
+        })
+        .collect();
+    let mut left = Vec::new();
+    for (i, line) in t.lines.iter().enumerate() {
+        let Item::Fault(fault) = &line.item else {
             continue;
         };
-        let as_usize = usize::try_from(value).unwrap_or(usize::MAX);
-        match limit {
-            Limit::MaxConns => config.driver.max_conns = as_usize,
-            Limit::ReadBudget => config.driver.read_budget = as_usize.max(1),
-            Limit::HighWater => config.driver.out_high_water = as_usize,
-            Limit::HardLimit => config.driver.out_hard_limit = as_usize,
-            Limit::IdleTimeoutMs => {
-                config.driver.idle_timeout = (value > 0).then(|| Duration::from_millis(value))
+        let found = fired.iter().position(|(client, spec, at)| {
+            *client == fault.client && *spec == fault.spec && fault.at.is_none_or(|n| n == *at)
+        });
+        match found {
+            Some(i) => {
+                fired.remove(i);
             }
-            Limit::LingerMs => config.driver.linger = Duration::from_millis(value),
-            Limit::Buffer => config.sim.buffer = as_usize.max(1),
-            Limit::Backlog => config.sim.backlog = as_usize.max(1),
-            Limit::MaxLine | Limit::RequestTimeoutMs => {}
-            Limit::Steps => config.max_steps = value,
+            None => left.push((i + 1, fault.clone())),
+        }
+    }
+    left
+}
+
+/// A transcript replayed in the simulator.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Replay {
+    /// The scenario the transcript describes.
+    pub scenario: Scenario,
+    /// The run.
+    pub run: Run,
+    /// Its verdict, the oracle included when `oracle on`.
+    pub verdict: Verdict,
+    /// Whether that is what the transcript expects.
+    pub outcome: Outcome,
+}
+
+impl Replay {
+    /// Whether the run ended as the transcript expects.
+    pub fn is_ok(&self) -> bool {
+        self.outcome.is_ok()
+    }
+}
+
+impl fmt::Display for Replay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.outcome, &self.verdict) {
+            (Outcome::AsExpected, Verdict::Pass) => write!(f, "pass"),
+            (Outcome::AsExpected, Verdict::Fail(failure)) => {
+                write!(f, "pass (fails as expected: {failure})")
+            }
+            (Outcome::UnexpectedPass { expected }, _) => write!(
+                f,
+                "FAIL: expected the run to end in `{}` but it passed",
+                expected.name()
+            ),
+            (Outcome::Failed, verdict) => write!(f, "{verdict}"),
         }
     }
 }
 
-/// The `limit` lines that reproduce `config` where it differs from the defaults.
-pub fn limit_headers(config: &WorldConfig) -> Vec<Header> {
-    let d = WorldConfig::default();
-    let ms = |t: Option<Duration>| t.map_or(0, |t| t.as_millis() as u64);
-    let pairs = [
-        (
-            Limit::MaxConns,
-            d.driver.max_conns as u64,
-            config.driver.max_conns as u64,
-        ),
-        (
-            Limit::ReadBudget,
-            d.driver.read_budget as u64,
-            config.driver.read_budget as u64,
-        ),
-        (
-            Limit::HighWater,
-            d.driver.out_high_water as u64,
-            config.driver.out_high_water as u64,
-        ),
-        (
-            Limit::HardLimit,
-            d.driver.out_hard_limit as u64,
-            config.driver.out_hard_limit as u64,
-        ),
-        (
-            Limit::IdleTimeoutMs,
-            ms(d.driver.idle_timeout),
-            ms(config.driver.idle_timeout),
-        ),
-        (
-            Limit::LingerMs,
-            ms(Some(d.driver.linger)),
-            ms(Some(config.driver.linger)),
-        ),
-        (Limit::Buffer, d.sim.buffer as u64, config.sim.buffer as u64),
-        (
-            Limit::Backlog,
-            d.sim.backlog as u64,
-            config.sim.backlog as u64,
-        ),
-        (Limit::Steps, d.max_steps, config.max_steps),
-    ];
-    pairs
-        .into_iter()
-        .filter(|(_, default, value)| default != value)
-        .map(|(limit, _, value)| Header::Limit(limit, value))
-        .collect()
+/// Replays `transcript` against `service` in the simulator: the one call a test needs.
+pub fn replay(
+    transcript: &Transcript,
+    service: &ServiceDescriptor,
+) -> Result<Replay, ScenarioError> {
+    let scenario = Scenario::from_transcript_with(transcript, service)?;
+    let run = scenario.run();
+    let verdict = scenario.judge(&run);
+    let outcome = outcome(&verdict, scenario.expect);
+    Ok(Replay {
+        scenario,
+        run,
+        verdict,
+        outcome,
+    })
 }
 
-/// Limits of the built-in services that a transcript or the command line can set.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ServiceOptions {
-    /// `lines`: the longest line accepted.
-    pub max_line: Option<usize>,
-    /// `lines`: how long a line may stay incomplete, in milliseconds (0: forever).
-    pub request_timeout_ms: Option<u64>,
-}
-
-/// A built-in service by name, with `options` applied where the service has them.
-///
-/// # Panics
-///
-/// When `name` is not a built-in service; callers look it up first.
-pub fn make_service(name: &str, options: &ServiceOptions) -> Box<dyn Service + Send> {
-    if name == "lines" {
-        let max_line = options.max_line.unwrap_or(core::lines::DEFAULT_MAX_LINE);
-        let timeout = match options.request_timeout_ms {
-            None => Some(core::lines::DEFAULT_REQUEST_TIMEOUT),
-            Some(0) => None,
-            Some(ms) => Some(Duration::from_millis(ms)),
-        };
-        return Box::new(core::lines::Lines::with_limits(max_line, timeout));
-    }
-    let entry = core::lookup(name).expect("service name was checked against the catalog");
-    (entry.make)()
+/// Replays transcript text against `service`: [`replay`] after parsing.
+pub fn replay_text(text: &str, service: &ServiceDescriptor) -> Result<Replay, ScenarioError> {
+    let transcript = crate::transcript::parse(text)?;
+    replay(&transcript, service)
 }

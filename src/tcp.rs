@@ -2,9 +2,21 @@
 //! tests, the interactive `muxsim client`, and replaying transcripts against any TCP server.
 //!
 //! Every wait here is bounded: connects, reads and the server's shutdown all have deadlines.
+//!
+//! # Verdicts over TCP
+//!
+//! A replay over real sockets sees only what a client sees. Faults that only the server's own
+//! kernel can cause (short reads, `EINTR`, accept errors...) cannot be applied and are listed
+//! as skipped. [`TcpReplay::verdict`] judges with the same rule as the simulator: the steps'
+//! expectations, the service's oracle for `oracle on`, and the transcript's `expect` line, with
+//! one addition made necessary by what cannot be done: a transcript that expects a failure
+//! whose fault was skipped is [`TcpOutcome::Inconclusive`], never a pass, since any server (a
+//! fixed one, another protocol) would "fail" it.
 
+use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -16,18 +28,56 @@ use crate::backend::mio::MioBackend;
 use crate::core::Service;
 use crate::driver::{Config, Driver};
 use crate::fault::FaultSpec;
-use crate::transcript::{Item, Step, Transcript, quote};
+use crate::script::{Expectation, MatchError, Matcher, Step};
+use crate::service::{ServiceDescriptor, ServiceOptions};
+use crate::text::{format_duration, quote};
+use crate::transcript::{Expect, Item, Transcript};
+use crate::world::{ClientReport, EventKind};
 
 /// The real backends a server can run on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RealBackend {
-    /// epoll through mio (edge-triggered)
+    /// epoll through mio (edge-triggered).
     #[default]
     Mio,
-    /// poll(2), level-triggered
+    /// `poll(2)`, level-triggered.
     Poll,
-    /// select(2), level-triggered, descriptors below FD_SETSIZE only
+    /// `select(2)`, level-triggered, descriptors below `FD_SETSIZE` only.
     Select,
+}
+
+impl RealBackend {
+    /// Every real backend.
+    pub const ALL: [RealBackend; 3] = [RealBackend::Mio, RealBackend::Poll, RealBackend::Select];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            RealBackend::Mio => "mio",
+            RealBackend::Poll => "poll",
+            RealBackend::Select => "select",
+        }
+    }
+
+    /// What it is, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RealBackend::Mio => "epoll (mio)",
+            RealBackend::Poll => "poll(2)",
+            RealBackend::Select => "select(2)",
+        }
+    }
+}
+
+impl FromStr for RealBackend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        RealBackend::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| format!("unknown backend `{s}` (expected mio, poll or select)"))
+    }
 }
 
 /// Wakes a server loop blocked in its poll.
@@ -83,12 +133,32 @@ pub fn serve<S: Service, B: Backend>(
     Ok(())
 }
 
+/// How an in-process server ended badly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The service panicked; the server stopped.
+    #[error("the service panicked: {0}")]
+    Panicked(String),
+    /// The server's loop failed.
+    #[error("the server failed: {0}")]
+    Io(#[from] io::Error),
+}
+
 /// A server running on a thread of this process, for tests and `replay --backend mio`.
 pub struct ServerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     waker: WakeFn,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerHandle {
@@ -97,7 +167,8 @@ impl ServerHandle {
         ServerHandle::start_on(RealBackend::Mio, service, config)
     }
 
-    /// Starts `service` on the chosen backend, on 127.0.0.1 with a free port.
+    /// Starts `service` on the chosen backend, on 127.0.0.1 with a free port. A panic of the
+    /// service stops the server quietly; [`ServerHandle::stop`] reports it.
     pub fn start_on<S: Service + Send + 'static>(
         kind: RealBackend,
         service: S,
@@ -111,21 +182,27 @@ impl ServerHandle {
             .spawn(move || {
                 let any = SocketAddr::from(([127, 0, 0, 1], 0));
                 let ready_tx = tx.clone();
-                let result = serve_on(
-                    kind,
-                    any,
-                    service,
-                    config,
-                    &flag,
-                    &mut io::sink(),
-                    |addr, wake| {
-                        let _ = ready_tx.send(Ok((addr, wake)));
-                    },
-                );
-                if let Err(e) = &result {
-                    let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                let result = crate::world::catch_quietly(|| {
+                    serve_on(
+                        kind,
+                        any,
+                        service,
+                        config,
+                        &flag,
+                        &mut io::sink(),
+                        |addr, wake| {
+                            let _ = ready_tx.send(Ok((addr, wake)));
+                        },
+                    )
+                });
+                match result {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => {
+                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                        Err(ServerError::Io(e))
+                    }
+                    Err(message) => Err(ServerError::Panicked(message)),
                 }
-                result
             })?;
         let (addr, waker) = rx
             .recv()
@@ -138,22 +215,28 @@ impl ServerHandle {
         })
     }
 
+    /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stops the server and waits for its thread.
-    pub fn stop(mut self) -> io::Result<()> {
+    /// Whether the server is still serving (it stops when its service panics).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops the server and waits for its thread; how it ended.
+    pub fn stop(mut self) -> Result<(), ServerError> {
         self.shutdown()
     }
 
-    fn shutdown(&mut self) -> io::Result<()> {
+    fn shutdown(&mut self) -> Result<(), ServerError> {
         self.stop.store(true, Ordering::Relaxed);
-        (self.waker)()?;
+        let _ = (self.waker)();
         match self.thread.take() {
             Some(thread) => thread
                 .join()
-                .map_err(|_| io::Error::other("the server thread panicked"))?,
+                .unwrap_or_else(|_| Err(ServerError::Panicked("the server thread".to_string()))),
             None => Ok(()),
         }
     }
@@ -166,12 +249,38 @@ impl Drop for ServerHandle {
 }
 
 /// How `muxsim client` ends each line it sends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LineEnding {
+    /// `\n` when the server's greeting ends with a newline (a line protocol), else nothing.
+    #[default]
+    Auto,
     /// Send the line as typed, like the seed's client.
     None,
+    /// `\n`.
     Lf,
+    /// `\r\n`.
     Crlf,
+}
+
+impl LineEnding {
+    /// Every ending.
+    pub const ALL: [LineEnding; 4] = [
+        LineEnding::Auto,
+        LineEnding::None,
+        LineEnding::Lf,
+        LineEnding::Crlf,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            LineEnding::Auto => "auto",
+            LineEnding::None => "none",
+            LineEnding::Lf => "lf",
+            LineEnding::Crlf => "crlf",
+        }
+    }
 }
 
 /// The seed's client done properly: prints the greeting, sends each line of `input`, prints
@@ -186,9 +295,15 @@ pub fn client(
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     let _ = stream.set_nodelay(true);
     let prompt = io::stdin().is_terminal();
-    if !read_some(&mut stream, out, wait)? {
+    let mut greeting = Vec::new();
+    if !read_some(&mut stream, out, wait, &mut greeting)? {
         return Ok(());
     }
+    let ending = match ending {
+        LineEnding::Auto if greeting.ends_with(b"\n") => LineEnding::Lf,
+        LineEnding::Auto => LineEnding::None,
+        other => other,
+    };
     let mut line = String::new();
     loop {
         if prompt {
@@ -202,9 +317,9 @@ pub fn client(
         let text = line.trim_end_matches(['\n', '\r']);
         let mut bytes = text.as_bytes().to_vec();
         match ending {
-            LineEnding::None => {}
             LineEnding::Lf => bytes.push(b'\n'),
             LineEnding::Crlf => bytes.extend_from_slice(b"\r\n"),
+            _ => {}
         }
         if bytes.is_empty() {
             continue;
@@ -213,23 +328,37 @@ pub fn client(
             writeln!(out, "(server went away: {e})")?;
             return Ok(());
         }
-        if !read_some(&mut stream, out, wait)? {
+        let mut answer = Vec::new();
+        if !read_some(&mut stream, out, wait, &mut answer)? {
             return Ok(());
+        }
+        if answer.is_empty() && ending == LineEnding::None {
+            writeln!(
+                out,
+                "(no answer within {}; if the server reads lines, try --eol lf)",
+                format_duration(wait)
+            )?;
         }
     }
     // Input is over: say so, and print what the server still owes until it closes.
     let _ = stream.shutdown(Shutdown::Write);
     let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
-        if !read_some(&mut stream, out, deadline - Instant::now())? {
+        if !read_some(&mut stream, out, deadline - Instant::now(), &mut Vec::new())? {
             break;
         }
     }
     Ok(())
 }
 
-/// Reads what arrives within `wait` and prints it; false when the server closed.
-fn read_some(stream: &mut TcpStream, out: &mut dyn Write, wait: Duration) -> io::Result<bool> {
+/// Reads what arrives within `wait`, prints it and appends it to `got`; false when the
+/// server closed.
+fn read_some(
+    stream: &mut TcpStream,
+    out: &mut dyn Write,
+    wait: Duration,
+    got: &mut Vec<u8>,
+) -> io::Result<bool> {
     stream.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
     let mut buf = [0u8; 16 * 1024];
     match stream.read(&mut buf) {
@@ -238,6 +367,7 @@ fn read_some(stream: &mut TcpStream, out: &mut dyn Write, wait: Duration) -> io:
             Ok(false)
         }
         Ok(n) => {
+            got.extend_from_slice(&buf[..n]);
             let text = String::from_utf8_lossy(&buf[..n]);
             if text.ends_with('\n') {
                 write!(out, "{text}")?;
@@ -247,9 +377,7 @@ fn read_some(stream: &mut TcpStream, out: &mut dyn Write, wait: Duration) -> io:
             out.flush()?;
             Ok(true)
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-            Ok(true)
-        }
+        Err(e) if is_timeout(&e) => Ok(true),
         Err(e) => {
             writeln!(out, "(server went away: {e})")?;
             Ok(false)
@@ -257,10 +385,14 @@ fn read_some(stream: &mut TcpStream, out: &mut dyn Write, wait: Duration) -> io:
     }
 }
 
+fn is_timeout(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut
+}
+
 /// Options of a replay over real TCP.
 #[derive(Clone, Debug)]
 pub struct TcpReplayOptions {
-    /// How long a `recv` waits for its bytes.
+    /// How long an expectation waits for its bytes.
     pub timeout: Duration,
     /// Longest real sleep a `wait` step or a `delay` fault takes; longer ones are cut short
     /// and reported.
@@ -279,37 +411,82 @@ impl Default for TcpReplayOptions {
     }
 }
 
-/// The result of replaying a transcript over real TCP.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TcpReplay {
-    /// The first failure, with its transcript line.
-    pub failure: Option<TcpFailure>,
-    /// What could not be done from outside the server, one entry per line.
-    pub skipped: Vec<String>,
-    /// Per client: (name, sent, received, closed by itself or reset).
-    pub clients: Vec<(String, Vec<u8>, Vec<u8>, bool)>,
+impl TcpReplayOptions {
+    /// Options with this expectation timeout.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        TcpReplayOptions {
+            timeout,
+            ..TcpReplayOptions::default()
+        }
+    }
+}
+
+/// What kind of thing went wrong at a step over TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TcpFailureKind {
+    /// Other bytes than expected, or an end where bytes were expected.
+    Mismatch,
+    /// The expected bytes did not come in time.
+    Timeout,
+    /// The client could not connect.
+    Connect,
+    /// The connection failed (a reset where none was expected).
+    Broken,
 }
 
 /// A failed step of a replay over real TCP.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TcpFailure {
+    /// The transcript line.
     pub line: usize,
+    /// The client.
     pub client: String,
+    /// What kind of failure.
+    pub kind: TcpFailureKind,
+    /// What went wrong.
     pub message: String,
     /// Expected and received bytes, for a side-by-side view.
     pub expected: Option<Vec<u8>>,
+    /// See `expected`.
     pub received: Option<Vec<u8>>,
 }
 
+/// The result of replaying a transcript over real TCP.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TcpReplay {
+    /// The first failure, with its transcript line.
+    pub failure: Option<TcpFailure>,
+    /// Faults only the server's kernel could cause, by line, with what they are.
+    pub skipped_faults: Vec<(usize, FaultSpec)>,
+    /// Other things that could not be done as written (waits cut short).
+    pub notes: Vec<String>,
+    /// Per client, what it did and saw (times since the replay began).
+    pub clients: Vec<ClientReport>,
+}
+
+/// How a replay over TCP ended, judged against the transcript.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TcpOutcome {
+    /// Every step passed, or it failed as the transcript expects.
+    Pass {
+        /// Why, when the transcript expected a failure.
+        note: Option<String>,
+    },
+    /// It did not end as the transcript expects.
+    Fail(String),
+    /// It cannot be told over TCP: the failure the transcript expects depends on faults that
+    /// could not be applied.
+    Inconclusive(String),
+}
+
 struct RealClient {
-    name: String,
+    report: ClientReport,
     stream: Option<TcpStream>,
     inbox: Vec<u8>,
-    sent: Vec<u8>,
-    received: Vec<u8>,
-    eof: bool,
-    reset: bool,
-    closed: bool,
     delay: Duration,
     /// Hold the next send back (`MSG_MORE`) so it leaves with the close that follows.
     cork: bool,
@@ -317,28 +494,24 @@ struct RealClient {
 
 /// Replays a transcript's lines in file order against the server at `addr`.
 ///
-/// Client actions happen as written; `recv` waits (bounded) for its bytes; `delay` faults
-/// hold back the next send. Faults only the server's own kernel could cause (short reads,
-/// `EINTR`, accept errors...) are reported in [`TcpReplay::skipped`], never silently dropped.
+/// Client actions happen as written; expectations wait (bounded) for their bytes; `delay`
+/// faults hold back the next send. Faults only the server's own kernel could cause are
+/// listed in [`TcpReplay::skipped_faults`], never silently dropped.
 pub fn replay_tcp(t: &Transcript, addr: SocketAddr, options: &TcpReplayOptions) -> TcpReplay {
+    let started = Instant::now();
     let mut result = TcpReplay::default();
     let mut clients: Vec<RealClient> = Vec::new();
     for (index, line) in t.lines.iter().enumerate() {
         let line_no = index + 1;
         match &line.item {
             Item::Step { client, step } => {
-                let c = match clients.iter().position(|c| &c.name == client) {
+                let c = match clients.iter().position(|c| &c.report.name == client) {
                     Some(c) => c,
                     None => {
                         clients.push(RealClient {
-                            name: client.clone(),
+                            report: ClientReport::new(client.clone()),
                             stream: None,
                             inbox: Vec::new(),
-                            sent: Vec::new(),
-                            received: Vec::new(),
-                            eof: false,
-                            reset: false,
-                            closed: false,
                             delay: Duration::ZERO,
                             cork: false,
                         });
@@ -351,37 +524,47 @@ pub fn replay_tcp(t: &Transcript, addr: SocketAddr, options: &TcpReplayOptions) 
                     && t.lines[index + 1..]
                         .iter()
                         .find_map(|l| match &l.item {
-                            Item::Step { client: other, step } if other == client => Some(step),
+                            Item::Step {
+                                client: other,
+                                step,
+                            } if other == client => Some(step),
                             _ => None,
                         })
                         .is_some_and(|next| matches!(next, Step::Close | Step::Shutdown));
                 clients[c].cork = closes_next;
-                if let Err(message) = real_step(&mut clients[c], step, addr, options, &mut result) {
-                    let (expected, received) = match step {
-                        Step::Recv(bytes) | Step::Got(bytes) => {
-                            (Some(bytes.clone()), Some(clients[c].inbox.clone()))
-                        }
-                        _ => (None, None),
-                    };
-                    result.failure = Some(TcpFailure {
-                        line: line_no,
-                        client: client.clone(),
-                        message,
-                        expected,
-                        received,
-                    });
+                let clock = Clock(started);
+                if let Err(mut failure) =
+                    real_step(&mut clients[c], step, addr, options, &mut result, clock)
+                {
+                    failure.line = line_no;
+                    failure.client = client.clone();
+                    result.failure = Some(failure);
                     break;
                 }
             }
             Item::Fault(fault) => match (fault.spec, &fault.client) {
                 (FaultSpec::Delay(d), Some(name)) => {
-                    if let Some(c) = clients.iter_mut().find(|c| &c.name == name) {
+                    if let Some(c) = clients.iter_mut().find(|c| &c.report.name == name) {
                         c.delay = d;
                     }
                 }
-                (spec, _) => result.skipped.push(format!(
-                    "line {line_no}: `{spec}` happens inside the server and cannot be caused from outside"
-                )),
+                // What a client does on its own happens here, where the recording put it.
+                (
+                    spec @ (FaultSpec::ClientClose
+                    | FaultSpec::ClientReset
+                    | FaultSpec::ClientShutdown),
+                    Some(name),
+                ) => {
+                    if let Some(c) = clients.iter_mut().find(|c| &c.report.name == name) {
+                        let step = match spec {
+                            FaultSpec::ClientClose => Step::Close,
+                            FaultSpec::ClientReset => Step::Reset,
+                            _ => Step::Shutdown,
+                        };
+                        let _ = real_step(c, &step, addr, options, &mut result, Clock(started));
+                    }
+                }
+                (spec, _) => result.skipped_faults.push((line_no, spec)),
             },
             _ => {}
         }
@@ -389,19 +572,26 @@ pub fn replay_tcp(t: &Transcript, addr: SocketAddr, options: &TcpReplayOptions) 
     if result.failure.is_none() && t.oracle() {
         // No expectations of their own: collect what each client is still owed.
         for c in clients.iter_mut() {
-            collect_rest(c, options.timeout);
+            collect_rest(c, options.timeout, Clock(started));
         }
     }
-    result.clients = clients
-        .into_iter()
-        .map(|c| (c.name, c.sent, c.received, c.closed || c.reset))
-        .collect();
+    result.clients = clients.into_iter().map(|c| c.report).collect();
     result
 }
 
-fn collect_rest(c: &mut RealClient, timeout: Duration) {
+/// Real time since the replay began, as the timeline's clock.
+#[derive(Clone, Copy)]
+struct Clock(Instant);
+
+impl Clock {
+    fn now(self) -> crate::time::Instant {
+        crate::time::Instant::from_start(self.0.elapsed())
+    }
+}
+
+fn collect_rest(c: &mut RealClient, timeout: Duration, clock: Clock) {
     let Some(stream) = &mut c.stream else { return };
-    if c.closed || c.eof || c.reset {
+    if c.report.closed || c.report.saw_eof || c.report.saw_reset {
         return;
     }
     let deadline = Instant::now() + timeout;
@@ -410,17 +600,13 @@ fn collect_rest(c: &mut RealClient, timeout: Duration) {
         let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
         match stream.read(&mut buf) {
             Ok(0) => {
-                c.eof = true;
+                c.report.record(clock.now(), EventKind::Eof);
                 return;
             }
-            Ok(n) => c.received.extend_from_slice(&buf[..n]),
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
-            {
-                return;
-            }
+            Ok(n) => c.report.record_received(clock.now(), &buf[..n]),
+            Err(e) if is_timeout(&e) => return,
             Err(_) => {
-                c.reset = true;
+                c.report.record(clock.now(), EventKind::Reset);
                 return;
             }
         }
@@ -435,26 +621,27 @@ enum Got {
     Failed(io::Error),
 }
 
-/// Reads once, waiting at most `left`, appending what came to `inbox` and `received`.
-fn read_into(
-    stream: &mut TcpStream,
-    inbox: &mut Vec<u8>,
-    received: &mut Vec<u8>,
-    buf: &mut [u8],
-    left: Duration,
-) -> Got {
+/// Reads once, waiting at most `left`, appending what came to the inbox and the report.
+fn read_into(c: &mut RealClient, buf: &mut [u8], left: Duration, clock: Clock) -> Got {
+    let Some(stream) = c.stream.as_mut() else {
+        return Got::Eof;
+    };
     let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(1))));
     match stream.read(buf) {
-        Ok(0) => Got::Eof,
+        Ok(0) => {
+            c.report.record(clock.now(), EventKind::Eof);
+            Got::Eof
+        }
         Ok(n) => {
-            inbox.extend_from_slice(&buf[..n]);
-            received.extend_from_slice(&buf[..n]);
+            c.inbox.extend_from_slice(&buf[..n]);
+            c.report.record_received(clock.now(), &buf[..n]);
             Got::Bytes
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-            Got::Nothing
+        Err(e) if is_timeout(&e) => Got::Nothing,
+        Err(e) => {
+            c.report.record(clock.now(), EventKind::Reset);
+            Got::Failed(e)
         }
-        Err(e) => Got::Failed(e),
     }
 }
 
@@ -473,41 +660,61 @@ fn send_more(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+fn fail(kind: TcpFailureKind, message: String) -> TcpFailure {
+    TcpFailure {
+        line: 0,
+        client: String::new(),
+        kind,
+        message,
+        expected: None,
+        received: None,
+    }
+}
+
 fn real_step(
     c: &mut RealClient,
     step: &Step,
     addr: SocketAddr,
     options: &TcpReplayOptions,
     result: &mut TcpReplay,
-) -> Result<(), String> {
-    if *step == Step::Connect {
-        let stream = TcpStream::connect_timeout(&addr, options.timeout)
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        c.stream = Some(stream);
-        return Ok(());
-    }
-    if let Step::Wait(d) = step {
-        if *d > options.max_wait {
-            result.skipped.push(format!(
-                "client {}: `wait {}` cut to {}",
-                c.name,
-                crate::transcript::format_duration(*d),
-                crate::transcript::format_duration(options.max_wait)
-            ));
+    clock: Clock,
+) -> Result<(), TcpFailure> {
+    match step {
+        Step::Connect => {
+            let stream = TcpStream::connect_timeout(&addr, options.timeout).map_err(|e| {
+                fail(
+                    TcpFailureKind::Connect,
+                    format!("cannot connect to {addr}: {e}"),
+                )
+            })?;
+            let _ = stream.set_nodelay(true);
+            c.stream = Some(stream);
+            c.report.record(clock.now(), EventKind::Connected);
+            return Ok(());
         }
-        std::thread::sleep((*d).min(options.max_wait));
-        return Ok(());
+        Step::Wait(d) => {
+            if *d > options.max_wait {
+                result.notes.push(format!(
+                    "client {}: `wait {}` cut to {}",
+                    c.report.name,
+                    format_duration(*d),
+                    format_duration(options.max_wait)
+                ));
+            }
+            std::thread::sleep((*d).min(options.max_wait));
+            return Ok(());
+        }
+        _ => {}
     }
     let Some(stream) = c.stream.as_mut() else {
-        return Err(if c.closed {
-            "the client already closed its connection".to_string()
+        let message = if c.report.closed {
+            "the client already closed its connection"
         } else {
-            "the client has not connected".to_string()
-        });
+            "the client has not connected"
+        };
+        return Err(fail(TcpFailureKind::Broken, message.to_string()));
     };
     match step {
-        Step::Connect => unreachable!("handled above"),
         Step::Send(bytes) => {
             if !c.delay.is_zero() {
                 std::thread::sleep(c.delay.min(options.max_wait));
@@ -525,96 +732,203 @@ fn real_step(
                 if sent.is_err() {
                     break;
                 }
-                c.sent.extend_from_slice(chunk);
-            }
-        }
-        Step::Recv(expected) | Step::Got(expected) => {
-            let deadline = Instant::now() + options.timeout;
-            let mut buf = [0u8; 16 * 1024];
-            while c.inbox.len() < expected.len() {
-                if !expected.starts_with(&c.inbox) {
-                    break;
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(format!(
-                        "timed out after {} waiting for {}",
-                        crate::transcript::format_duration(options.timeout),
-                        quote(expected)
-                    ));
-                }
-                match read_into(stream, &mut c.inbox, &mut c.received, &mut buf, left) {
-                    Got::Bytes | Got::Nothing => {}
-                    Got::Eof => {
-                        c.eof = true;
-                        return Err(format!(
-                            "the server closed the connection before sending {}",
-                            quote(expected)
-                        ));
-                    }
-                    Got::Failed(e) => {
-                        c.reset = true;
-                        return Err(format!("the connection failed: {e}"));
-                    }
-                }
-            }
-            let n = expected.len().min(c.inbox.len());
-            if c.inbox[..n] != expected[..n] || n < expected.len() {
-                return Err(format!("expected {}", quote(expected)));
-            }
-            c.inbox.drain(..n);
-        }
-        Step::RecvEof | Step::RecvReset | Step::GotEof | Step::GotReset => {
-            let want_reset = matches!(step, Step::RecvReset | Step::GotReset);
-            let deadline = Instant::now() + options.timeout;
-            let mut buf = [0u8; 4096];
-            loop {
-                if !c.inbox.is_empty() {
-                    return Err(format!(
-                        "expected {} but {} came first",
-                        if want_reset {
-                            "a reset"
-                        } else {
-                            "the server's close"
-                        },
-                        quote(&c.inbox)
-                    ));
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err("timed out waiting for the server to close".to_string());
-                }
-                match read_into(stream, &mut c.inbox, &mut c.received, &mut buf, left) {
-                    Got::Bytes | Got::Nothing => {}
-                    Got::Eof if !want_reset => {
-                        c.eof = true;
-                        return Ok(());
-                    }
-                    Got::Eof => return Err("expected a reset, got a clean close".to_string()),
-                    Got::Failed(e) if want_reset && e.kind() == io::ErrorKind::ConnectionReset => {
-                        c.reset = true;
-                        return Ok(());
-                    }
-                    Got::Failed(e) => return Err(format!("the connection failed: {e}")),
-                }
+                c.report.record_sent(clock.now(), chunk);
             }
         }
         Step::Shutdown => {
             let _ = stream.shutdown(Shutdown::Write);
+            c.report.record(clock.now(), EventKind::Shutdown);
         }
         Step::Close => {
-            c.closed = true;
             c.stream = None;
+            c.report.record(clock.now(), EventKind::Closed);
         }
         Step::Reset => {
-            let socket = socket2::SockRef::from(&*stream);
-            let _ = socket.set_linger(Some(Duration::ZERO));
-            c.closed = true;
+            let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
             c.stream = None;
+            c.report.record(clock.now(), EventKind::Aborted);
         }
-        // Not reading is what a paused client does; reads happen only at `recv` steps.
-        Step::Pause | Step::Resume => {}
-        Step::Wait(_) => unreachable!("handled above"),
+        // Not reading is what a paused client does; reads happen only at expectations.
+        Step::Pause => c.report.record(clock.now(), EventKind::Paused),
+        Step::Resume => c.report.record(clock.now(), EventKind::Resumed),
+        expectation => {
+            if let Some(expect) = Expectation::of(expectation) {
+                expect_over_tcp(c, expectation, expect, options, clock)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// Waits (bounded) until the client's stream meets `expect`.
+fn expect_over_tcp(
+    c: &mut RealClient,
+    step: &Step,
+    expect: Expectation,
+    options: &TcpReplayOptions,
+    clock: Clock,
+) -> Result<(), TcpFailure> {
+    let deadline = Instant::now() + options.timeout;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut matcher = Matcher::new(expect.clone());
+    let bytes_of = |step: &Step| match step {
+        Step::Recv(b) | Step::Got(b) => Some(b.clone()),
+        _ => None,
+    };
+    loop {
+        if expect.is_end() {
+            if !c.inbox.is_empty() {
+                return Err(fail(
+                    TcpFailureKind::Mismatch,
+                    format!(
+                        "expected {} but {} came first",
+                        expect.end_name(),
+                        quote(&c.inbox)
+                    ),
+                ));
+            }
+        } else {
+            match matcher.feed(&mut c.inbox) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(MatchError::Bytes { expected, got }) => {
+                    return Err(TcpFailure {
+                        expected: Some(expected.clone()),
+                        received: Some(got),
+                        ..fail(
+                            TcpFailureKind::Mismatch,
+                            format!("expected {}", quote(&expected)),
+                        )
+                    });
+                }
+                Err(_) => {
+                    return Err(TcpFailure {
+                        received: Some(matcher.so_far()),
+                        ..fail(
+                            TcpFailureKind::Mismatch,
+                            format!("received bytes that do not match `{step}`"),
+                        )
+                    });
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(TcpFailure {
+                expected: bytes_of(step),
+                received: Some(matcher.so_far()),
+                ..fail(
+                    TcpFailureKind::Timeout,
+                    format!(
+                        "timed out after {} waiting for `{step}`",
+                        format_duration(options.timeout)
+                    ),
+                )
+            });
+        }
+        match read_into(c, &mut buf, left, clock) {
+            Got::Bytes | Got::Nothing => {}
+            Got::Eof if expect == Expectation::Eof => return Ok(()),
+            Got::Eof => {
+                return Err(TcpFailure {
+                    expected: bytes_of(step),
+                    received: Some(matcher.so_far()),
+                    ..fail(
+                        TcpFailureKind::Mismatch,
+                        format!("the server closed the connection before `{step}`"),
+                    )
+                });
+            }
+            Got::Failed(e)
+                if expect == Expectation::Reset && e.kind() == io::ErrorKind::ConnectionReset =>
+            {
+                return Ok(());
+            }
+            Got::Failed(e) => {
+                return Err(fail(
+                    TcpFailureKind::Broken,
+                    format!("the connection failed: {e}"),
+                ));
+            }
+        }
+    }
+}
+
+impl TcpReplay {
+    /// Judges the replay against the transcript it replayed: its steps, the service's oracle
+    /// when the transcript says `oracle on` (and `service` is given), the server's death when
+    /// `crashed` says how it died, and the `expect` line. See the module docs.
+    pub fn verdict(
+        &self,
+        t: &Transcript,
+        service: Option<(&ServiceDescriptor, &ServiceOptions)>,
+        crashed: Option<&str>,
+    ) -> TcpOutcome {
+        // What was seen, as the kind of failure an `expect` line names.
+        let step_failure = self
+            .failure
+            .as_ref()
+            .map(|f| format!("line {}: client {}: {}", f.line, f.client, f.message));
+        let seen: Option<(Expect, String)> = if let Some(how) = crashed {
+            let message = match step_failure {
+                Some(step) => format!("{how}; {step}"),
+                None => how.to_string(),
+            };
+            Some((Expect::Panic, message))
+        } else if let Some(f) = &self.failure {
+            let kind = match f.kind {
+                TcpFailureKind::Timeout => Expect::Stall,
+                _ => Expect::Mismatch,
+            };
+            Some((kind, step_failure.unwrap_or_default()))
+        } else if let (true, Some((service, options))) = (t.oracle(), service) {
+            let owed: Vec<ClientReport> = self
+                .clients
+                .iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    // Over TCP a client that closed was cut off from what it was owed.
+                    c.disrupted |= c.closed;
+                    c
+                })
+                .collect();
+            service
+                .judge_all(options, &owed)
+                .err()
+                .map(|(client, detail)| (Expect::Mismatch, format!("client {client}: {detail}")))
+        } else {
+            None
+        };
+        let expect = t.expect();
+        if expect == Expect::Pass {
+            return match seen {
+                None => TcpOutcome::Pass { note: None },
+                Some((_, message)) => TcpOutcome::Fail(message),
+            };
+        }
+        if !self.skipped_faults.is_empty() {
+            let faults: Vec<String> = self
+                .skipped_faults
+                .iter()
+                .map(|(line, spec)| format!("line {line}: `{spec}`"))
+                .collect();
+            return TcpOutcome::Inconclusive(format!(
+                "the transcript expects `{}`, which depends on faults only the server's kernel can cause ({}); over TCP they could not be applied",
+                expect.name(),
+                faults.join(", ")
+            ));
+        }
+        match seen {
+            Some((kind, message)) if kind == expect => TcpOutcome::Pass {
+                note: Some(format!("fails as expected: {message}")),
+            },
+            Some((_, message)) => {
+                TcpOutcome::Fail(format!("expected `{}`, but: {message}", expect.name()))
+            }
+            None => TcpOutcome::Fail(format!(
+                "expected `{}` but every step passed",
+                expect.name()
+            )),
+        }
+    }
 }

@@ -26,6 +26,16 @@ impl Instant {
         self.0
     }
 
+    /// Whole nanoseconds since the clock started (saturating at `u64::MAX`, 584 years).
+    pub fn as_nanos(self) -> u64 {
+        u64::try_from(self.0.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant `nanos` nanoseconds after the clock started.
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Instant(Duration::from_nanos(nanos))
+    }
+
     /// `self - earlier`, or zero when `earlier` is later.
     pub fn saturating_since(self, earlier: Instant) -> Duration {
         self.0.saturating_sub(earlier.0)
@@ -46,8 +56,27 @@ impl Sub<Instant> for Instant {
     }
 }
 
+/// Seconds since the clock started, to the microsecond: `12.345678s`.
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", crate::transcript::format_duration(self.0))
+        write!(f, "{}.{:06}s", self.0.as_secs(), self.0.subsec_micros())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_print_as_seconds() {
+        assert_eq!(
+            Instant::from_start(Duration::from_millis(1500)).to_string(),
+            "1.500000s"
+        );
+        assert_eq!(Instant::from_nanos(304_568_262).to_string(), "0.304568s");
+        assert_eq!(
+            Instant::ZERO + Duration::MAX,
+            Instant::from_start(Duration::MAX)
+        );
     }
 }

@@ -6,17 +6,20 @@ mod common;
 
 use std::time::Duration;
 
-use muxsim::scenario::{Outcome, Scenario, make_service};
+use muxsim::scenario::{Outcome, Scenario};
+use muxsim::script::Step;
 use muxsim::semantics::Semantics;
+use muxsim::service::Registry;
 use muxsim::tcp::{RealBackend, ServerHandle, TcpReplayOptions, replay_tcp};
-use muxsim::transcript::{Expect, Header};
+use muxsim::transcript::{Expect, Item, Transcript};
 
-fn scenarios() -> Vec<(String, muxsim::transcript::Transcript, Scenario)> {
+fn scenarios() -> Vec<(String, Transcript, Scenario)> {
+    let registry = Registry::builtin();
     common::fixtures()
         .into_iter()
         .map(|path| {
             let t = common::load(&path);
-            let s = Scenario::from_transcript(&t, None)
+            let s = Scenario::from_transcript(&t, &registry)
                 .unwrap_or_else(|e| panic!("{}:{e}", path.display()));
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
             (name, t, s)
@@ -26,8 +29,13 @@ fn scenarios() -> Vec<(String, muxsim::transcript::Transcript, Scenario)> {
 
 #[test]
 fn every_fixture_passes_on_every_semantics_and_many_seeds() {
-    for (name, _, scenario) in scenarios() {
-        for semantics in Semantics::ALL {
+    for (name, t, scenario) in scenarios() {
+        // A fixture that names its semantics is about that semantics.
+        let all = match t.semantics() {
+            Some(one) => vec![one],
+            None => Semantics::ALL.to_vec(),
+        };
+        for semantics in all {
             for seed in 0..25 {
                 let mut s = scenario.clone();
                 s.config.sim.semantics = semantics;
@@ -49,17 +57,7 @@ fn snapshots_pin_every_fixtures_simulated_transcript() {
     let settings = common::snapshot_settings();
     settings.bind(|| {
         for (name, _, scenario) in scenarios() {
-            let run = scenario.run();
-            let header = vec![
-                Header::Service(scenario.service.clone()),
-                Header::Semantics(run.semantics),
-                Header::Seed(run.seed),
-            ];
-            let text = format!(
-                "{}# verdict: {}\n",
-                run.transcript(header, false),
-                run.verdict
-            );
+            let text = muxsim::testing::snapshot_text(&scenario);
             insta::assert_snapshot!(name, text);
         }
     });
@@ -98,6 +96,21 @@ fn the_simulator_and_real_sockets_give_every_client_the_same_bytes() {
     }
 }
 
+/// The bytes a transcript's `recv` lines expect client `name` to receive, in order.
+fn expected_bytes(t: &Transcript, name: &str) -> Vec<u8> {
+    t.lines
+        .iter()
+        .filter_map(|l| match &l.item {
+            Item::Step {
+                client,
+                step: Step::Recv(bytes),
+            } if client == name => Some(bytes.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
 fn differential(kind: RealBackend, semantics: Semantics, options: &TcpReplayOptions) {
     for (name, t, scenario) in scenarios() {
         if scenario.expect != Expect::Pass {
@@ -113,7 +126,7 @@ fn differential(kind: RealBackend, semantics: Semantics, options: &TcpReplayOpti
         );
         let mut config = scenario.config.driver.clone();
         config.linger = Duration::from_millis(500);
-        let service = make_service(&scenario.service, &scenario.options);
+        let service = scenario.service.build(&scenario.options);
         let server = ServerHandle::start_on(kind, service, config).unwrap();
         let real = replay_tcp(&t, server.addr(), options);
         server.stop().unwrap();
@@ -122,19 +135,25 @@ fn differential(kind: RealBackend, semantics: Semantics, options: &TcpReplayOpti
             "{name} on {kind:?}: {:?}",
             real.failure
         );
-        for (client, _, received, _) in &real.clients {
-            let simulated = &sim
-                .clients
-                .iter()
-                .find(|c| &c.name == client)
-                .unwrap()
-                .received;
-            let n = simulated.len().min(received.len());
-            assert_eq!(
-                simulated[..n],
-                received[..n],
-                "{name} on {kind:?} and {semantics}: client {client} got different bytes"
-            );
+        assert_eq!(
+            real.clients.len(),
+            sim.clients.len(),
+            "{name}: the same clients on both sides"
+        );
+        for client in &real.clients {
+            let simulated = &sim.client(&client.name).unwrap().received;
+            // Everything the script expects, whole, on both sides: a client that got nothing
+            // on one side must not pass for having a common (empty) prefix.
+            let expected = expected_bytes(&t, &client.name);
+            for (side, received) in [("simulator", simulated), ("real sockets", &client.received)] {
+                assert!(
+                    received.starts_with(&expected),
+                    "{name} on {kind:?} and {semantics}: client {} on the {side} received {:?}, the script expects {:?}",
+                    client.name,
+                    String::from_utf8_lossy(received),
+                    String::from_utf8_lossy(&expected)
+                );
+            }
         }
     }
 }

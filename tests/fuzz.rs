@@ -11,9 +11,12 @@ use std::time::Duration;
 use muxsim::check::{Campaign, Found};
 use muxsim::fault::{Family, FaultFamilies};
 use muxsim::scenario::Scenario;
+use muxsim::script::{Entry, Script, Step};
 use muxsim::semantics::Semantics;
-use muxsim::transcript::{self, Expect, Item, Step};
-use muxsim::world::{Entry, Failure, Script, WorldConfig};
+use muxsim::service::Registry;
+use muxsim::text::quote_short;
+use muxsim::transcript::{self, Item};
+use muxsim::world::{Failure, Play};
 use proptest::prelude::*;
 
 fn seeds(default: u64) -> u64 {
@@ -110,33 +113,30 @@ fn scenario(service: &'static str) -> impl Strategy<Value = Scenario> {
         any::<u64>(),
         prop::sample::select(vec![16usize, 256, 64 * 1024]),
     )
-        .prop_map(move |(scripts, semantics, faults, seed, buffer)| {
-            let mut config = WorldConfig {
-                seed,
-                faults,
-                strict: false,
-                ..WorldConfig::default()
-            };
-            config.sim.semantics = semantics;
-            config.sim.buffer = buffer;
-            Scenario {
-                service: service.to_string(),
-                config,
-                scripts,
-                anchored: Vec::new(),
-                global: Vec::new(),
-                expect: Expect::Pass,
-                options: Default::default(),
-                oracle: true,
-            }
+        .prop_map(move |(clients, semantics, faults, seed, buffer)| {
+            let descriptor = common::builtin(service);
+            let mut s = Scenario::new(
+                &descriptor,
+                Play {
+                    clients,
+                    faults: Vec::new(),
+                },
+            );
+            s.config.seed = seed;
+            s.config.faults = faults;
+            s.config.strict = false;
+            s.config.sim.semantics = semantics;
+            s.config.sim.buffer = buffer;
+            s.oracle = true;
+            s
         })
 }
 
-fn check(service: &str, s: &Scenario) -> Result<(), TestCaseError> {
-    let campaign = Campaign::builtin(service).unwrap();
-    let (run, verdict) = campaign.check(s);
+fn check(s: &Scenario) -> Result<(), TestCaseError> {
+    let run = s.run();
+    let verdict = s.judge(&run);
     if let Some(failure) = verdict.failure() {
-        let t = muxsim::check::to_transcript(s, &run, Some(failure));
+        let t = s.recorded(&run, false);
         return Err(TestCaseError::fail(format!("{failure}\n{t}")));
     }
     Ok(())
@@ -146,19 +146,19 @@ proptest! {
     #![proptest_config(common::proptest_config("proptest-regressions/fuzz.txt", 64))]
 
     #[test]
-    fn greet_holds_its_model(s in scenario("greet")) { check("greet", &s)?; }
+    fn greet_holds_its_model(s in scenario("greet")) { check(&s)?; }
 
     #[test]
-    fn sink_holds_its_model(s in scenario("sink")) { check("sink", &s)?; }
+    fn sink_holds_its_model(s in scenario("sink")) { check(&s)?; }
 
     #[test]
-    fn ack_holds_its_model(s in scenario("ack")) { check("ack", &s)?; }
+    fn ack_holds_its_model(s in scenario("ack")) { check(&s)?; }
 
     #[test]
-    fn echo_holds_its_model(s in scenario("echo")) { check("echo", &s)?; }
+    fn echo_holds_its_model(s in scenario("echo")) { check(&s)?; }
 
     #[test]
-    fn lines_holds_its_model(s in scenario("lines")) { check("lines", &s)?; }
+    fn lines_holds_its_model(s in scenario("lines")) { check(&s)?; }
 }
 
 // ----- seed sweeps ----------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ fn fixed_services_pass_every_semantics_with_every_fault_family() {
             .clients(4)
             .jobs(2)
             .run();
-        assert!(report.failures.is_empty(), "{service}: {report}");
+        assert!(report.is_clean(), "{service}: {report}");
     }
 }
 
@@ -207,7 +207,7 @@ fn body_lines(t: &transcript::Transcript) -> usize {
 #[track_caller]
 fn find(campaign: Campaign, limit: u64, found: impl Fn(&Found) -> bool) -> Found {
     for seed in 0..limit {
-        if let (_, Some(f)) = campaign.run_seed(seed)
+        if let Some(f) = campaign.run_seed(seed)
             && found(&f)
         {
             return f;
@@ -222,7 +222,7 @@ fn assert_reproduces(found: &Found, kind: &str) {
     let t = found.minimal.as_ref().expect("shrunk");
     let text = t.to_string();
     let parsed = transcript::parse(&text).unwrap();
-    let scenario = Scenario::from_transcript(&parsed, None).unwrap();
+    let scenario = Scenario::from_transcript(&parsed, &Registry::builtin()).unwrap();
     let run = scenario.run();
     let verdict = scenario.judge(&run);
     assert_eq!(
@@ -288,18 +288,18 @@ fn fuzz_finds_seed4_treating_each_chunk_as_a_message() {
     // message + "response", in order. The seed answers each recv() instead.
     let campaign = seed4()
         .faults(FaultFamilies::NONE.with(Family::ShortIo))
-        .oracle(|client| {
+        .oracle(|client: &muxsim::ClientReport| {
             let mut owed = b"hello".to_vec();
-            for message in &client.messages {
+            for message in client.messages() {
                 owed.extend_from_slice(message);
                 owed.extend_from_slice(b"response");
             }
-            let complete = !client.closed && !client.disrupted && !client.saw_reset;
-            if !owed.starts_with(&client.received) || (complete && owed != client.received) {
+            if !owed.starts_with(&client.received) || (client.is_owed() && owed != client.received)
+            {
                 return Err(format!(
                     "{} messages sent, answers framed differently: {}",
-                    client.messages.len(),
-                    transcript::quote_short(&client.received)
+                    client.messages().count(),
+                    quote_short(&client.received)
                 ));
             }
             Ok(())
@@ -326,7 +326,7 @@ fn the_fixed_echo_survives_what_breaks_seed4() {
             .faults(FaultFamilies::NONE.with(family))
             .seeds(0, 300)
             .run();
-        assert!(report.failures.is_empty(), "{family:?}: {report}");
+        assert!(report.is_clean(), "{family:?}: {report}");
     }
 }
 
@@ -341,8 +341,8 @@ fn a_regression_transcript_replays_from_the_command_line_format() {
     assert!(text.contains("oracle on\n"));
     // Any client step in it is one a person can read and run again.
     let t = transcript::parse(&text).unwrap();
-    let scenario = Scenario::from_transcript(&t, None).unwrap();
-    assert!(scenario.scripts.iter().all(|s| matches!(
+    let scenario = Scenario::from_transcript(&t, &Registry::builtin()).unwrap();
+    assert!(scenario.play.clients.iter().all(|s| matches!(
         s.entries.first(),
         Some(Entry::Step(Step::Connect | Step::Wait(_)))
     )));

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::{connect, drive, local, read_n, read_to_eof, send};
 use muxsim::backend::{ACCEPT_RETRY_ERRNOS, is_accept_exhausted, is_accept_retry};
-use muxsim::chaos::{ChaosOptions, run as chaos};
 use muxsim::check::Campaign;
 use muxsim::core::Service;
 use muxsim::core::echo::Echo;
@@ -20,7 +19,6 @@ use muxsim::core::lines::Lines;
 use muxsim::driver::Config;
 use muxsim::fault::{Family, FaultFamilies, FaultPlan};
 use muxsim::tcp::ServerHandle;
-use muxsim::world::Failure;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -32,7 +30,7 @@ fn campaign_passes(service: &str, families: FaultFamilies, seeds: u64) {
         .clients(4)
         .seeds(0, seeds)
         .run();
-    assert!(report.failures.is_empty(), "{service} {families}: {report}");
+    assert!(report.is_clean(), "{service} {families}: {report}");
 }
 
 // 1 -------------------------------------------------------------------------------------------
@@ -260,7 +258,7 @@ fn bytes_read_from_a_before_b_is_answered(read_budget: usize, seed: u64) -> usiz
     let run = s.run();
     let mut from_a = 0;
     for e in &run.trace {
-        if let muxsim::backend::sim::TraceKind::Server(line) = &e.kind {
+        if let muxsim::world::TraceKind::Server(line) = &e.kind {
             if line.starts_with("write client 1: \"pingresponse") {
                 return from_a;
             }
@@ -406,7 +404,7 @@ fn oversized_input_gets_an_error_and_a_close() {
     // S: the fixture does the same under every semantics (tests/fixtures.rs).
     let t = common::load(&common::root().join("fixtures/lines-too-long.txn"));
     assert_pass(
-        &muxsim::scenario::Scenario::from_transcript(&t, None)
+        &muxsim::scenario::Scenario::from_transcript(&t, &muxsim::Registry::builtin())
             .unwrap()
             .run(),
     );
@@ -507,20 +505,48 @@ fn past_max_conns_new_clients_are_refused_clearly() {
 
 // 16 ------------------------------------------------------------------------------------------
 
+/// `muxsim chaos` against `target` for two seconds, as JSON.
+fn chaos(target: std::net::SocketAddr, clients: u32) -> (Option<i32>, serde_json::Value) {
+    let out = assert_cmd::Command::cargo_bin("muxsim")
+        .unwrap()
+        .args([
+            "chaos",
+            "--target",
+            &target.to_string(),
+            "--service",
+            "echo",
+        ])
+        .args([
+            "--clients",
+            &clients.to_string(),
+            "--duration",
+            "2s",
+            "--seed",
+            "1",
+        ])
+        .args(["--format", "json"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
 #[test]
 fn chaos_against_muxsim_serve_loses_nothing() {
     let server = ServerHandle::start(Echo::default(), Config::default()).unwrap();
-    let report = chaos(&ChaosOptions {
-        target: server.addr(),
-        clients: 8,
-        duration: Duration::from_secs(2),
-        seed: 1,
-        service: "echo".into(),
-    });
-    assert!(report.is_clean(), "{report}");
-    assert!(report.owed > 50, "{report}");
+    let (code, report) = chaos(server.addr(), 8);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["clean"], true, "{report}");
+    assert!(report["owed"].as_u64().unwrap() > 50, "{report}");
     assert!(
-        report.sessions.len() >= 6,
+        report["sessions"].as_object().unwrap().len() >= 6,
         "every kind of client ran: {report}"
     );
 }
@@ -528,19 +554,11 @@ fn chaos_against_muxsim_serve_loses_nothing() {
 #[test]
 fn chaos_shows_the_python_seed_server_4_crashing() {
     let peer = common::python_seed(4);
-    let report = chaos(&ChaosOptions {
-        target: peer.addr,
-        clients: 4,
-        duration: Duration::from_secs(2),
-        seed: 1,
-        service: "echo".into(),
-    });
-    assert!(!report.survived, "{report}");
-    assert!(!report.is_clean());
-}
-
-#[test]
-fn failures_found_under_faults_name_their_kind() {
-    // The checks behind every item above report what broke, by name.
-    assert_eq!(Failure::Stalled { waiting: vec![] }.kind(), "stall");
+    let (code, report) = chaos(peer.addr, 4);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["survived"], false, "{report}");
+    assert!(
+        report["died_after_s"].as_f64().is_some_and(|t| t < 2.0),
+        "the report says when the server died: {report}"
+    );
 }

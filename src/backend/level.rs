@@ -25,7 +25,9 @@ use crate::time::Instant;
 /// Which system call waits for readiness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mechanism {
+    /// `poll(2)`: no descriptor limit.
     Poll,
+    /// `select(2)`: descriptors below `FD_SETSIZE` only.
     Select,
 }
 
@@ -34,6 +36,7 @@ pub enum Mechanism {
 pub struct Wake(Arc<UnixStream>);
 
 impl Wake {
+    /// Wakes the poll.
     pub fn wake(&self) -> io::Result<()> {
         match (&*self.0).write(&[1]) {
             Ok(_) => Ok(()),
@@ -106,6 +109,7 @@ impl LevelBackend {
         })
     }
 
+    /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -128,8 +132,15 @@ impl LevelBackend {
         self.pollfds.clear();
         let entry = |fd: RawFd, interest: Interest| libc::pollfd {
             fd,
-            events: (if interest.readable { libc::POLLIN } else { 0 })
-                | (if interest.writable { libc::POLLOUT } else { 0 }),
+            events: (if interest.is_readable() {
+                libc::POLLIN | libc::POLLRDHUP
+            } else {
+                0
+            }) | (if interest.is_writable() {
+                libc::POLLOUT
+            } else {
+                0
+            }),
             revents: 0,
         };
         self.pollfds
@@ -162,21 +173,19 @@ impl LevelBackend {
                 continue;
             }
             let broken = p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0;
-            let readable = p.revents & libc::POLLIN != 0 || broken;
+            let read_closed = p.revents & libc::POLLRDHUP != 0;
+            let readable = p.revents & libc::POLLIN != 0 || read_closed || broken;
             let writable = p.revents & libc::POLLOUT != 0 || broken;
             if p.fd == wake_fd {
                 woke = true;
             } else if p.fd == listener_fd {
-                events.push(Event {
-                    token: Token::LISTENER,
-                    readable: true,
-                    writable: false,
-                });
+                events.push(Event::readable(Token::LISTENER));
             } else if let Some(&(token, _)) = self.regs.get(&p.fd) {
                 events.push(Event {
                     token,
                     readable,
                     writable,
+                    read_closed,
                 });
             }
         }
@@ -203,12 +212,12 @@ impl LevelBackend {
             // Every descriptor here passed `check_select_fd` when it was registered, so
             // FD_SET stays inside the fd_set.
             debug_assert!((fd as u32) < FD_SETSIZE);
-            if interest.readable {
+            if interest.is_readable() {
                 // SAFETY: 0 <= fd < FD_SETSIZE (checked at registration) and `read_set` is a
                 // valid fd_set.
                 unsafe { libc::FD_SET(fd, read_set) };
             }
-            if interest.writable {
+            if interest.is_writable() {
                 // SAFETY: as above, for `write_set`.
                 unsafe { libc::FD_SET(fd, write_set) };
             }
@@ -258,11 +267,7 @@ impl LevelBackend {
             self.drain_wake();
         }
         if self.accepting && is_set(self.listener.as_raw_fd(), &read_set) {
-            events.push(Event {
-                token: Token::LISTENER,
-                readable: true,
-                writable: false,
-            });
+            events.push(Event::readable(Token::LISTENER));
         }
         for (&fd, &(token, _)) in &self.regs {
             let readable = is_set(fd, &read_set);
@@ -272,6 +277,7 @@ impl LevelBackend {
                     token,
                     readable,
                     writable,
+                    read_closed: false,
                 });
             }
         }

@@ -1,7 +1,7 @@
 //! The real backend: TCP sockets and epoll (kqueue elsewhere) through mio.
 //!
-//! mio is edge-triggered, which is why the driver drains every socket until `WouldBlock` and
-//! keeps a ready list: see the contract in [`super`].
+//! mio is edge-triggered, which is why the driver drains every socket (until `WouldBlock`, or
+//! on Linux until a short read) and keeps a ready list: see the contract in [`super`].
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -28,15 +28,11 @@ pub struct MioBackend {
     waker: Arc<Waker>,
 }
 
-fn mio_interest(interest: Interest) -> io::Result<mio::Interest> {
-    match (interest.readable, interest.writable) {
-        (true, true) => Ok(mio::Interest::READABLE | mio::Interest::WRITABLE),
-        (true, false) => Ok(mio::Interest::READABLE),
-        (false, true) => Ok(mio::Interest::WRITABLE),
-        (false, false) => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "empty interest cannot be registered",
-        )),
+fn mio_interest(interest: Interest) -> mio::Interest {
+    match (interest.is_readable(), interest.is_writable()) {
+        (true, true) => mio::Interest::READABLE | mio::Interest::WRITABLE,
+        (true, false) => mio::Interest::READABLE,
+        _ => mio::Interest::WRITABLE,
     }
 }
 
@@ -97,6 +93,7 @@ impl Backend for MioBackend {
                 token,
                 readable: event.is_readable() || event.is_read_closed() || broken,
                 writable: event.is_writable() || event.is_write_closed() || broken,
+                read_closed: event.is_read_closed() || broken,
             });
         }
         Ok(())
@@ -127,11 +124,9 @@ impl Backend for MioBackend {
         token: Token,
         interest: Interest,
     ) -> io::Result<()> {
-        self.poll.registry().register(
-            stream,
-            mio::Token(token.0 as usize),
-            mio_interest(interest)?,
-        )
+        self.poll
+            .registry()
+            .register(stream, mio::Token(token.0 as usize), mio_interest(interest))
     }
 
     fn reregister(
@@ -143,7 +138,7 @@ impl Backend for MioBackend {
         self.poll.registry().reregister(
             stream,
             mio::Token(token.0 as usize),
-            mio_interest(interest)?,
+            mio_interest(interest),
         )
     }
 
@@ -166,5 +161,12 @@ impl Backend for MioBackend {
 
     fn describe(&self, stream: &TcpStream) -> String {
         super::peer_label(stream.peer_addr())
+    }
+
+    /// On Linux mio registers sockets with `EPOLLET | EPOLLRDHUP`, and the kernel raises an
+    /// edge on every arrival of data, so a short read proves the socket drained. Elsewhere
+    /// (kqueue) only the portable contract holds.
+    fn may_stop_at_short_io(&self) -> bool {
+        cfg!(target_os = "linux")
     }
 }

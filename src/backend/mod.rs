@@ -25,13 +25,16 @@
 //! - **I/O** with `std::io` results. `WouldBlock` is control flow, not an error. `Interrupted`
 //!   may come from any call and means "call again" (from `poll`: "poll again").
 //!   `Ok(0)` from `read` with a non-empty buffer means the peer shut down its write side.
+//! - **Short I/O**: [`Backend::may_stop_at_short_io`] says whether a short read or write is
+//!   as good as `WouldBlock` (level-triggered backends and Linux epoll) or not (the portable
+//!   edge-triggered contract).
 //! - **Accepting** until `WouldBlock`; [`Backend::set_accepting`] stops and restarts reports
 //!   for the listener so a driver backing off from `EMFILE` does not spin.
 //! - **A clock**, [`Backend::now`], the only time the driver and the service ever see.
 
 pub mod level;
 pub mod mio;
-pub mod sim;
+pub(crate) mod sim;
 
 use std::fmt;
 use std::io;
@@ -50,40 +53,56 @@ impl Token {
     pub const WAKER: Token = Token(u64::MAX - 2);
 }
 
-/// Which readiness the driver wants to hear about.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Interest {
-    pub readable: bool,
-    pub writable: bool,
-}
+/// Which readiness the driver wants to hear about: readable, writable or both, never
+/// nothing (a registration that asks for nothing is a deregistration, and says so).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Interest(u8);
 
 impl Interest {
-    pub const READABLE: Interest = Interest {
-        readable: true,
-        writable: false,
-    };
-    pub const WRITABLE: Interest = Interest {
-        readable: false,
-        writable: true,
-    };
-    pub const BOTH: Interest = Interest {
-        readable: true,
-        writable: true,
-    };
+    /// Reading (or accepting) may make progress.
+    pub const READABLE: Interest = Interest(1);
+    /// Writing may make progress.
+    pub const WRITABLE: Interest = Interest(2);
+    /// Both.
+    pub const BOTH: Interest = Interest(3);
 
-    /// Whether no readiness is asked for.
-    pub fn is_empty(self) -> bool {
-        !self.readable && !self.writable
+    /// Whether readability is asked for.
+    pub fn is_readable(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    /// Whether writability is asked for.
+    pub fn is_writable(self) -> bool {
+        self.0 & 2 != 0
+    }
+
+    /// This interest without `other`; `None` when nothing would be left.
+    pub fn remove(self, other: Interest) -> Option<Interest> {
+        let left = self.0 & !other.0;
+        (left != 0).then_some(Interest(left))
+    }
+}
+
+/// Both interests: `Interest::READABLE | Interest::WRITABLE`.
+impl std::ops::BitOr for Interest {
+    type Output = Interest;
+    fn bitor(self, other: Interest) -> Interest {
+        Interest(self.0 | other.0)
+    }
+}
+
+impl fmt::Debug for Interest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
 impl fmt::Display for Interest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.readable, self.writable) {
+        match (self.is_readable(), self.is_writable()) {
             (true, true) => f.write_str("rw"),
             (true, false) => f.write_str("r"),
-            (false, true) => f.write_str("w"),
-            (false, false) => f.write_str("-"),
+            _ => f.write_str("w"),
         }
     }
 }
@@ -91,12 +110,30 @@ impl fmt::Display for Interest {
 /// One readiness report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
+    /// The token the socket was registered under.
     pub token: Token,
     /// Reading (or accepting, for the listener) may make progress; also set on errors and
     /// hang-ups, which a read reports.
     pub readable: bool,
     /// Writing may make progress; also set on errors, which a write reports.
     pub writable: bool,
+    /// The peer hung up: it shut down its write side or reset the connection (`EPOLLRDHUP`,
+    /// `EPOLLHUP`, `EPOLLERR`; mio's `is_read_closed` and `is_error`), so a read after the
+    /// bytes before it will find EOF or the error. Best effort: a backend may leave it unset,
+    /// never set it wrongly.
+    pub read_closed: bool,
+}
+
+impl Event {
+    /// A readable event for `token`.
+    pub fn readable(token: Token) -> Event {
+        Event {
+            token,
+            readable: true,
+            writable: false,
+            read_closed: false,
+        }
+    }
 }
 
 /// A source of readiness and socket I/O. See the module docs for the contract.
@@ -150,6 +187,20 @@ pub trait Backend {
 
     /// A short description of the peer, for logs.
     fn describe(&self, stream: &Self::Stream) -> String;
+
+    /// Whether a read that returned fewer bytes than asked proves the socket drained at that
+    /// moment (and a short write proves the send buffer full), so that a later poll is
+    /// guaranteed to report what arrives next: then the driver may stop there instead of
+    /// calling again until `WouldBlock`.
+    ///
+    /// True for epoll on Linux, where every arrival of data raises a new edge. False for the
+    /// portable edge-triggered contract (mio's documentation, kqueue), where only `WouldBlock`
+    /// re-arms a socket, and for `poll`/`select`, where a short read proves nothing (the
+    /// default). Even where it holds, the peer's hang-up arrives with the data before it in one
+    /// edge: when an event carries [`Event::read_closed`] the driver reads on to EOF.
+    fn may_stop_at_short_io(&self) -> bool {
+        false
+    }
 }
 
 /// Whether an error is `WouldBlock`: not an error, the call has nothing to do now.

@@ -1,171 +1,335 @@
-//! Checking services: reference models, generated scenarios, fuzz campaigns and shrinking.
+//! Checking services: generated scenarios, fuzz campaigns, failure buckets and shrinking.
 //!
-//! A [`Campaign`] runs one generated scenario per seed, judges every client's bytes with a
-//! reference model (or an oracle of the caller's), and shrinks each failure to a minimal
-//! transcript that `muxsim replay` reproduces. Seeds are `start + i` for `i` in the campaign's
-//! range, and a shard `I/N` takes the indices `i` with `i % N == I - 1`, so shards are
-//! disjoint and together cover the whole campaign.
+//! A [`Campaign`] runs one generated scenario per seed, judges every client with the
+//! service's oracle (and every run with the checks all runs pass), groups failing seeds by
+//! signature ([`bucket`]: the check that fired and its normalized message), and shrinks the
+//! lowest seed of each group to a minimal transcript that replays the same failure. Seeds are
+//! `start + i` for `i` in the campaign's range, and a shard `I/N` takes the indices `i` with
+//! `i % N == I - 1`, so shards are disjoint and together cover the whole campaign.
 //!
 //! # Fuzzing a service of your own
 //!
 //! ```
 //! use muxsim::check::Campaign;
-//! use muxsim::core::echo::Echo;
-//! use muxsim::fault::FaultFamilies;
+//! use muxsim::core::lines::Lines;
+//! use muxsim::service::{Protocol, ServiceDescriptor, oracle::lines_model};
 //!
-//! let report = Campaign::new("my-echo", || Echo::default())
-//!     .seeds(0, 200)
-//!     .faults(FaultFamilies::ALL)
-//!     // Optional: what each client must have received, from what it sent.
-//!     .oracle(|client| muxsim::check::oracle::judge("echo", client, None).unwrap())
-//!     .run();
-//! assert!(report.failures.is_empty(), "{report}");
+//! let service = ServiceDescriptor::new("my-lines", |_| Lines::default())
+//!     .protocol(Protocol::lines().greeting(b"hello\n".to_vec()))
+//!     .oracle(lines_model());
+//! let report = Campaign::new(service).seeds(0, 200).run();
+//! assert!(report.is_clean(), "{report}");
 //! ```
+//!
+//! # Scenarios of your own (proptest)
+//!
+//! [`Campaign::check_play`] runs, judges and shrinks a [`Play`] you built, under the seed you
+//! give: a proptest `Strategy` that yields plays plugs in with one line,
+//! `prop_assert!(campaign.check_play(seed, play).is_none())`. See `docs/testing-your-service.md`.
 
-pub mod generate;
-pub mod oracle;
+pub mod bucket;
+#[cfg(test)]
+mod defects;
+mod generate;
+mod report;
 mod shrink;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use shrink::{minimize, to_transcript};
+pub use generate::Reach;
+pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, merge};
+pub(crate) use shrink::to_transcript;
 
-use crate::core::Service;
 use crate::fault::{Family, FaultFamilies, FaultPlan};
 use crate::rng::{SimRng, Stream};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, judge_run};
 use crate::semantics::Semantics;
+use crate::service::{Oracle, Registry, ServiceDescriptor, ServiceOptions};
 use crate::transcript::{Expect, Transcript};
-use crate::world::{ClientReport, Failure, Run, Verdict, WorldConfig};
+use crate::world::{Failure, Limit, Play, Run, Verdict, WorldConfig};
+use generate::Shape;
 
-/// Applies the built-in reference model of `service` to every client of a run.
-pub fn judge_clients(service: &str, run: &Run, max_line: Option<usize>) -> Verdict {
-    for client in &run.clients {
-        if let Some(Err(detail)) = oracle::judge(service, client, max_line) {
-            return Verdict::Fail(Failure::Oracle {
-                client: client.name.clone(),
-                detail,
-            });
-        }
+/// The environment variables [`shard_from_env`] reads, in the order it tries them: muxsim's
+/// own, then those CI systems and Kubernetes Indexed Jobs set.
+pub const SHARD_VARIABLES: &[&str] = &[
+    "MUXSIM_SHARD (I/N, from 1)",
+    "MUXSIM_SHARD_INDEX and MUXSIM_SHARD_COUNT (index from 0; GitHub Actions: strategy.job-index and strategy.job-total)",
+    "JOB_COMPLETION_INDEX (Kubernetes Indexed Job, from 0) with MUXSIM_SHARD_COUNT",
+    "CI_NODE_INDEX and CI_NODE_TOTAL (GitLab CI `parallel`, index from 1)",
+    "CIRCLE_NODE_INDEX and CIRCLE_NODE_TOTAL (CircleCI, index from 0)",
+    "BUILDKITE_PARALLEL_JOB and BUILDKITE_PARALLEL_JOB_COUNT (Buildkite, index from 0)",
+];
+
+/// Reads `I/N` (from 1).
+pub fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("bad shard `{text}`: expected I/N with 1 <= I <= N, e.g. 1/2");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let i: u64 = i.trim().parse().map_err(|_| bad())?;
+    let n: u64 = n.trim().parse().map_err(|_| bad())?;
+    if i == 0 || n == 0 || i > n {
+        return Err(bad());
     }
-    Verdict::Pass
+    Ok((i, n))
 }
 
-type MakeService = Arc<dyn Fn() -> Box<dyn Service> + Send + Sync>;
-type Oracle = Arc<dyn Fn(&ClientReport) -> Result<(), String> + Send + Sync>;
+/// The shard (`I/N`, from 1) the environment assigns this process, reading the variables of
+/// [`SHARD_VARIABLES`] through `var`; an error naming them when none is set, or when one is
+/// set wrongly.
+pub fn shard_from_env(var: impl Fn(&str) -> Option<String>) -> Result<(u64, u64), String> {
+    if let Some(text) = var("MUXSIM_SHARD") {
+        return parse_shard(&text).map_err(|e| format!("MUXSIM_SHARD: {e}"));
+    }
+    let number = |name: &str| -> Result<Option<u64>, String> {
+        match var(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| format!("{name}={v}: expected a whole number")),
+        }
+    };
+    // (index variable, count variable, whether the index counts from 1)
+    let pairs = [
+        ("MUXSIM_SHARD_INDEX", "MUXSIM_SHARD_COUNT", false),
+        ("JOB_COMPLETION_INDEX", "MUXSIM_SHARD_COUNT", false),
+        ("CI_NODE_INDEX", "CI_NODE_TOTAL", true),
+        ("CIRCLE_NODE_INDEX", "CIRCLE_NODE_TOTAL", false),
+        (
+            "BUILDKITE_PARALLEL_JOB",
+            "BUILDKITE_PARALLEL_JOB_COUNT",
+            false,
+        ),
+    ];
+    for (index_var, count_var, from_one) in pairs {
+        let Some(index) = number(index_var)? else {
+            continue;
+        };
+        let Some(count) = number(count_var)? else {
+            return Err(format!(
+                "{index_var} is set but {count_var} is not: set it to the number of shards"
+            ));
+        };
+        let index = if from_one { index } else { index + 1 };
+        if count == 0 || index == 0 || index > count {
+            return Err(format!(
+                "{index_var} and {count_var} make shard {index}/{count}, which does not exist"
+            ));
+        }
+        return Ok((index, count));
+    }
+    Err(format!(
+        "--shard auto: no shard in the environment; set one of: {}",
+        SHARD_VARIABLES.join("; ")
+    ))
+}
+
+/// How many seeds of a bucket a report lists.
+const SEEDS_LISTED: usize = 20;
 
 /// A fuzz campaign: many seeds, one generated scenario each.
 #[derive(Clone)]
 pub struct Campaign {
-    name: String,
-    make: MakeService,
-    oracle: Option<Oracle>,
+    service: ServiceDescriptor,
+    options: ServiceOptions,
     start: u64,
     count: Option<u64>,
+    deadline: Option<std::time::Instant>,
     shard: (u64, u64),
     semantics: Vec<Semantics>,
     faults: FaultFamilies,
-    clients: usize,
-    lines: bool,
+    clients: Option<usize>,
     jobs: usize,
     shrink: bool,
-    keep_going: bool,
-    deadline: Option<std::time::Instant>,
+    max_failures: Option<u64>,
+    stop: Option<Arc<AtomicBool>>,
     base: WorldConfig,
+    fixtures: Vec<Play>,
+}
+
+impl fmt::Debug for Campaign {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Campaign")
+            .field("service", &self.service.name())
+            .field("start", &self.start)
+            .field("count", &self.count)
+            .field("shard", &self.shard)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One failure a campaign found.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Found {
+    /// The seed.
     pub seed: u64,
+    /// The semantics it ran under.
     pub semantics: Semantics,
+    /// What failed.
     pub failure: Failure,
+    /// The failure's signature.
+    pub signature: String,
     /// The minimal transcript that reproduces it, when shrinking is on.
     pub minimal: Option<Transcript>,
 }
 
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "seed {} ({}): {}",
+            self.seed, self.semantics, self.failure
+        )?;
+        if let Some(t) = &self.minimal {
+            write!(f, "{t}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Failing seeds with one signature: one bug, one reproduction.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Bucket {
+    /// The signature.
+    pub signature: String,
+    /// How many seeds failed this way.
+    pub count: u64,
+    /// The lowest of them (at most 20).
+    pub seeds: Vec<u64>,
+    /// The lowest seed's failure, shrunk.
+    pub example: Found,
+}
+
 /// What a campaign did.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct Report {
+    /// The service.
+    pub service: String,
+    /// Seeds run.
     pub seeds_run: u64,
+    /// Seeds that failed.
+    pub failed_seeds: u64,
+    /// Scheduler steps and readiness events, over every seed.
     pub events: u64,
-    pub failures: Vec<Found>,
+    /// The failures, one bucket per signature, by lowest seed.
+    pub buckets: Vec<Bucket>,
+    /// What the generator tried.
+    pub reach: Reach,
+    /// Whether the campaign stopped early (a stop request or the failure cap).
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// Whether no seed failed.
+    pub fn is_clean(&self) -> bool {
+        self.failed_seeds == 0
+    }
+
+    /// One failure per bucket: the lowest seed of each.
+    pub fn failures(&self) -> impl Iterator<Item = &Found> {
+        self.buckets.iter().map(|b| &b.example)
+    }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} seeds, {} failures",
+            "{}: {} seeds, {} failed, {} distinct failures{}",
+            self.service,
             self.seeds_run,
-            self.failures.len()
+            self.failed_seeds,
+            self.buckets.len(),
+            if self.interrupted {
+                " (stopped early)"
+            } else {
+                ""
+            }
         )?;
-        for found in &self.failures {
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            let seeds: Vec<String> = bucket.seeds.iter().map(u64::to_string).collect();
             writeln!(
                 f,
-                "seed {} ({}): {}",
-                found.seed, found.semantics, found.failure
+                "failure {} of {}: {} seed(s), e.g. {}",
+                i + 1,
+                self.buckets.len(),
+                bucket.count,
+                seeds.join(", ")
             )?;
-            if let Some(t) = &found.minimal {
-                write!(f, "{t}")?;
-            }
+            writeln!(f, "  signature: {}", bucket.signature)?;
+            write!(f, "  {}", bucket.example)?;
+        }
+        writeln!(f, "{}", self.reach)?;
+        let gaps = self.reach.never_tried();
+        if !gaps.is_empty() {
+            writeln!(f, "never tried: {}", gaps.join("; "))?;
         }
         Ok(())
     }
 }
 
-/// Progress as seeds finish: seeds done, failures so far.
-pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+/// Progress as seeds finish.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Seeds finished.
+    pub done: u64,
+    /// Seeds that failed.
+    pub failed: u64,
+    /// Distinct failures (buckets) so far.
+    pub distinct: u64,
+}
+
+struct Acc {
+    count: u64,
+    seeds: BTreeSet<u64>,
+    lowest: (u64, Semantics, Failure),
+}
 
 impl Campaign {
-    /// A campaign over the service `make` builds; `name` goes into transcripts and, for
-    /// built-in services, picks the reference model.
-    pub fn new<S, F>(name: &str, make: F) -> Self
-    where
-        S: Service + 'static,
-        F: Fn() -> S + Send + Sync + 'static,
-    {
-        let builtin = crate::core::lookup(name).is_some();
-        let oracle_name = name.to_string();
-        let oracle: Option<Oracle> = builtin.then(|| {
-            Arc::new(move |client: &ClientReport| {
-                oracle::judge(&oracle_name, client, None).unwrap_or(Ok(()))
-            }) as Oracle
-        });
+    /// A campaign over `service` with its default options: 100 seeds from 0, every
+    /// semantics, every fault family, the protocol's client count.
+    pub fn new(service: ServiceDescriptor) -> Self {
         Campaign {
-            name: name.to_string(),
-            make: Arc::new(move || Box::new(make()) as Box<dyn Service>),
-            oracle,
+            options: service.defaults(),
+            service,
             start: 0,
             count: Some(100),
+            deadline: None,
             shard: (1, 1),
             semantics: Semantics::ALL.to_vec(),
             faults: FaultFamilies::ALL,
-            clients: 3,
-            lines: name == "lines",
+            clients: None,
             jobs: 1,
             shrink: true,
-            keep_going: true,
-            deadline: None,
+            max_failures: None,
+            stop: None,
             base: WorldConfig::default(),
+            fixtures: Vec::new(),
         }
     }
 
     /// A campaign over a built-in service, by name.
     pub fn builtin(name: &str) -> Option<Self> {
-        crate::core::lookup(name)?;
-        let owned = name.to_string();
-        Some(Campaign::new(name, move || {
-            crate::scenario::make_service(&owned, &Default::default())
-        }))
+        Registry::builtin().get(name).cloned().map(Campaign::new)
+    }
+
+    /// The service.
+    pub fn service(&self) -> &ServiceDescriptor {
+        &self.service
     }
 
     /// Seeds `start .. start + count`.
     pub fn seeds(mut self, start: u64, count: u64) -> Self {
         self.start = start;
         self.count = Some(count);
+        self.deadline = None;
         self
     }
 
@@ -180,7 +344,8 @@ impl Campaign {
 
     /// Runs only shard `index` (from 1) of `of`.
     pub fn shard(mut self, index: u64, of: u64) -> Self {
-        self.shard = (index, of.max(1));
+        let of = of.max(1);
+        self.shard = (index.clamp(1, of), of);
         self
     }
 
@@ -193,50 +358,86 @@ impl Campaign {
         self
     }
 
+    /// The fault families seeds may switch on.
     pub fn faults(mut self, faults: FaultFamilies) -> Self {
         self.faults = faults;
         self
     }
 
+    /// Clients per scenario (default: the protocol's).
     pub fn clients(mut self, clients: usize) -> Self {
-        self.clients = clients.max(1);
+        self.clients = Some(clients.max(1));
         self
     }
 
-    /// Whether generated payloads are newline-terminated lines.
-    pub fn lines(mut self, lines: bool) -> Self {
-        self.lines = lines;
-        self
-    }
-
+    /// Worker threads.
     pub fn jobs(mut self, jobs: usize) -> Self {
         self.jobs = jobs.max(1);
         self
     }
 
+    /// Whether to shrink each bucket's failure.
     pub fn shrink(mut self, shrink: bool) -> Self {
         self.shrink = shrink;
         self
     }
 
-    /// Whether to go on after the first failure.
-    pub fn keep_going(mut self, keep_going: bool) -> Self {
-        self.keep_going = keep_going;
+    /// Stops after this many failing seeds (`None`: never).
+    pub fn max_failures(mut self, max: Option<u64>) -> Self {
+        self.max_failures = max;
         self
     }
 
-    /// What each client must have received; replaces the built-in model.
-    pub fn oracle<F>(mut self, oracle: F) -> Self
-    where
-        F: Fn(&ClientReport) -> Result<(), String> + Send + Sync + 'static,
-    {
-        self.oracle = Some(Arc::new(oracle));
+    /// Stops, with a report of what ran, once `flag` is set (a Ctrl-C handler sets it).
+    pub fn stop_on(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// Replaces the service's oracle for this campaign.
+    pub fn oracle(mut self, oracle: impl Oracle + 'static) -> Self {
+        self.service = self.service.clone().oracle(oracle);
         self
     }
 
     /// The world settings every seed starts from (buffers, limits).
     pub fn world(mut self, base: WorldConfig) -> Self {
         self.base = base;
+        self
+    }
+
+    /// Sets a limit of the run or an option of the service by name, as a `limit` line would.
+    pub fn try_limit(mut self, name: &str, value: u64) -> Result<Self, String> {
+        match Limit::find(name) {
+            Some(limit) => limit.apply(&mut self.base, value)?,
+            None => self
+                .service
+                .set_option(&mut self.options, name, value)
+                .map_err(|e| e.to_string())?,
+        }
+        Ok(self)
+    }
+
+    /// [`Campaign::try_limit`], for code that knows the name is right.
+    ///
+    /// # Panics
+    ///
+    /// When `name` is no limit of the run nor an option of the service, or `value` is out
+    /// of range.
+    pub fn limit(self, name: &str, value: u64) -> Self {
+        match self.try_limit(name, value) {
+            Ok(campaign) => campaign,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Fixtures to start generated scenarios from: one scenario in three is one of them,
+    /// mutated (sends split, clients spliced in, steps repeated or cut, faults inserted).
+    pub fn fixtures(mut self, fixtures: impl IntoIterator<Item = Scenario>) -> Self {
+        self.fixtures = fixtures
+            .into_iter()
+            .map(|s| generate::fixture_play(&s.play))
+            .collect();
         self
     }
 
@@ -254,136 +455,312 @@ impl Campaign {
             .collect()
     }
 
-    /// The scenario of one seed.
-    pub fn scenario(&self, seed: u64) -> Scenario {
+    fn shape(&self, seed: u64) -> Shape {
+        let protocol = self.service.protocol_for(&self.options);
+        let plan = FaultPlan::draw(self.faults, &mut SimRng::new(seed, Stream::Plan));
+        Shape {
+            clients: self.clients.unwrap_or(protocol.client_count()),
+            protocol,
+            max_actions: 6,
+            storm: plan.rate(Family::Storm) > 0,
+            fixtures: self.fixtures.clone(),
+        }
+    }
+
+    /// The scenario of `seed` with `play`: the seed's semantics, faults and limits.
+    pub fn scenario_with(&self, seed: u64, play: Play) -> Scenario {
         let semantics = self.semantics[(seed % self.semantics.len() as u64) as usize];
         let mut config = self.base.clone();
         config.seed = seed;
         config.faults = self.faults;
         config.sim.semantics = semantics;
         config.strict = false;
-        let plan = FaultPlan::draw(self.faults, &mut SimRng::new(seed, Stream::Plan));
-        let gen_config = generate::GenConfig {
-            lines: self.lines,
-            storm: plan.rate(Family::Storm) > 0,
-            ..generate::GenConfig::for_service(&self.name, self.clients)
-        };
-        Scenario {
-            service: self.name.clone(),
-            config,
-            scripts: generate::generate(seed, &gen_config),
-            anchored: Vec::new(),
-            global: Vec::new(),
-            expect: Expect::Pass,
-            options: Default::default(),
-            oracle: true,
-        }
+        let mut scenario = Scenario::new(&self.service, play);
+        scenario.options = self.options.clone();
+        scenario.config = config;
+        scenario.expect = Expect::Pass;
+        scenario.oracle = true;
+        scenario
     }
 
-    /// Runs a scenario with this campaign's service and judges it.
+    fn scenario_reaching(&self, seed: u64, reach: &mut Reach) -> Scenario {
+        let play = generate::generate(seed, &self.shape(seed), reach);
+        self.scenario_with(seed, play)
+    }
+
+    /// The generated scenario of `seed`.
+    pub fn scenario(&self, seed: u64) -> Scenario {
+        self.scenario_reaching(seed, &mut Reach::default())
+    }
+
+    /// Runs a scenario and judges it with the service's oracle.
     pub fn check(&self, scenario: &Scenario) -> (Run, Verdict) {
-        let run = scenario.run_with((self.make)());
-        let verdict = self.judge(&run);
+        let run = scenario.run();
+        let verdict = scenario.judge(&run);
         (run, verdict)
     }
 
-    fn judge(&self, run: &Run) -> Verdict {
-        if !run.verdict.is_pass() {
-            return run.verdict.clone();
-        }
-        if let Some(oracle) = &self.oracle {
-            for client in &run.clients {
-                if let Err(detail) = oracle(client) {
-                    return Verdict::Fail(Failure::Oracle {
-                        client: client.name.clone(),
-                        detail,
-                    });
-                }
-            }
-        }
-        Verdict::Pass
+    /// Runs a scenario without keeping its trace; its verdict.
+    fn verdict_of(&self, mut scenario: Scenario) -> (Verdict, u64) {
+        scenario.config.record = false;
+        let oracle = scenario.oracle;
+        let run = scenario.into_run();
+        let events = run.net_stats.events + run.steps;
+        (
+            judge_run(&self.service, &self.options, oracle, &run),
+            events,
+        )
     }
 
-    /// Runs one seed: its failure, shrunk if shrinking is on.
-    pub fn run_seed(&self, seed: u64) -> (Run, Option<Found>) {
-        // Run the scenario by value; on the rare failure, make it again (it is a function of
-        // the seed) for the shrinker.
-        let run = self.scenario(seed).into_run_with((self.make)());
-        let verdict = self.judge(&run);
+    /// Runs `scenario`, and when it fails, shrinks the failure (if shrinking is on).
+    pub fn examine(&self, scenario: Scenario) -> Option<Found> {
+        let seed = scenario.config.seed;
+        let semantics = scenario.config.sim.semantics;
+        let (run, verdict) = self.check(&scenario);
         let Verdict::Fail(failure) = verdict else {
-            return (run, None);
+            return None;
         };
-        let scenario = self.scenario(seed);
-        let minimal = self.shrink.then(|| {
-            let small = minimize(&scenario, &run, failure.kind(), |s| self.check(s));
-            let (small_run, small_verdict) = self.check(&small);
-            to_transcript(&small, &small_run, small_verdict.failure())
-        });
-        let found = Found {
+        let minimal = self.shrink.then(|| self.minimal(&scenario, &run, &failure));
+        Some(Found {
             seed,
-            semantics: scenario.config.sim.semantics,
+            semantics,
+            signature: bucket::signature(&failure),
             failure,
             minimal,
-        };
-        (run, Some(found))
+        })
     }
 
-    /// Runs the campaign on `jobs` threads, reporting progress as seeds finish.
-    pub fn run_with_progress(&self, progress: Progress) -> Report {
+    fn minimal(&self, scenario: &Scenario, run: &Run, failure: &Failure) -> Transcript {
+        let small = shrink::minimize(scenario, run, failure, |s| {
+            let mut s = s.clone();
+            s.config.record = false;
+            let run = s.run();
+            let verdict = s.judge(&run);
+            (run, verdict)
+        });
+        let (small_run, small_verdict) = self.check(&small);
+        to_transcript(&small, &small_run, small_verdict.failure())
+    }
+
+    /// Runs the generated scenario of `seed`: its failure, shrunk if shrinking is on.
+    pub fn run_seed(&self, seed: u64) -> Option<Found> {
+        self.examine(self.scenario(seed))
+    }
+
+    /// Runs `play` under `seed` (its semantics, faults and limits), judges it, and shrinks a
+    /// failure: how a proptest `Strategy` of your own plugs in.
+    pub fn check_play(&self, seed: u64, play: Play) -> Option<Found> {
+        self.examine(self.scenario_with(seed, play))
+    }
+
+    /// Runs the campaign without progress reports.
+    pub fn run(&self) -> Report {
+        self.run_with_progress(&|_| {})
+    }
+
+    /// Runs the campaign on its worker threads, reporting progress as seeds finish.
+    pub fn run_with_progress(&self, progress: &(dyn Fn(Progress) + Sync)) -> Report {
         let (index, of) = self.shard;
         let next = AtomicU64::new(0);
         let done = AtomicU64::new(0);
+        let failed = AtomicU64::new(0);
         let events = AtomicU64::new(0);
-        let stop = AtomicBool::new(false);
-        let failures: Mutex<Vec<Found>> = Mutex::new(Vec::new());
+        let halted = AtomicBool::new(false);
+        let buckets: Mutex<BTreeMap<String, Acc>> = Mutex::new(BTreeMap::new());
+        let reach = Mutex::new(Reach::default());
         std::thread::scope(|scope| {
             for _ in 0..self.jobs {
                 scope.spawn(|| {
+                    let mut mine = Reach::default();
                     loop {
-                        if stop.load(Ordering::Relaxed) {
-                            return;
+                        if halted.load(Ordering::Relaxed) {
+                            break;
                         }
                         if self
-                            .deadline
-                            .is_some_and(|d| std::time::Instant::now() >= d)
+                            .stop
+                            .as_ref()
+                            .is_some_and(|s| s.load(Ordering::Relaxed))
+                            || self
+                                .deadline
+                                .is_some_and(|d| std::time::Instant::now() >= d)
                         {
-                            return;
+                            break;
                         }
                         // Walk the shard's indices: index - 1, index - 1 + of, ...
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         let i = k * of + (index - 1);
                         if self.count.is_some_and(|count| i >= count) {
-                            return;
+                            break;
                         }
-                        let (run, found) = self.run_seed(self.seed_at(i));
-                        events.fetch_add(run.net_stats.events + run.steps, Ordering::Relaxed);
-                        let failed = {
-                            let mut list = failures.lock().unwrap_or_else(|e| e.into_inner());
-                            if let Some(found) = found {
-                                list.push(found);
-                                if !self.keep_going {
-                                    stop.store(true, Ordering::Relaxed);
-                                }
+                        let seed = self.seed_at(i);
+                        let scenario = self.scenario_reaching(seed, &mut mine);
+                        let semantics = scenario.config.sim.semantics;
+                        let (verdict, n) = self.verdict_of(scenario);
+                        events.fetch_add(n, Ordering::Relaxed);
+                        let mut failures = failed.load(Ordering::Relaxed);
+                        let mut distinct = 0;
+                        if let Verdict::Fail(failure) = verdict {
+                            failures = failed.fetch_add(1, Ordering::Relaxed) + 1;
+                            let signature = bucket::signature(&failure);
+                            let mut map = buckets.lock().unwrap_or_else(|e| e.into_inner());
+                            let acc = map.entry(signature).or_insert_with(|| Acc {
+                                count: 0,
+                                seeds: BTreeSet::new(),
+                                lowest: (seed, semantics, failure.clone()),
+                            });
+                            acc.count += 1;
+                            acc.seeds.insert(seed);
+                            if acc.seeds.len() > SEEDS_LISTED {
+                                acc.seeds.pop_last();
                             }
-                            list.len() as u64
-                        };
+                            if seed < acc.lowest.0 {
+                                acc.lowest = (seed, semantics, failure);
+                            }
+                            distinct = map.len() as u64;
+                            if self.max_failures.is_some_and(|max| failures >= max) {
+                                halted.store(true, Ordering::Relaxed);
+                            }
+                        }
                         let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        progress(finished, failed);
+                        progress(Progress {
+                            done: finished,
+                            failed: failures,
+                            distinct,
+                        });
+                    }
+                    reach
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .absorb(&mine);
+                });
+            }
+        });
+        let stopped = self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+            || halted.load(Ordering::Relaxed);
+        let accs: Vec<(String, Acc)> = buckets
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .collect();
+        let mut report = Report {
+            service: self.service.name().to_string(),
+            seeds_run: done.into_inner(),
+            failed_seeds: failed.into_inner(),
+            events: events.into_inner(),
+            buckets: self.shrink_buckets(accs),
+            reach: reach.into_inner().unwrap_or_else(|e| e.into_inner()),
+            interrupted: stopped,
+        };
+        report.buckets.sort_by_key(|b| b.example.seed);
+        report
+    }
+
+    /// Shrinks each bucket's lowest seed, on the campaign's threads.
+    fn shrink_buckets(&self, accs: Vec<(String, Acc)>) -> Vec<Bucket> {
+        let jobs = self.jobs.min(accs.len()).max(1);
+        let work = Mutex::new(accs.into_iter());
+        let out = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(|| {
+                    loop {
+                        let next = work.lock().unwrap_or_else(|e| e.into_inner()).next();
+                        let Some((signature, acc)) = next else { break };
+                        let (seed, semantics, failure) = acc.lowest;
+                        let minimal = if self.shrink {
+                            let scenario = self.scenario(seed);
+                            let (run, verdict) = self.check(&scenario);
+                            // The recorded rerun fails the same way: runs are deterministic.
+                            let failure = verdict.failure().cloned().unwrap_or(failure.clone());
+                            Some(self.minimal(&scenario, &run, &failure))
+                        } else {
+                            None
+                        };
+                        let bucket = Bucket {
+                            signature: signature.clone(),
+                            count: acc.count,
+                            seeds: acc.seeds.into_iter().collect(),
+                            example: Found {
+                                seed,
+                                semantics,
+                                failure,
+                                signature,
+                                minimal,
+                            },
+                        };
+                        out.lock().unwrap_or_else(|e| e.into_inner()).push(bucket);
                     }
                 });
             }
         });
-        let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
-        failures.sort_by_key(|f| f.seed);
-        Report {
-            seeds_run: done.into_inner(),
-            events: events.into_inner(),
-            failures,
-        }
+        out.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
     }
 
-    /// Runs the campaign without progress reports.
-    pub fn run(&self) -> Report {
-        self.run_with_progress(&|_, _| {})
+    #[test]
+    fn shards_come_from_every_engine_users_run() {
+        assert_eq!(shard_from_env(env(&[("MUXSIM_SHARD", "2/5")])), Ok((2, 5)));
+        assert_eq!(
+            shard_from_env(env(&[
+                ("MUXSIM_SHARD_INDEX", "0"),
+                ("MUXSIM_SHARD_COUNT", "3")
+            ])),
+            Ok((1, 3))
+        );
+        assert_eq!(
+            shard_from_env(env(&[
+                ("JOB_COMPLETION_INDEX", "4"),
+                ("MUXSIM_SHARD_COUNT", "5")
+            ])),
+            Ok((5, 5))
+        );
+        assert_eq!(
+            shard_from_env(env(&[("CI_NODE_INDEX", "3"), ("CI_NODE_TOTAL", "4")])),
+            Ok((3, 4))
+        );
+        assert_eq!(
+            shard_from_env(env(&[
+                ("CIRCLE_NODE_INDEX", "1"),
+                ("CIRCLE_NODE_TOTAL", "2")
+            ])),
+            Ok((2, 2))
+        );
+        assert_eq!(
+            shard_from_env(env(&[
+                ("BUILDKITE_PARALLEL_JOB", "0"),
+                ("BUILDKITE_PARALLEL_JOB_COUNT", "8")
+            ])),
+            Ok((1, 8))
+        );
+    }
+
+    #[test]
+    fn a_missing_or_wrong_shard_is_a_clear_error() {
+        let e = shard_from_env(env(&[])).unwrap_err();
+        assert!(
+            e.contains("MUXSIM_SHARD") && e.contains("JOB_COMPLETION_INDEX"),
+            "{e}"
+        );
+        let e = shard_from_env(env(&[("JOB_COMPLETION_INDEX", "1")])).unwrap_err();
+        assert!(e.contains("MUXSIM_SHARD_COUNT is not"), "{e}");
+        let e = shard_from_env(env(&[("CI_NODE_INDEX", "5"), ("CI_NODE_TOTAL", "4")])).unwrap_err();
+        assert!(e.contains("does not exist"), "{e}");
+        assert!(shard_from_env(env(&[("MUXSIM_SHARD", "0/2")])).is_err());
+        assert!(shard_from_env(env(&[("CI_NODE_INDEX", "x"), ("CI_NODE_TOTAL", "4")])).is_err());
     }
 }

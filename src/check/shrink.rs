@@ -1,19 +1,22 @@
-//! Shrinking a failing scenario to a minimal one that fails the same way.
+//! Shrinking a failing scenario to a minimal one that fails the same way: with the same
+//! signature (the check that fired and its normalized message), not merely the same kind.
 //!
 //! First the run is turned into its replay form: each client's script is what it actually
 //! did (drawn client faults become plain `close`/`reset`/`shutdown` steps) and every fault
 //! that fired is anchored to its operation, with drawn faults off. By the world's replay
 //! guarantee this form fails exactly like the run. Then, greedily and until nothing more can
-//! go, it drops whole clients, single faults, single steps, and halves payloads, keeping each
-//! change only if the failure keeps its kind.
+//! go, it drops whole clients, single faults, single steps (a `pause` with its `resume`, so no
+//! client is left paused by the shrinker alone), and trims payloads from either end, keeping
+//! each change only if the signature stays.
 
 use std::collections::BTreeMap;
 
-use crate::backend::sim::TraceKind;
+use super::bucket::signature;
 use crate::fault::{FaultFamilies, FaultPlan};
 use crate::scenario::Scenario;
-use crate::transcript::{FaultLine, Header, Item, Step, Transcript};
-use crate::world::{Entry, Failure, Run, Script, Verdict};
+use crate::script::{ClientId, Entry, Script, Step};
+use crate::transcript::{FaultLine, Header, Item, Transcript};
+use crate::world::{Failure, Run, ScriptedFault, TraceKind, Verdict};
 
 /// Most candidate runs one shrink may try. Each is one simulation of a small scenario; a
 /// thousand keep shrinking under a second or two for typical failures.
@@ -21,53 +24,67 @@ const SHRINK_BUDGET: usize = 1_000;
 
 /// The replay form of a run: actions as they happened, faults anchored where they fired.
 fn replay_form(scenario: &Scenario, run: &Run) -> Scenario {
-    let mut scripts: Vec<Script> = scenario
-        .scripts
+    let mut clients: Vec<Script> = scenario
+        .play
+        .clients
         .iter()
         .map(|s| Script::new(s.name.clone()))
         .collect();
-    let mut anchored = Vec::new();
+    let mut faults = Vec::new();
     for event in &run.trace {
         match &event.kind {
             TraceKind::Client { client, step } if !step.is_expectation() => {
-                scripts[*client].entries.push(Entry::Step(step.clone()));
+                clients[client.index()]
+                    .entries
+                    .push(Entry::Step(step.clone()));
             }
-            TraceKind::Fault { client, spec, at } => anchored.push((*client, *spec, *at)),
+            TraceKind::Fault { client, spec, at } => faults.push(ScriptedFault {
+                client: *client,
+                spec: *spec,
+                at: Some(*at),
+            }),
             _ => {}
         }
     }
     // Steps the run never reached (it stopped at the failure) still shape the schedule.
     for (c, left) in run.unreached.iter().enumerate() {
-        scripts[c].entries.extend(left.iter().cloned());
+        clients[c].entries.extend(left.iter().cloned());
     }
-    let mut config = scenario.config.clone();
-    config.plan = Some(FaultPlan::calm());
-    config.faults = FaultFamilies::NONE;
-    Scenario {
-        scripts,
-        anchored,
-        global: scenario.global.clone(),
-        config,
-        ..scenario.clone()
-    }
+    // Faults armed from the start keep their place.
+    faults.extend(
+        scenario
+            .play
+            .faults
+            .iter()
+            .filter(|f| f.at.is_none())
+            .copied(),
+    );
+    let mut shrunk = scenario.clone();
+    shrunk.config.plan = Some(FaultPlan::calm());
+    shrunk.config.faults = FaultFamilies::NONE;
+    shrunk.config.record = true;
+    shrunk.play.clients = clients;
+    shrunk.play.faults = faults;
+    shrunk
 }
 
-/// Shrinks `scenario` (whose run failed with a failure of `kind`) using `check` to run
-/// candidates. Returns the smallest scenario found that still fails the same way.
+/// Shrinks `scenario` (whose recorded run failed with `failure`) using `check` to run
+/// candidates. Returns the smallest scenario found whose failure has the same signature.
 pub fn minimize(
     scenario: &Scenario,
     run: &Run,
-    kind: &str,
+    failure: &Failure,
     check: impl Fn(&Scenario) -> (Run, Verdict),
 ) -> Scenario {
+    let wanted = signature(failure);
     let budget = std::cell::Cell::new(SHRINK_BUDGET);
     let fails = |candidate: &Scenario| -> bool {
-        if budget.get() == 0 {
+        if budget.get() == 0 || candidate.play.validate().is_err() {
             return false;
         }
         budget.set(budget.get() - 1);
         let (_, verdict) = check(candidate);
-        verdict.failure().is_some_and(|f| f.kind() == kind)
+        verdict.failure().is_some_and(|f| signature(f) == wanted)
     };
     let replay = replay_form(scenario, run);
     let mut best = if fails(&replay) {
@@ -78,8 +95,8 @@ pub fn minimize(
     loop {
         let mut changed = false;
         // Whole clients, last first so indices of the others stay put.
-        for c in (0..best.scripts.len()).rev() {
-            if best.scripts.len() == 1 {
+        for c in (0..best.play.clients.len()).rev() {
+            if best.play.clients.len() == 1 {
                 break;
             }
             let candidate = without_client(&best, c);
@@ -89,66 +106,35 @@ pub fn minimize(
             }
         }
         // Single faults.
-        let mut i = best.anchored.len();
+        let mut i = best.play.faults.len();
         while i > 0 {
             i -= 1;
             let mut candidate = best.clone();
-            candidate.anchored.remove(i);
+            candidate.play.faults.remove(i);
             if fails(&candidate) {
                 best = candidate;
                 changed = true;
             }
         }
-        // Single steps (never the connect).
-        for c in 0..best.scripts.len() {
-            let mut e = best.scripts[c].entries.len();
+        // Single entries (never the connect), a pause together with its resume.
+        for c in 0..best.play.clients.len() {
+            let mut e = best.play.clients[c].entries.len();
             while e > 1 {
                 e -= 1;
+                if e >= best.play.clients[c].entries.len() {
+                    continue;
+                }
                 let mut candidate = best.clone();
-                candidate.scripts[c].entries.remove(e);
-                if fails(&candidate) {
+                if remove_entry(&mut candidate.play.clients[c], e) && fails(&candidate) {
                     best = candidate;
                     changed = true;
                 }
             }
         }
-        // Shorter payloads, then plainer ones.
-        for c in 0..best.scripts.len() {
-            for e in 0..best.scripts[c].entries.len() {
-                for keep in [1, 2, 3] {
-                    while let Entry::Step(Step::Send(bytes)) = &best.scripts[c].entries[e] {
-                        // Keep a half, then three quarters, then all but a byte.
-                        let len = bytes.len();
-                        let target = match keep {
-                            1 => len / 2,
-                            2 => len * 3 / 4,
-                            _ => len.saturating_sub(1),
-                        };
-                        if target == 0 || target >= len {
-                            break;
-                        }
-                        let mut candidate = best.clone();
-                        candidate.scripts[c].entries[e] =
-                            Entry::Step(Step::Send(bytes[..target].to_vec()));
-                        if fails(&candidate) {
-                            best = candidate;
-                            changed = true;
-                        } else {
-                            break;
-                        }
-                    }
-                }
-                if let Entry::Step(Step::Send(bytes)) = &best.scripts[c].entries[e] {
-                    let plain = plain_bytes(bytes.len());
-                    if *bytes != plain {
-                        let mut candidate = best.clone();
-                        candidate.scripts[c].entries[e] = Entry::Step(Step::Send(plain));
-                        if fails(&candidate) {
-                            best = candidate;
-                            changed = true;
-                        }
-                    }
-                }
+        // Shorter payloads: from the end, then from the front; then plainer ones.
+        for c in 0..best.play.clients.len() {
+            for e in 0..best.play.clients[c].entries.len() {
+                changed |= trim_payload(&mut best, c, e, &fails);
             }
         }
         if !changed || budget.get() == 0 {
@@ -157,24 +143,135 @@ pub fn minimize(
     }
 }
 
-/// Readable bytes of a given length: `0123456789` repeated (no `r`, see the oracle).
-fn plain_bytes(len: usize) -> Vec<u8> {
-    b"0123456789".iter().copied().cycle().take(len).collect()
+/// Removes entry `e` of `script`; a `pause` takes its next `resume` along and a `resume` its
+/// previous `pause`. False when there is nothing to remove (the connect stays).
+fn remove_entry(script: &mut Script, e: usize) -> bool {
+    let Some(entry) = script.entries.get(e) else {
+        return false;
+    };
+    match entry {
+        Entry::Step(Step::Connect) => false,
+        Entry::Step(Step::Pause) => {
+            let resume = script.entries[e + 1..]
+                .iter()
+                .position(|x| *x == Entry::Step(Step::Resume))
+                .map(|p| e + 1 + p);
+            if let Some(r) = resume {
+                script.entries.remove(r);
+            }
+            script.entries.remove(e);
+            true
+        }
+        Entry::Step(Step::Resume) => {
+            let pause = script.entries[..e]
+                .iter()
+                .rposition(|x| *x == Entry::Step(Step::Pause));
+            script.entries.remove(e);
+            if let Some(p) = pause {
+                script.entries.remove(p);
+            }
+            true
+        }
+        _ => {
+            script.entries.remove(e);
+            true
+        }
+    }
+}
+
+/// Tries shorter and plainer versions of the payload at `(c, e)`; true when one was kept.
+fn trim_payload(
+    best: &mut Scenario,
+    c: usize,
+    e: usize,
+    fails: &impl Fn(&Scenario) -> bool,
+) -> bool {
+    let mut changed = false;
+    let with = |best: &Scenario, bytes: Vec<u8>| {
+        let mut candidate = best.clone();
+        candidate.play.clients[c].entries[e] = Entry::Step(Step::Send(bytes));
+        candidate
+    };
+    // Keep a half, three quarters, all but one byte: first the front, then the back.
+    for from_front in [false, true] {
+        for keep in [1, 2, 3] {
+            loop {
+                let Entry::Step(Step::Send(bytes)) = &best.play.clients[c].entries[e] else {
+                    return changed;
+                };
+                let len = bytes.len();
+                let target = match keep {
+                    1 => len / 2,
+                    2 => len * 3 / 4,
+                    _ => len.saturating_sub(1),
+                };
+                if target == 0 || target >= len {
+                    break;
+                }
+                let trimmed = if from_front {
+                    bytes[len - target..].to_vec()
+                } else {
+                    bytes[..target].to_vec()
+                };
+                let candidate = with(best, trimmed);
+                if fails(&candidate) {
+                    *best = candidate;
+                    changed = true;
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+    if let Entry::Step(Step::Send(bytes)) = &best.play.clients[c].entries[e] {
+        let plain = plain_bytes(bytes);
+        if *bytes != plain {
+            let candidate = with(best, plain);
+            if fails(&candidate) {
+                *best = candidate;
+                changed = true;
+            }
+        }
+    }
+    changed
+}
+
+/// Readable bytes of the same length: `0123456789` repeated (no `r`, so echo markers stay
+/// unambiguous), keeping line and message structure (`\r`, `\n`) where it was.
+fn plain_bytes(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .iter()
+        .enumerate()
+        .map(|(i, b)| match b {
+            b'\n' | b'\r' => *b,
+            _ => b"0123456789"[i % 10],
+        })
+        .collect()
 }
 
 fn without_client(scenario: &Scenario, c: usize) -> Scenario {
     let mut candidate = scenario.clone();
-    candidate.scripts.remove(c);
-    candidate.anchored = scenario
-        .anchored
+    candidate.play.clients.remove(c);
+    candidate.play.faults = scenario
+        .play
+        .faults
         .iter()
-        .filter(|(client, _, _)| *client != Some(c))
-        .map(|(client, spec, at)| (client.map(|i| if i > c { i - 1 } else { i }), *spec, *at))
+        .filter(|f| f.client != Some(ClientId::from_index(c)))
+        .map(|f| ScriptedFault {
+            client: f.client.map(|i| {
+                if i.index() > c {
+                    ClientId::from_index(i.index() - 1)
+                } else {
+                    i
+                }
+            }),
+            ..*f
+        })
         .collect();
     candidate
 }
 
-/// Writes a scenario as a transcript: its header, the failure as a comment, then every
+/// Writes a scenario as a transcript: the failure as a comment, its header, then every
 /// client's steps in the order its run executed them (steps it never reached after), with
 /// each fault on the line where it fired.
 pub fn to_transcript(scenario: &Scenario, run: &Run, failure: Option<&Failure>) -> Transcript {
@@ -182,64 +279,56 @@ pub fn to_transcript(scenario: &Scenario, run: &Run, failure: Option<&Failure>) 
     if let Some(failure) = failure {
         t.push(Item::Comment(format!(" {failure}")));
     }
-    t.push(Item::Header(Header::Service(scenario.service.clone())));
-    t.push(Item::Header(Header::Semantics(
-        scenario.config.sim.semantics,
-    )));
-    t.push(Item::Header(Header::Seed(scenario.config.seed)));
     let drawn = scenario.config.plan.is_none() && !scenario.config.faults.is_empty();
+    let mut headers = scenario.headers();
     if drawn {
-        t.push(Item::Header(Header::Faults(scenario.config.faults)));
+        let after_seed = headers
+            .iter()
+            .position(|h| matches!(h, Header::Seed(_)))
+            .map_or(headers.len(), |i| i + 1);
+        headers.insert(after_seed, Header::Faults(scenario.config.faults));
     }
-    if scenario.scripts.len() > 1 {
-        let names = scenario.scripts.iter().map(|s| s.name.clone()).collect();
-        t.push(Item::Header(Header::Clients(names)));
-    }
-    for header in crate::scenario::limit_headers(&scenario.config) {
+    for header in headers {
         t.push(Item::Header(header));
     }
-    if scenario.oracle {
-        t.push(Item::Header(Header::Oracle(true)));
-    }
     t.push(Item::Blank);
-    let names: Vec<String> = scenario.scripts.iter().map(|s| s.name.clone()).collect();
-    let mut cursor: Vec<usize> = vec![0; scenario.scripts.len()];
+    let names: Vec<String> = scenario
+        .play
+        .clients
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let mut cursor: Vec<usize> = vec![0; names.len()];
     let mut faults_left: BTreeMap<usize, bool> =
-        (0..scenario.anchored.len()).map(|i| (i, true)).collect();
+        (0..scenario.play.faults.len()).map(|i| (i, true)).collect();
     let fault_line = |i: usize| {
-        let (client, spec, at) = scenario.anchored[i];
+        let f = scenario.play.faults[i];
         Item::Fault(FaultLine {
-            client: client.map(|c| names[c].clone()),
-            spec,
-            at: Some(at),
+            client: f.client.map(|c| names[c.index()].clone()),
+            spec: f.spec,
+            at: f.at,
         })
     };
     for event in &run.trace {
         match &event.kind {
             TraceKind::Client { client, step } if !step.is_expectation() => {
-                let script = &scenario.scripts[*client];
+                let c = client.index();
+                let script = &scenario.play.clients[c];
                 // Emit script entries up to and including this action.
-                while let Some(entry) = script.entries.get(cursor[*client]) {
-                    cursor[*client] += 1;
-                    match entry {
-                        Entry::Step(s) => {
-                            t.push(Item::Step {
-                                client: names[*client].clone(),
-                                step: s.clone(),
-                            });
-                            break;
-                        }
-                        Entry::Fault(spec) => t.push(Item::Fault(FaultLine {
-                            client: Some(names[*client].clone()),
-                            spec: *spec,
-                            at: None,
-                        })),
+                while let Some(entry) = script.entries.get(cursor[c]) {
+                    cursor[c] += 1;
+                    t.push(crate::scenario::entry_item(&names[c], entry));
+                    if matches!(entry, Entry::Step(_)) {
+                        break;
                     }
                 }
             }
             TraceKind::Fault { client, spec, at } if !drawn => {
-                let found = scenario.anchored.iter().enumerate().find(|(i, a)| {
-                    faults_left.get(i) == Some(&true) && **a == (*client, *spec, *at)
+                let found = scenario.play.faults.iter().enumerate().find(|(i, f)| {
+                    faults_left.get(i) == Some(&true)
+                        && f.client == *client
+                        && f.spec == *spec
+                        && f.at == Some(*at)
                 });
                 if let Some((i, _)) = found {
                     faults_left.insert(i, false);
@@ -249,19 +338,9 @@ pub fn to_transcript(scenario: &Scenario, run: &Run, failure: Option<&Failure>) 
             _ => {}
         }
     }
-    for (c, script) in scenario.scripts.iter().enumerate() {
+    for (c, script) in scenario.play.clients.iter().enumerate() {
         for entry in &script.entries[cursor[c].min(script.entries.len())..] {
-            t.push(match entry {
-                Entry::Step(s) => Item::Step {
-                    client: names[c].clone(),
-                    step: s.clone(),
-                },
-                Entry::Fault(spec) => Item::Fault(FaultLine {
-                    client: Some(names[c].clone()),
-                    spec: *spec,
-                    at: None,
-                }),
-            });
+            t.push(crate::scenario::entry_item(&names[c], entry));
         }
     }
     for (i, left) in faults_left {
@@ -270,4 +349,34 @@ pub fn to_transcript(scenario: &Scenario, run: &Run, failure: Option<&Failure>) 
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_and_its_resume_go_together() {
+        let mut s = Script::new("a")
+            .then(Step::Connect)
+            .then(Step::Pause)
+            .then(Step::Send(b"x".to_vec()))
+            .then(Step::Resume)
+            .then(Step::Close);
+        assert!(remove_entry(&mut s, 3));
+        assert_eq!(
+            s.entries,
+            vec![
+                Entry::Step(Step::Connect),
+                Entry::Step(Step::Send(b"x".to_vec())),
+                Entry::Step(Step::Close)
+            ]
+        );
+        assert!(!remove_entry(&mut s, 0), "the connect stays");
+    }
+
+    #[test]
+    fn plain_bytes_keep_line_structure() {
+        assert_eq!(plain_bytes(b"ab\r\ncd\n"), b"01\r\n45\n");
+    }
 }

@@ -19,8 +19,8 @@ impl Service for Ack {
         self.out.send(conn, RESPONSE);
     }
     fn handle_closed(&mut self, _now: Instant, _conn: ConnId, _reason: CloseReason) {}
-    fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop()
+    fn poll_output(&mut self, buf: &mut Vec<u8>) -> Option<Output> {
+        self.out.poll(buf)
     }
     fn tracked_connections(&self) -> usize {
         0

@@ -20,14 +20,14 @@ impl Service for Echo {
         self.out.send(conn, GREETING);
     }
     fn handle_received(&mut self, _now: Instant, conn: ConnId, bytes: &[u8]) {
-        let mut answer = Vec::with_capacity(bytes.len() + RESPONSE.len());
-        answer.extend_from_slice(bytes);
-        answer.extend_from_slice(RESPONSE);
-        self.out.send(conn, answer);
+        self.out.send_with(conn, |buf| {
+            buf.extend_from_slice(bytes);
+            buf.extend_from_slice(RESPONSE);
+        });
     }
     fn handle_closed(&mut self, _now: Instant, _conn: ConnId, _reason: CloseReason) {}
-    fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop()
+    fn poll_output(&mut self, buf: &mut Vec<u8>) -> Option<Output> {
+        self.out.poll(buf)
     }
     fn tracked_connections(&self) -> usize {
         0

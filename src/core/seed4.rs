@@ -84,9 +84,11 @@ impl Service for Seed4Literal {
             let Some(stack) = self.messages.get_mut(&conn) else {
                 panic!("KeyError: {conn} (seed server 4 writes to a client that already left)");
             };
-            if let Some(mut message) = stack.pop() {
-                message.extend_from_slice(RESPONSE);
-                self.out.send(conn, message);
+            if let Some(message) = stack.pop() {
+                self.out.send_with(conn, |buf| {
+                    buf.extend_from_slice(&message);
+                    buf.extend_from_slice(RESPONSE);
+                });
             }
         }
         if !self.outputs.is_empty() {
@@ -94,8 +96,8 @@ impl Service for Seed4Literal {
         }
     }
 
-    fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop()
+    fn poll_output(&mut self, buf: &mut Vec<u8>) -> Option<Output> {
+        self.out.poll(buf)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

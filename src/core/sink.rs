@@ -3,8 +3,8 @@
 //! socket readable forever and the loop spins; ours closes on EOF.
 
 use super::{CloseReason, ConnId, GREETING, Outbox, Output, Service};
+use crate::text::quote;
 use crate::time::Instant;
-use crate::transcript::quote;
 
 /// Greets, logs every chunk received, closes on EOF.
 #[derive(Debug, Default)]
@@ -23,8 +23,8 @@ impl Service for Sink {
         self.out.close(conn);
     }
     fn handle_closed(&mut self, _now: Instant, _conn: ConnId, _reason: CloseReason) {}
-    fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop()
+    fn poll_output(&mut self, buf: &mut Vec<u8>) -> Option<Output> {
+        self.out.poll(buf)
     }
     fn tracked_connections(&self) -> usize {
         0

@@ -1,136 +1,212 @@
 //! Transcripts: one text format for fixtures, recorded runs and snapshots.
 //!
 //! A transcript is a list of lines: header lines (`service`, `semantics`, `seed`, `faults`,
-//! `limit`, `expect`), client steps (`a send "ping"`), fault lines (`! a short-read 2 at 3`),
-//! time marks (`@ 1.5s`), comments and blank lines. The grammar, with examples, is in
-//! `docs/transcript.md`.
+//! `limit`, `expect`, `oracle`, `clients`), client steps (`a send "ping"`), fault lines
+//! (`! a short-read 2 at 3`), time marks (`@ 1.5s`), comments and blank lines. The grammar,
+//! with examples, is in `docs/transcript.md`.
 //!
-//! A fixture is a client script plus expectations (`recv`, `recv-eof`, `recv-reset`); a
-//! recorded run is the same format with every client event written in the order it
-//! happened. Replaying a recorded run under its seed reproduces it exactly: see
-//! [`crate::world`] for why the scheduler makes that hold.
+//! The format stands on the client-step vocabulary of [`crate::script`] and the fault table of
+//! [`crate::fault`]: it reads and writes them, and knows nothing of the simulator that runs
+//! them. A fixture is a client script plus expectations (`recv`, `recv-eof`, ...); a recorded
+//! run is the same format with every client event written in the order it happened.
 //!
 //! Parsing never panics; errors carry the line and column ([`ParseError`]). Rendering is
 //! canonical, and `parse(render(t)) == t` for every transcript.
 
+mod files;
 mod parse;
 mod render;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::time::Duration;
 
-pub use parse::{ParseError, parse, parse_duration};
-pub use render::{format_duration, quote, quote_short, render_item, render_step};
+pub use files::{FileError, find, load, load_from};
+pub use parse::{MAX_SIZE, ParseError, parse};
+pub use render::render_item;
 
 use crate::fault::{FaultFamilies, FaultSpec};
+use crate::script::Step;
 use crate::semantics::Semantics;
 
 /// A whole transcript: its lines in file order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Transcript {
+    /// The lines.
     pub lines: Vec<Line>,
 }
 
 /// One line and the comment that may trail it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Line {
+    /// What the line says.
     pub item: Item,
     /// Text after `#` on a line that also holds an item.
     pub comment: Option<String>,
+    /// Columns of the line's tokens, as parsed (empty for lines made in code): where to
+    /// point when a later check finds something wrong with one of them.
+    columns: Vec<usize>,
 }
+
+impl Line {
+    /// A line made in code.
+    pub fn new(item: Item) -> Self {
+        Line {
+            item,
+            comment: None,
+            columns: Vec::new(),
+        }
+    }
+
+    /// The 1-based column of the line's `token`-th token (0 is the first), or 1 when the
+    /// line was not parsed.
+    pub fn column(&self, token: usize) -> usize {
+        self.columns.get(token).copied().unwrap_or(1)
+    }
+}
+
+/// Lines are equal when they say the same thing; where their tokens stood does not count.
+impl PartialEq for Line {
+    fn eq(&self, other: &Self) -> bool {
+        self.item == other.item && self.comment == other.comment
+    }
+}
+
+impl Eq for Line {}
 
 /// What a line says.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Item {
+    /// An empty line.
     Blank,
     /// A whole-line comment, without the `#`.
     Comment(String),
+    /// A header line.
     Header(Header),
     /// `@ 1.5s`: the virtual time when the lines below happened. Informational: replay does
     /// not wait for it.
     At(Duration),
+    /// A client's step.
     Step {
+        /// The client.
         client: String,
+        /// The step.
         step: Step,
     },
+    /// A fault line.
     Fault(FaultLine),
 }
 
 /// A header line.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Header {
+    /// `service NAME`.
     Service(String),
+    /// `semantics S`.
     Semantics(Semantics),
+    /// `seed N`.
     Seed(u64),
+    /// `faults F`: the fault families the seed may switch on.
     Faults(FaultFamilies),
-    Limit(Limit, u64),
+    /// `limit NAME VALUE`: a limit of the driver, the simulated network or the service.
+    Limit(String, u64),
+    /// `expect E`.
     Expect(Expect),
     /// `clients a b c`: the clients in scheduling order (by default, order of appearance).
     /// Recorded runs list them, since the order is part of what the seed decides.
     Clients(Vec<String>),
-    /// `oracle on`: judge what clients receive by the service's reference model; clients
-    /// have no expectations of their own.
+    /// `oracle on`: judge what clients receive by the service's oracle as well.
     Oracle(bool),
 }
 
-/// A tunable limit a transcript can set, by its name in the file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Limit {
-    /// `max-conns N`
-    MaxConns,
-    /// `read-budget BYTES`
-    ReadBudget,
-    /// `high-water BYTES`
-    HighWater,
-    /// `hard-limit BYTES`
-    HardLimit,
-    /// `idle-timeout MS` (0: never)
-    IdleTimeoutMs,
-    /// `linger MS`
-    LingerMs,
-    /// `buffer BYTES`: the simulated socket buffer, per direction
-    Buffer,
-    /// `backlog N`: the simulated listen backlog
-    Backlog,
-    /// `max-line BYTES` for the `lines` service
-    MaxLine,
-    /// `request-timeout-ms MS` for the `lines` service (0: never)
-    RequestTimeoutMs,
-    /// `steps N`: the simulator's step limit
-    Steps,
+/// The header keywords: one table for the parser, the renderer and error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderKind {
+    /// `service`
+    Service,
+    /// `semantics`
+    Semantics,
+    /// `seed`
+    Seed,
+    /// `faults`
+    Faults,
+    /// `limit`
+    Limit,
+    /// `expect`
+    Expect,
+    /// `oracle`
+    Oracle,
+    /// `clients`
+    Clients,
 }
 
-impl Limit {
-    pub const ALL: &[(Limit, &str)] = &[
-        (Limit::MaxConns, "max-conns"),
-        (Limit::ReadBudget, "read-budget"),
-        (Limit::HighWater, "high-water"),
-        (Limit::HardLimit, "hard-limit"),
-        (Limit::IdleTimeoutMs, "idle-timeout-ms"),
-        (Limit::LingerMs, "linger-ms"),
-        (Limit::Buffer, "buffer"),
-        (Limit::Backlog, "backlog"),
-        (Limit::MaxLine, "max-line"),
-        (Limit::RequestTimeoutMs, "request-timeout-ms"),
-        (Limit::Steps, "steps"),
+impl HeaderKind {
+    /// Every header keyword.
+    pub const ALL: [HeaderKind; 8] = [
+        HeaderKind::Service,
+        HeaderKind::Semantics,
+        HeaderKind::Seed,
+        HeaderKind::Faults,
+        HeaderKind::Limit,
+        HeaderKind::Expect,
+        HeaderKind::Oracle,
+        HeaderKind::Clients,
     ];
 
+    /// The keyword.
     pub fn name(self) -> &'static str {
-        Limit::ALL
-            .iter()
-            .find(|(l, _)| *l == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("?")
+        match self {
+            HeaderKind::Service => "service",
+            HeaderKind::Semantics => "semantics",
+            HeaderKind::Seed => "seed",
+            HeaderKind::Faults => "faults",
+            HeaderKind::Limit => "limit",
+            HeaderKind::Expect => "expect",
+            HeaderKind::Oracle => "oracle",
+            HeaderKind::Clients => "clients",
+        }
     }
 
-    pub fn from_name(name: &str) -> Option<Limit> {
-        Limit::ALL.iter().find(|(_, n)| *n == name).map(|(l, _)| *l)
+    /// The kind of the keyword `word`.
+    pub fn from_name(word: &str) -> Option<HeaderKind> {
+        HeaderKind::ALL.into_iter().find(|k| k.name() == word)
+    }
+
+    /// Every keyword, for messages: `service, semantics, ...`.
+    pub fn names() -> String {
+        HeaderKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl Header {
+    /// The header's keyword.
+    pub fn kind(&self) -> HeaderKind {
+        match self {
+            Header::Service(_) => HeaderKind::Service,
+            Header::Semantics(_) => HeaderKind::Semantics,
+            Header::Seed(_) => HeaderKind::Seed,
+            Header::Faults(_) => HeaderKind::Faults,
+            Header::Limit(..) => HeaderKind::Limit,
+            Header::Expect(_) => HeaderKind::Expect,
+            Header::Clients(_) => HeaderKind::Clients,
+            Header::Oracle(_) => HeaderKind::Oracle,
+        }
     }
 }
 
 /// What a replay of this transcript must end in. Fixtures that exhibit a bug expect it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Expect {
+    /// Every check holds.
     Pass,
     /// The service panics.
     Panic,
@@ -141,6 +217,10 @@ pub enum Expect {
 }
 
 impl Expect {
+    /// Every expectation.
+    pub const ALL: [Expect; 4] = [Expect::Pass, Expect::Panic, Expect::Mismatch, Expect::Stall];
+
+    /// The name in `expect` lines.
     pub fn name(self) -> &'static str {
         match self {
             Expect::Pass => "pass",
@@ -149,66 +229,19 @@ impl Expect {
             Expect::Stall => "stall",
         }
     }
-}
 
-/// A client's step: an action it takes, or an observation it expects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
-    Connect,
-    Send(Vec<u8>),
-    /// Expect exactly these bytes next in the stream (however the network splits them), and
-    /// take no further step until they have arrived.
-    Recv(Vec<u8>),
-    /// Expect the server to close the stream (read returns 0) with nothing more before it,
-    /// and wait for it.
-    RecvEof,
-    /// Expect the connection to be reset by the server, and wait for it.
-    RecvReset,
-    /// An observation of a recorded run: these bytes arrived here. Checked in stream order
-    /// like `recv`, but later steps do not wait for it, so a replay is scheduled exactly as
-    /// the recorded run was.
-    Got(Vec<u8>),
-    /// An observation: the server closed the stream here.
-    GotEof,
-    /// An observation: the connection was reset here.
-    GotReset,
-    /// Shut down the write side (half-close); keep reading.
-    Shutdown,
-    /// Close the socket (an RST if answers are still unread, as TCP does).
-    Close,
-    /// Abort the connection: `SO_LINGER 0` then close, which sends an RST.
-    Reset,
-    /// Stop reading (a slow reader); the server's writes fill the buffers.
-    Pause,
-    Resume,
-    /// Do nothing for this long (virtual time in the simulator, real time on sockets).
-    Wait(Duration),
-}
-
-impl Step {
-    /// Whether the step is an expectation or observation rather than an action.
-    pub fn is_expectation(&self) -> bool {
-        matches!(
-            self,
-            Step::Recv(_)
-                | Step::RecvEof
-                | Step::RecvReset
-                | Step::Got(_)
-                | Step::GotEof
-                | Step::GotReset
-        )
-    }
-
-    /// Whether later steps wait for this expectation.
-    pub fn is_barrier(&self) -> bool {
-        matches!(self, Step::Recv(_) | Step::RecvEof | Step::RecvReset)
+    /// The expectation named `word`.
+    pub fn from_name(word: &str) -> Option<Expect> {
+        Expect::ALL.into_iter().find(|e| e.name() == word)
     }
 }
 
 /// A fault line: `! [client] kind [arg] [at N]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FaultLine {
+    /// The client whose connection it hits; `None` for faults of the whole server.
     pub client: Option<String>,
+    /// The fault.
     pub spec: FaultSpec,
     /// Which operation it hits, counted from 1 (reads or writes on the client's connection,
     /// polls, accepts, or the client's sends, by kind). `None`: the next such operation after
@@ -225,6 +258,16 @@ impl Transcript {
         })
     }
 
+    /// The line (1-based) of the first header of `kind`, and the line itself.
+    pub fn header_line(&self, kind: HeaderKind) -> Option<(usize, &Line)> {
+        self.lines
+            .iter()
+            .enumerate()
+            .find(|(_, l)| matches!(&l.item, Item::Header(h) if h.kind() == kind))
+            .map(|(i, l)| (i + 1, l))
+    }
+
+    /// The `service` line's name.
     pub fn service(&self) -> Option<&str> {
         self.headers().find_map(|h| match h {
             Header::Service(s) => Some(s.as_str()),
@@ -232,6 +275,7 @@ impl Transcript {
         })
     }
 
+    /// The `semantics` line's semantics.
     pub fn semantics(&self) -> Option<Semantics> {
         self.headers().find_map(|h| match h {
             Header::Semantics(s) => Some(*s),
@@ -239,6 +283,7 @@ impl Transcript {
         })
     }
 
+    /// The `seed` line's seed.
     pub fn seed(&self) -> Option<u64> {
         self.headers().find_map(|h| match h {
             Header::Seed(s) => Some(*s),
@@ -246,6 +291,7 @@ impl Transcript {
         })
     }
 
+    /// The `faults` line's families.
     pub fn faults(&self) -> Option<FaultFamilies> {
         self.headers().find_map(|h| match h {
             Header::Faults(f) => Some(*f),
@@ -253,6 +299,7 @@ impl Transcript {
         })
     }
 
+    /// The `expect` line's expectation (`pass` without one).
     pub fn expect(&self) -> Expect {
         self.headers()
             .find_map(|h| match h {
@@ -262,15 +309,20 @@ impl Transcript {
             .unwrap_or(Expect::Pass)
     }
 
+    /// Whether an `oracle on` line is present.
     pub fn oracle(&self) -> bool {
         self.headers().any(|h| matches!(h, Header::Oracle(true)))
     }
 
-    pub fn limit(&self, limit: Limit) -> Option<u64> {
-        self.headers().find_map(|h| match h {
-            Header::Limit(l, v) if *l == limit => Some(*v),
-            _ => None,
-        })
+    /// The `limit` lines: (line number, name, value).
+    pub fn limits(&self) -> impl Iterator<Item = (usize, &str, u64)> {
+        self.lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| match &l.item {
+                Item::Header(Header::Limit(name, value)) => Some((i + 1, name.as_str(), *value)),
+                _ => None,
+            })
     }
 
     /// The clients in scheduling order: the `clients` line's order, then the others in order
@@ -301,10 +353,7 @@ impl Transcript {
 
     /// Appends a line with no trailing comment.
     pub fn push(&mut self, item: Item) {
-        self.lines.push(Line {
-            item,
-            comment: None,
-        });
+        self.lines.push(Line::new(item));
     }
 }
 
@@ -313,6 +362,3 @@ impl fmt::Display for Transcript {
         f.write_str(&render::render(self))
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,12 +1,20 @@
 //! The transcript parser: line by line, never panicking, every error with its line and
-//! column.
+//! column. It reads the step, fault and header tables; it does not know which services or
+//! limits exist (the scenario resolves those, with the positions kept on each line).
 
 use std::fmt;
 use std::time::Duration;
 
-use super::{Expect, FaultLine, Header, Item, Limit, Line, Step, Transcript};
-use crate::fault::{Arg, FaultFamilies, FaultSpec};
+use super::{Expect, FaultLine, Header, HeaderKind, Item, Line, Transcript};
+use crate::fault::{Arg, FaultFamilies, FaultKind};
+use crate::script::{LinePattern, StepArg, StepKind, StepValue};
 use crate::semantics::Semantics;
+use crate::text::{DurationError, parse_duration};
+
+/// The largest transcript read: 64 MiB is a thousand times the largest fixture a person
+/// writes, and small enough that a stray `/dev/zero` or a runaway recording cannot exhaust
+/// memory.
+pub const MAX_SIZE: u64 = 64 * 1024 * 1024;
 
 /// A syntax error: where it is and what was expected there.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -16,20 +24,9 @@ pub struct ParseError {
     pub line: usize,
     /// 1-based column, in characters.
     pub column: usize,
+    /// What was expected there, and what was found.
     pub message: String,
 }
-
-/// Words that cannot be client names because they start other lines.
-const KEYWORDS: &[&str] = &[
-    "service",
-    "semantics",
-    "seed",
-    "faults",
-    "limit",
-    "expect",
-    "oracle",
-    "clients",
-];
 
 #[derive(Debug)]
 struct Token {
@@ -53,13 +50,12 @@ impl fmt::Display for Token {
     }
 }
 
-struct LineParser<'a> {
+struct LineParser {
     line: usize,
     tokens: Vec<Token>,
     pos: usize,
     /// Column just past the last character of the item, for "expected ... at end" errors.
     end_column: usize,
-    _text: &'a str,
 }
 
 fn err(line: usize, column: usize, message: impl Into<String>) -> ParseError {
@@ -166,13 +162,17 @@ fn tokenize(line_no: usize, text: &str) -> Result<(Vec<Token>, Option<String>, u
     Ok((tokens, None, end_column))
 }
 
-impl<'a> LineParser<'a> {
+impl LineParser {
     fn next(&mut self) -> Option<&Token> {
         let token = self.tokens.get(self.pos);
         if token.is_some() {
             self.pos += 1;
         }
         token
+    }
+
+    fn has_more(&self) -> bool {
+        self.pos < self.tokens.len()
     }
 
     fn column(&self) -> usize {
@@ -199,7 +199,7 @@ impl<'a> LineParser<'a> {
         }
     }
 
-    fn string(&mut self, what: &str) -> Result<Vec<u8>, ParseError> {
+    fn string(&mut self, what: &str) -> Result<(Vec<u8>, usize), ParseError> {
         let line = self.line;
         let column = self.column();
         match self.next() {
@@ -214,7 +214,7 @@ impl<'a> LineParser<'a> {
                         format!("expected {what}, found an empty string"),
                     ));
                 }
-                Ok(bytes.clone())
+                Ok((bytes.clone(), *column))
             }
             Some(t) => Err(err(
                 line,
@@ -232,22 +232,25 @@ impl<'a> LineParser<'a> {
     fn number(&mut self, what: &str) -> Result<u64, ParseError> {
         let (word, column) = self.word(what)?;
         word.parse::<u64>().map_err(|_| {
-            err(
-                self.line,
-                column,
-                format!("expected {what}, found `{word}`"),
-            )
+            let why = if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
+                "too large (at most 18446744073709551615)".to_string()
+            } else {
+                format!("found `{word}`")
+            };
+            err(self.line, column, format!("expected {what}, {why}"))
         })
     }
 
     fn duration(&mut self, what: &str) -> Result<Duration, ParseError> {
         let (word, column) = self.word(what)?;
-        parse_duration(&word).ok_or_else(|| {
-            err(
-                self.line,
-                column,
-                format!("expected {what} like 10ms, 2s, 50us or 7ns, found `{word}`"),
-            )
+        parse_duration(&word).map_err(|e| {
+            let message = match e {
+                DurationError::Malformed => format!(
+                    "expected {what} like 10ms, 1.5s, 2m or 7ns (units ns, us, ms, s, m, h), found `{word}`"
+                ),
+                other => format!("expected {what}: `{word}` is {other}"),
+            };
+            err(self.line, column, message)
         })
     }
 
@@ -264,57 +267,40 @@ impl<'a> LineParser<'a> {
     }
 }
 
-/// Parses a duration such as `10ms`, `2s`, `50us`, `7ns`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let digits = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(digits);
-    let n: u64 = number.parse().ok()?;
-    match unit {
-        "s" => Some(Duration::from_secs(n)),
-        "ms" => Some(Duration::from_millis(n)),
-        "us" => Some(Duration::from_micros(n)),
-        "ns" => Some(Duration::from_nanos(n)),
-        _ => None,
-    }
-}
-
 fn is_client_name(word: &str) -> bool {
     let mut chars = word.chars();
     chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && !KEYWORDS.contains(&word)
-        && !FaultSpec::NAMES.iter().any(|(n, _)| *n == word)
+        && HeaderKind::from_name(word).is_none()
+        && FaultKind::from_name(word).is_none()
 }
 
-const STEPS: &str =
-    "connect, send, recv, recv-eof, recv-reset, shutdown, close, reset, pause, resume or wait";
-
-/// Parses a transcript.
+/// Parses a transcript. A UTF-8 byte-order mark at the start is skipped.
 pub fn parse(input: &str) -> Result<Transcript, ParseError> {
+    let input = input.strip_prefix('\u{feff}').unwrap_or(input);
     let mut transcript = Transcript::default();
     if input.is_empty() {
         return Ok(transcript);
     }
-    let mut seen_headers: Vec<(&'static str, usize)> = Vec::new();
+    let mut seen_headers: Vec<(String, usize)> = Vec::new();
+    let line_count = input.split('\n').count();
     for (index, raw) in input.split('\n').enumerate() {
         let line_no = index + 1;
         // A final newline ends the last line; it does not start an empty one.
-        if raw.is_empty() && index > 0 && index == input.split('\n').count() - 1 {
+        if raw.is_empty() && index > 0 && index == line_count - 1 {
             break;
         }
         let text = raw.strip_suffix('\r').unwrap_or(raw);
         let (tokens, comment, end_column) = tokenize(line_no, text)?;
+        let columns: Vec<usize> = tokens.iter().map(|t| t.column).collect();
         if tokens.is_empty() {
             let item = match comment {
                 Some(c) => Item::Comment(c),
                 None => Item::Blank,
             };
-            transcript.lines.push(Line {
-                item,
-                comment: None,
-            });
+            transcript.lines.push(Line::new(item));
             continue;
         }
         let mut p = LineParser {
@@ -322,7 +308,6 @@ pub fn parse(input: &str) -> Result<Transcript, ParseError> {
             tokens,
             pos: 0,
             end_column,
-            _text: text,
         };
         let (first, first_column) = match p.next() {
             Some(Token {
@@ -347,86 +332,83 @@ pub fn parse(input: &str) -> Result<Transcript, ParseError> {
                 p.end("the time")?;
                 Item::At(d)
             }
-            "service" | "semantics" | "seed" | "faults" | "limit" | "expect" | "oracle"
-            | "clients" => {
-                let key: &'static str = KEYWORDS
-                    .iter()
-                    .find(|k| **k == first)
-                    .copied()
-                    .unwrap_or("?");
-                let header = parse_header(&mut p, key)?;
-                let dup_key = match &header {
-                    Header::Limit(limit, _) => limit.name(),
-                    _ => key,
-                };
-                if let Some((_, at)) = seen_headers.iter().find(|(k, _)| *k == dup_key) {
+            word => match HeaderKind::from_name(word) {
+                Some(kind) => {
+                    let header = parse_header(&mut p, kind)?;
+                    let key = match &header {
+                        Header::Limit(name, _) => format!("limit {name}"),
+                        _ => kind.name().to_string(),
+                    };
+                    if let Some((_, at)) = seen_headers.iter().find(|(k, _)| *k == key) {
+                        return Err(err(
+                            line_no,
+                            first_column,
+                            format!("`{key}` is already set on line {at}"),
+                        ));
+                    }
+                    seen_headers.push((key, line_no));
+                    Item::Header(header)
+                }
+                None if is_client_name(word) => Item::Step {
+                    client: word.to_string(),
+                    step: parse_step(&mut p)?,
+                },
+                None => {
                     return Err(err(
                         line_no,
                         first_column,
-                        format!("`{dup_key}` is already set on line {at}"),
+                        format!(
+                            "expected a header ({}), a client name, `!` or `@`, found `{word}`",
+                            HeaderKind::names()
+                        ),
                     ));
                 }
-                seen_headers.push((dup_key, line_no));
-                Item::Header(header)
-            }
-            name if is_client_name(name) => {
-                let step = parse_step(&mut p)?;
-                Item::Step {
-                    client: name.to_string(),
-                    step,
-                }
-            }
-            other => {
-                return Err(err(
-                    line_no,
-                    first_column,
-                    format!(
-                        "expected a header (service, semantics, seed, faults, limit, expect, oracle, clients), a client name, `!` or `@`, found `{other}`"
-                    ),
-                ));
-            }
+            },
         };
-        transcript.lines.push(Line { item, comment });
+        transcript.lines.push(Line {
+            item,
+            comment,
+            columns,
+        });
     }
     Ok(transcript)
 }
 
-fn parse_header(p: &mut LineParser, key: &str) -> Result<Header, ParseError> {
-    let header = match key {
-        "service" => Header::Service(p.word("a service name")?.0),
-        "semantics" => {
-            let (word, column) = p.word("select, poll, epoll-lt or epoll-et")?;
+fn parse_header(p: &mut LineParser, kind: HeaderKind) -> Result<Header, ParseError> {
+    let header = match kind {
+        HeaderKind::Service => Header::Service(p.word("a service name")?.0),
+        HeaderKind::Semantics => {
+            let (word, column) = p.word(&Semantics::names())?;
             Header::Semantics(
                 word.parse::<Semantics>()
                     .map_err(|m| err(p.line, column, m))?,
             )
         }
-        "seed" => Header::Seed(p.number("a seed (a whole number)")?),
-        "faults" => {
+        HeaderKind::Seed => Header::Seed(p.number("a seed (a whole number)")?),
+        HeaderKind::Faults => {
             let (word, column) = p.word("fault families (none, all, or a comma-separated list)")?;
             Header::Faults(
                 word.parse::<FaultFamilies>()
                     .map_err(|m| err(p.line, column, m))?,
             )
         }
-        "limit" => {
+        HeaderKind::Limit => {
             let (name, column) = p.word("a limit name")?;
-            let Some(limit) = Limit::from_name(&name) else {
-                let known: Vec<&str> = Limit::ALL.iter().map(|(_, n)| *n).collect();
+            let valid = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
                 return Err(err(
                     p.line,
                     column,
-                    format!(
-                        "unknown limit `{name}` (expected one of {})",
-                        known.join(", ")
-                    ),
+                    format!("expected a limit name (letters, digits, `-` and `_`), found `{name}`"),
                 ));
-            };
-            Header::Limit(limit, p.number("the limit's value (a whole number)")?)
+            }
+            Header::Limit(name, p.number("the limit's value (a whole number)")?)
         }
-        "clients" => {
+        HeaderKind::Clients => {
             let mut names: Vec<String> = Vec::new();
-            while p.tokens.get(p.pos).is_some() {
+            while p.has_more() {
                 let (name, column) = p.word("a client name")?;
                 if !is_client_name(&name) {
                     return Err(err(
@@ -449,7 +431,7 @@ fn parse_header(p: &mut LineParser, key: &str) -> Result<Header, ParseError> {
             }
             Header::Clients(names)
         }
-        "oracle" => {
+        HeaderKind::Oracle => {
             let (word, column) = p.word("on or off")?;
             match word.as_str() {
                 "on" => Header::Oracle(true),
@@ -463,109 +445,110 @@ fn parse_header(p: &mut LineParser, key: &str) -> Result<Header, ParseError> {
                 }
             }
         }
-        _ => {
-            let (word, column) = p.word("pass, panic, mismatch or stall")?;
-            let expect = match word.as_str() {
-                "pass" => Expect::Pass,
-                "panic" => Expect::Panic,
-                "mismatch" => Expect::Mismatch,
-                "stall" => Expect::Stall,
-                _ => {
-                    return Err(err(
-                        p.line,
-                        column,
-                        format!("expected pass, panic, mismatch or stall, found `{word}`"),
-                    ));
-                }
-            };
-            Header::Expect(expect)
+        HeaderKind::Expect => {
+            let names: Vec<&str> = Expect::ALL.iter().map(|e| e.name()).collect();
+            let what = names.join(", ");
+            let (word, column) = p.word(&what)?;
+            Header::Expect(
+                Expect::from_name(&word).ok_or_else(|| {
+                    err(p.line, column, format!("expected {what}, found `{word}`"))
+                })?,
+            )
         }
     };
-    p.end(&format!("`{key}`"))?;
+    p.end(&format!("`{}`", kind.name()))?;
     Ok(header)
 }
 
-fn parse_step(p: &mut LineParser) -> Result<Step, ParseError> {
-    let (word, column) = p.word(&format!("a step ({STEPS})"))?;
-    let step = match word.as_str() {
-        "connect" => Step::Connect,
-        "send" => Step::Send(p.string("the bytes to send")?),
-        "recv" => Step::Recv(p.string("the bytes expected")?),
-        "recv-eof" => Step::RecvEof,
-        "recv-reset" => Step::RecvReset,
-        "got" => Step::Got(p.string("the bytes observed")?),
-        "got-eof" => Step::GotEof,
-        "got-reset" => Step::GotReset,
-        "shutdown" => Step::Shutdown,
-        "close" => Step::Close,
-        "reset" => Step::Reset,
-        "pause" => Step::Pause,
-        "resume" => Step::Resume,
-        "wait" => Step::Wait(p.duration("a duration")?),
-        other => {
-            return Err(err(
-                p.line,
-                column,
-                format!("expected a step ({STEPS}), found `{other}`"),
-            ));
+fn parse_step(p: &mut LineParser) -> Result<crate::script::Step, ParseError> {
+    let steps = StepKind::names();
+    let (word, column) = p.word(&format!("a step ({steps})"))?;
+    let Some(kind) = StepKind::from_name(&word) else {
+        return Err(err(
+            p.line,
+            column,
+            format!("expected a step ({steps}), found `{word}`"),
+        ));
+    };
+    let what = kind.arg_description();
+    let value = match kind.arg() {
+        StepArg::None => StepValue::None,
+        StepArg::Bytes => StepValue::Bytes(p.string(what)?.0),
+        StepArg::ByteList => {
+            let mut list = vec![p.string(what)?.0];
+            while p.has_more() {
+                list.push(p.string(what)?.0);
+            }
+            StepValue::ByteList(list)
         }
+        StepArg::Pattern => {
+            let (bytes, column) = p.string(what)?;
+            let source = String::from_utf8(bytes)
+                .map_err(|_| err(p.line, column, "a pattern must be UTF-8 text"))?;
+            StepValue::Pattern(LinePattern::new(&source).map_err(|m| err(p.line, column, m))?)
+        }
+        StepArg::Count => StepValue::Count(p.number(what)?),
+        StepArg::Duration => StepValue::Duration(p.duration(what)?),
     };
     p.end(&format!("`{word}`"))?;
-    Ok(step)
+    kind.build(value).ok_or_else(|| {
+        err(
+            p.line,
+            column,
+            format!("`{word}` cannot take that argument"),
+        )
+    })
 }
 
 fn parse_fault(p: &mut LineParser) -> Result<FaultLine, ParseError> {
-    let names: Vec<&str> = FaultSpec::NAMES.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+    let names = names.join(", ");
     let (mut word, mut column) = p.word("a client name or a fault")?;
     let mut client = None;
-    if !FaultSpec::NAMES.iter().any(|(n, _)| *n == word) {
+    if FaultKind::from_name(&word).is_none() {
         if !is_client_name(&word) {
             return Err(err(
                 p.line,
                 column,
-                format!(
-                    "expected a client name or a fault ({}), found `{word}`",
-                    names.join(", ")
-                ),
+                format!("expected a client name or a fault ({names}), found `{word}`"),
             ));
         }
         client = Some(word);
-        (word, column) = p.word(&format!("a fault ({})", names.join(", ")))?;
+        (word, column) = p.word(&format!("a fault ({names})"))?;
     }
-    let Some((_, arg)) = FaultSpec::NAMES.iter().find(|(n, _)| *n == word) else {
+    let Some(kind) = FaultKind::from_name(&word) else {
         return Err(err(
             p.line,
             column,
-            format!("expected a fault ({}), found `{word}`", names.join(", ")),
+            format!("expected a fault ({names}), found `{word}`"),
         ));
     };
-    let (count, duration) = match arg {
-        Arg::None => (0, Duration::ZERO),
+    let (count, duration) = match kind.arg() {
         Arg::Count => {
             let n = p.number("a count")?;
             let n = u32::try_from(n)
                 .map_err(|_| err(p.line, column, "count too large (at most 4294967295)"))?;
+            if n < kind.min_count() {
+                return Err(err(
+                    p.line,
+                    column,
+                    format!("`{word}` needs a count of at least {}", kind.min_count()),
+                ));
+            }
             (n, Duration::ZERO)
         }
         Arg::Duration => (0, p.duration("a duration")?),
+        _ => (0, Duration::ZERO),
     };
-    let spec = FaultSpec::build(&word, count, duration)
-        .ok_or_else(|| err(p.line, column, format!("unknown fault `{word}`")))?;
-    if matches!(spec, FaultSpec::ShortRead(0) | FaultSpec::AcceptEmfile(0)) {
-        return Err(err(
-            p.line,
-            column,
-            format!("`{word}` needs a count of at least 1"),
-        ));
-    }
-    if spec.needs_client() && client.is_none() {
+    let spec = kind.with(count, duration);
+    if kind.needs_client() && client.is_none() {
         return Err(err(
             p.line,
             column,
             format!("`{word}` hits one client's connection: name the client before it"),
         ));
     }
-    if !spec.needs_client() && client.is_some() {
+    if !kind.needs_client() && client.is_some() {
         return Err(err(
             p.line,
             column,
@@ -573,18 +556,18 @@ fn parse_fault(p: &mut LineParser) -> Result<FaultLine, ParseError> {
         ));
     }
     let mut at = None;
-    if p.tokens.get(p.pos).is_some() {
-        let (kw, kw_column) = p.word("`at`")?;
-        if kw != "at" {
+    if p.has_more() {
+        let (keyword, keyword_column) = p.word("`at`")?;
+        if keyword != "at" {
             return Err(err(
                 p.line,
-                kw_column,
-                format!("expected `at N` or the end of the line, found `{kw}`"),
+                keyword_column,
+                format!("expected `at N` or the end of the line, found `{keyword}`"),
             ));
         }
         let n = p.number("an operation number (from 1)")?;
         if n == 0 {
-            return Err(err(p.line, kw_column, "operations are counted from 1"));
+            return Err(err(p.line, keyword_column, "operations are counted from 1"));
         }
         at = Some(n);
     }

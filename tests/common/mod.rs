@@ -11,8 +11,9 @@ use muxsim::backend::mio::MioBackend;
 use muxsim::core::Service;
 use muxsim::driver::{Config, Driver};
 use muxsim::scenario::Scenario;
+use muxsim::service::{Registry, ServiceDescriptor};
 use muxsim::transcript::{self, Transcript};
-use muxsim::world::Run;
+use muxsim::world::{Run, TraceKind};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -36,10 +37,19 @@ pub fn load(path: &Path) -> Transcript {
     transcript::parse(&text).unwrap_or_else(|e| panic!("{}:{e}", path.display()))
 }
 
+/// A built-in service by name.
+#[track_caller]
+pub fn builtin(name: &str) -> ServiceDescriptor {
+    Registry::builtin()
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no built-in service `{name}`"))
+}
+
 #[track_caller]
 pub fn scenario(text: &str) -> Scenario {
     let t = transcript::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    Scenario::from_transcript(&t, None).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    Scenario::from_transcript(&t, &Registry::builtin()).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 /// Runs a transcript in the simulator.
@@ -193,6 +203,26 @@ pub fn drive<S: Service>(
     done(driver)
 }
 
+/// A run's trace as lines, for failure messages.
+pub fn trace_text(run: &Run) -> String {
+    let mut out = String::new();
+    for event in &run.trace {
+        let line = match &event.kind {
+            TraceKind::Client { client, step } => {
+                format!("{} {step}", run.clients[client.index()].name)
+            }
+            TraceKind::Fault { client, spec, at } => match client {
+                Some(c) => format!("! {} {spec} at {at}", run.clients[c.index()].name),
+                None => format!("! {spec} at {at}"),
+            },
+            TraceKind::Server(text) | TraceKind::Log(text) => format!("# {text}"),
+            _ => continue,
+        };
+        out.push_str(&format!("[{}] {line}\n", event.at));
+    }
+    out
+}
+
 /// Fails with the run's verdict and full trace unless it passed.
 #[track_caller]
 pub fn assert_pass(run: &Run) {
@@ -200,7 +230,7 @@ pub fn assert_pass(run: &Run) {
         run.verdict.is_pass(),
         "{}\n{}",
         run.verdict,
-        run.transcript(vec![], true)
+        trace_text(run)
     );
 }
 

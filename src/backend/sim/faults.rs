@@ -1,0 +1,99 @@
+//! Picking the fault for one operation of the simulated network: scripted faults anchored to
+//! an exact operation first, then scripted faults armed for the next operation of a kind, then
+//! a fault drawn from the run's plan.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::fault::{FaultPlan, FaultSpec, Op};
+use crate::rng::{SimRng, Stream};
+use crate::script::ClientId;
+
+/// The faults of one run.
+pub(crate) struct Faults {
+    pub(crate) plan: FaultPlan,
+    pub(crate) rng: SimRng,
+    /// Drawn faults fire only while this is true; the world turns it off to let the run heal.
+    pub(crate) active: bool,
+    /// Scripted faults on an exact operation: (client, op, index) → faults.
+    anchored: BTreeMap<(Option<ClientId>, Op, u64), VecDeque<FaultSpec>>,
+    /// Scripted faults for the next operation of a kind.
+    armed: BTreeMap<(Option<ClientId>, Op), VecDeque<FaultSpec>>,
+    /// Scripted per-client poll faults (spurious, stale) not yet fired.
+    pub(crate) scripted_polls: usize,
+    /// `EMFILE`s still owed by an `accept-emfile N`.
+    pub(crate) emfile_left: u32,
+}
+
+impl Faults {
+    pub(crate) fn new(seed: u64, plan: FaultPlan) -> Self {
+        Faults {
+            plan,
+            rng: SimRng::new(seed, Stream::Faults),
+            active: true,
+            anchored: BTreeMap::new(),
+            armed: BTreeMap::new(),
+            scripted_polls: 0,
+            emfile_left: 0,
+        }
+    }
+
+    /// Whether drawn faults may fire now.
+    pub(crate) fn drawing(&self) -> bool {
+        self.active && !self.plan.is_calm()
+    }
+
+    /// A scripted fault on operation `at` (from 1) of its kind.
+    pub(crate) fn anchor(&mut self, client: Option<ClientId>, spec: FaultSpec, at: u64) {
+        if client.is_some() && spec.op() == Op::Poll {
+            self.scripted_polls += 1;
+        }
+        self.anchored
+            .entry((client, spec.op(), at))
+            .or_default()
+            .push_back(spec);
+    }
+
+    /// A scripted fault on the next operation of its kind.
+    pub(crate) fn arm(&mut self, client: Option<ClientId>, spec: FaultSpec) {
+        if client.is_some() && spec.op() == Op::Poll {
+            self.scripted_polls += 1;
+        }
+        self.armed
+            .entry((client, spec.op()))
+            .or_default()
+            .push_back(spec);
+    }
+
+    /// The fault for operation `index` of kind `op` on `client`'s connection (or the whole
+    /// server): scripted on this index, then scripted for the next operation while
+    /// `applicable` says it could happen now, then drawn from the plan by `draw`.
+    pub(crate) fn pick(
+        &mut self,
+        client: Option<ClientId>,
+        op: Op,
+        index: u64,
+        applicable: impl Fn(FaultSpec) -> bool,
+        draw: impl FnOnce(&FaultPlan, &mut SimRng) -> Option<FaultSpec>,
+    ) -> Option<FaultSpec> {
+        let scripted = if self.anchored.is_empty() && self.armed.is_empty() {
+            None
+        } else {
+            self.anchored
+                .get_mut(&(client, op, index))
+                .and_then(VecDeque::pop_front)
+                .or_else(|| {
+                    let queue = self.armed.get_mut(&(client, op))?;
+                    let next = *queue.front()?;
+                    applicable(next).then(|| queue.pop_front()).flatten()
+                })
+        };
+        if scripted.is_some() && client.is_some() && op == Op::Poll {
+            self.scripted_polls -= 1;
+        }
+        match scripted {
+            Some(spec) => Some(spec),
+            None if self.drawing() => draw(&self.plan, &mut self.rng),
+            None => None,
+        }
+    }
+}

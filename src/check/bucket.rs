@@ -1,0 +1,98 @@
+//! Failure signatures: what makes two failing seeds the same bug.
+//!
+//! A signature is the kind of check that fired and its message with everything that varies
+//! from seed to seed normalized: client names become `_`, quoted bytes `"…"`, numbers `N`.
+//! The message already says at which kind of step the check fired (a `recv`, a `recv-eof`, the
+//! end of the run), so two seeds with one signature failed the same way at the same kind of
+//! step. A campaign keeps one minimal reproduction per signature.
+
+use crate::world::Failure;
+
+/// The signature of `failure`.
+pub fn signature(failure: &Failure) -> String {
+    let message = failure.to_string();
+    let kind = failure.kind();
+    if message.starts_with(&format!("{kind}:")) {
+        normalize(&message)
+    } else {
+        normalize(&format!("{kind}: {message}"))
+    }
+}
+
+/// Normalizes a failure message: `client NAME` to `client _`, quoted strings to `"…"`, runs
+/// of digits to `N`.
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                // Skip to the closing quote, honouring escapes.
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                out.push_str("\"…\"");
+            }
+            d if d.is_ascii_digit() => {
+                while chars.peek().is_some_and(char::is_ascii_digit) {
+                    chars.next();
+                }
+                out.push('N');
+            }
+            _ => {
+                out.push(c);
+                if out.ends_with("client ") {
+                    // The next word is a client's name.
+                    let mut name = false;
+                    while chars
+                        .peek()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                    {
+                        chars.next();
+                        name = true;
+                    }
+                    if name {
+                        out.push('_');
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_of_one_bug_share_a_signature() {
+        let a = Failure::Oracle {
+            client: "a".into(),
+            detail: "echoed \"cd\" where the stream sent continues with \"ab\" (after 12 bytes): answers out of order or altered".into(),
+        };
+        let b = Failure::Oracle {
+            client: "storm17".into(),
+            detail: "echoed \"x\\\"y\" where the stream sent continues with \"q\" (after 3 bytes): answers out of order or altered".into(),
+        };
+        assert_eq!(signature(&a), signature(&b));
+        assert_eq!(
+            signature(&a),
+            "oracle: client _: echoed \"…\" where the stream sent continues with \"…\" (after N bytes): answers out of order or altered"
+        );
+        let panic = Failure::Panic {
+            message: "KeyError: conn 3.0".into(),
+        };
+        assert_eq!(
+            signature(&panic),
+            "panic: the service panicked: KeyError: conn N.N"
+        );
+        assert_ne!(signature(&a), signature(&panic));
+    }
+}

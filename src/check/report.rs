@@ -1,0 +1,240 @@
+//! Campaign reports as JSON files, and merging the reports of a campaign's shards into one
+//! bucketed report.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Reach, Report};
+
+/// The version of the report file format.
+pub const FORMAT: u32 = 1;
+
+/// A campaign report as written to disk (`muxsim fuzz --report FILE`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportFile {
+    /// The file format's version.
+    pub format: u32,
+    /// The service.
+    pub service: String,
+    /// The shards this report covers, as `I/N`.
+    pub shards: Vec<String>,
+    /// Seeds run.
+    pub seeds_run: u64,
+    /// Seeds that failed.
+    pub failed_seeds: u64,
+    /// Whether any part stopped early.
+    pub interrupted: bool,
+    /// The failures, one bucket per signature.
+    pub buckets: Vec<BucketFile>,
+    /// What the generator tried.
+    pub reach: Reach,
+}
+
+/// One bucket of a report file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketFile {
+    /// The signature.
+    pub signature: String,
+    /// The kind of check that fired.
+    pub kind: String,
+    /// Seeds that failed this way.
+    pub count: u64,
+    /// The lowest of them.
+    pub seeds: Vec<u64>,
+    /// The lowest seed's failure.
+    pub example: ExampleFile,
+}
+
+/// The example of a bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExampleFile {
+    /// The seed.
+    pub seed: u64,
+    /// Its semantics.
+    pub semantics: String,
+    /// What failed.
+    pub message: String,
+    /// The minimal transcript, when it was shrunk.
+    pub transcript: Option<String>,
+    /// Where the transcript was written, if it was.
+    pub path: Option<String>,
+}
+
+impl Report {
+    /// The report as a file, for the shard `shard` (`I/N`).
+    pub fn to_file(&self, shard: (u64, u64)) -> ReportFile {
+        ReportFile {
+            format: FORMAT,
+            service: self.service.clone(),
+            shards: vec![format!("{}/{}", shard.0, shard.1)],
+            seeds_run: self.seeds_run,
+            failed_seeds: self.failed_seeds,
+            interrupted: self.interrupted,
+            buckets: self
+                .buckets
+                .iter()
+                .map(|b| BucketFile {
+                    signature: b.signature.clone(),
+                    kind: b.example.failure.kind().to_string(),
+                    count: b.count,
+                    seeds: b.seeds.clone(),
+                    example: ExampleFile {
+                        seed: b.example.seed,
+                        semantics: b.example.semantics.name().to_string(),
+                        message: b.example.failure.to_string(),
+                        transcript: b.example.minimal.as_ref().map(ToString::to_string),
+                        path: None,
+                    },
+                })
+                .collect(),
+            reach: self.reach.clone(),
+        }
+    }
+}
+
+/// Why reports cannot be merged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MergeError {
+    /// No report was given.
+    #[error("no report to merge")]
+    Empty,
+    /// The reports are of different services.
+    #[error("reports of different services: `{0}` and `{1}`")]
+    Services(String, String),
+    /// A report of a format this version does not read.
+    #[error("a report of format {0}; this muxsim reads format {FORMAT}")]
+    Format(u32),
+    /// The same shard twice.
+    #[error("shard {0} appears twice")]
+    Duplicate(String),
+}
+
+/// Merges the reports of a campaign's shards: seeds and failures add up, buckets with one
+/// signature become one, each keeping its lowest seed's example.
+pub fn merge(files: &[ReportFile]) -> Result<ReportFile, MergeError> {
+    let first = files.first().ok_or(MergeError::Empty)?;
+    let mut merged = ReportFile {
+        format: FORMAT,
+        service: first.service.clone(),
+        shards: Vec::new(),
+        seeds_run: 0,
+        failed_seeds: 0,
+        interrupted: false,
+        buckets: Vec::new(),
+        reach: Reach::default(),
+    };
+    let mut buckets: BTreeMap<String, BucketFile> = BTreeMap::new();
+    for file in files {
+        if file.format != FORMAT {
+            return Err(MergeError::Format(file.format));
+        }
+        if file.service != merged.service {
+            return Err(MergeError::Services(
+                merged.service.clone(),
+                file.service.clone(),
+            ));
+        }
+        for shard in &file.shards {
+            if merged.shards.contains(shard) {
+                return Err(MergeError::Duplicate(shard.clone()));
+            }
+            merged.shards.push(shard.clone());
+        }
+        merged.seeds_run += file.seeds_run;
+        merged.failed_seeds += file.failed_seeds;
+        merged.interrupted |= file.interrupted;
+        merged.reach.absorb(&file.reach);
+        for bucket in &file.buckets {
+            match buckets.get_mut(&bucket.signature) {
+                Some(existing) => {
+                    existing.count += bucket.count;
+                    existing.seeds.extend(&bucket.seeds);
+                    existing.seeds.sort_unstable();
+                    existing.seeds.dedup();
+                    existing.seeds.truncate(super::SEEDS_LISTED);
+                    if bucket.example.seed < existing.example.seed {
+                        existing.example = bucket.example.clone();
+                    }
+                }
+                None => {
+                    buckets.insert(bucket.signature.clone(), bucket.clone());
+                }
+            }
+        }
+    }
+    merged.shards.sort();
+    merged.buckets = buckets.into_values().collect();
+    merged.buckets.sort_by_key(|b| b.example.seed);
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(shard: &str, seeds: u64, buckets: Vec<(&str, u64, u64)>) -> ReportFile {
+        ReportFile {
+            format: FORMAT,
+            service: "echo".to_string(),
+            shards: vec![shard.to_string()],
+            seeds_run: seeds,
+            failed_seeds: buckets.iter().map(|b| b.1).sum(),
+            interrupted: false,
+            buckets: buckets
+                .into_iter()
+                .map(|(sig, count, seed)| BucketFile {
+                    signature: sig.to_string(),
+                    kind: "oracle".to_string(),
+                    count,
+                    seeds: vec![seed],
+                    example: ExampleFile {
+                        seed,
+                        semantics: "poll".to_string(),
+                        message: sig.to_string(),
+                        transcript: None,
+                        path: None,
+                    },
+                })
+                .collect(),
+            reach: Reach::default(),
+        }
+    }
+
+    #[test]
+    fn shards_merge_into_one_bucketed_report() {
+        let merged = merge(&[
+            file("2/2", 50, vec![("lifo", 3, 11), ("panic", 1, 7)]),
+            file("1/2", 50, vec![("lifo", 2, 4)]),
+        ])
+        .unwrap();
+        assert_eq!(merged.shards, vec!["1/2", "2/2"]);
+        assert_eq!(merged.seeds_run, 100);
+        assert_eq!(merged.failed_seeds, 6);
+        assert_eq!(merged.buckets.len(), 2);
+        let lifo = merged
+            .buckets
+            .iter()
+            .find(|b| b.signature == "lifo")
+            .unwrap();
+        assert_eq!((lifo.count, lifo.example.seed), (5, 4));
+        assert_eq!(lifo.seeds, vec![4, 11]);
+        assert_eq!(merged.buckets[0].example.seed, 4, "ordered by lowest seed");
+    }
+
+    #[test]
+    fn merging_refuses_what_does_not_belong_together() {
+        let mut other = file("1/2", 1, vec![]);
+        other.service = "lines".to_string();
+        assert!(matches!(
+            merge(&[file("2/2", 1, vec![]), other]),
+            Err(MergeError::Services(..))
+        ));
+        assert_eq!(
+            merge(&[file("1/2", 1, vec![]), file("1/2", 1, vec![])]),
+            Err(MergeError::Duplicate("1/2".to_string()))
+        );
+        assert_eq!(merge(&[]), Err(MergeError::Empty));
+    }
+}

@@ -1,0 +1,284 @@
+//! What a run leaves behind: per client, what it did and saw with the virtual time of every
+//! event ([`ClientReport`]); for the whole run, the trace and the verdict ([`Run`]).
+
+use std::ops::Range;
+
+use super::verdict::Verdict;
+use crate::backend::sim::NetStats;
+use crate::driver::Stats;
+use crate::fault::{FaultPlan, FaultSpec};
+use crate::script::{ClientId, Entry, Step};
+use crate::semantics::Semantics;
+use crate::time::Instant;
+
+/// One thing that happened to a client, on its timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientEvent {
+    /// When (virtual time in the simulator, time since the run began over real sockets).
+    pub at: Instant,
+    /// What.
+    pub kind: EventKind,
+}
+
+/// What happened to a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The client connected.
+    Connected,
+    /// The client sent `sent[range]` (one send as the network took it).
+    Sent(Range<usize>),
+    /// The client received `received[range]` (one read).
+    Received(Range<usize>),
+    /// The client read the server's close (EOF).
+    Eof,
+    /// The client saw the connection reset.
+    Reset,
+    /// The client shut down its write side.
+    Shutdown,
+    /// The client closed its socket.
+    Closed,
+    /// The client aborted the connection (`SO_LINGER 0`).
+    Aborted,
+    /// The client stopped reading.
+    Paused,
+    /// The client started reading again.
+    Resumed,
+}
+
+/// What one client did and saw: its bytes both ways, how its connection ended, and every
+/// event with its time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientReport {
+    /// The client's name.
+    pub name: String,
+    /// Every byte it sent, in order.
+    pub sent: Vec<u8>,
+    /// Every byte it received, in order.
+    pub received: Vec<u8>,
+    /// The client saw the server close (EOF).
+    pub saw_eof: bool,
+    /// The client saw a reset.
+    pub saw_reset: bool,
+    /// The client closed or reset the connection itself.
+    pub closed: bool,
+    /// The client shut down its write side.
+    pub shut: bool,
+    /// A fault cut the client off (reset, abort, or a close it did not script).
+    pub disrupted: bool,
+    /// The client stopped reading and never started again: it is owed nothing more.
+    pub paused_at_end: bool,
+    /// Everything that happened to the client, in order, with times.
+    pub timeline: Vec<ClientEvent>,
+}
+
+impl ClientReport {
+    /// A report with nothing in it yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        ClientReport {
+            name: name.into(),
+            ..ClientReport::default()
+        }
+    }
+
+    /// A client that connected, sent `sent` in one send and received `received` in one read,
+    /// all at time zero, and saw nothing else happen.
+    pub fn exchange(name: impl Into<String>, sent: &[u8], received: &[u8]) -> Self {
+        let mut report = ClientReport::new(name);
+        report.record(Instant::ZERO, EventKind::Connected);
+        report.record_sent(Instant::ZERO, sent);
+        report.record_received(Instant::ZERO, received);
+        report
+    }
+
+    /// Adds an event with no bytes to the timeline, updating the flags it implies.
+    pub fn record(&mut self, at: Instant, kind: EventKind) {
+        match kind {
+            EventKind::Eof => self.saw_eof = true,
+            EventKind::Reset => self.saw_reset = true,
+            EventKind::Shutdown => self.shut = true,
+            EventKind::Closed | EventKind::Aborted => self.closed = true,
+            EventKind::Paused => self.paused_at_end = true,
+            EventKind::Resumed => self.paused_at_end = false,
+            _ => {}
+        }
+        self.timeline.push(ClientEvent { at, kind });
+    }
+
+    /// Adds a send to the timeline.
+    pub fn record_sent(&mut self, at: Instant, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let start = self.sent.len();
+        self.sent.extend_from_slice(bytes);
+        let end = self.sent.len();
+        self.timeline.push(ClientEvent {
+            at,
+            kind: EventKind::Sent(start..end),
+        });
+    }
+
+    /// Adds a read to the timeline.
+    pub fn record_received(&mut self, at: Instant, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let start = self.received.len();
+        self.received.extend_from_slice(bytes);
+        let end = self.received.len();
+        self.timeline.push(ClientEvent {
+            at,
+            kind: EventKind::Received(start..end),
+        });
+    }
+
+    /// Whether the client was owed every answer: it did not close or reset itself, no fault
+    /// cut it off, and it was reading when its script ended.
+    pub fn is_owed(&self) -> bool {
+        !self.closed && !self.disrupted && !self.saw_reset && !self.paused_at_end
+    }
+
+    /// Each send as the network took it: the messages of a message-framed protocol.
+    pub fn messages(&self) -> impl Iterator<Item = &[u8]> {
+        self.timeline.iter().filter_map(|e| match &e.kind {
+            EventKind::Sent(range) => Some(&self.sent[range.clone()]),
+            _ => None,
+        })
+    }
+
+    /// When the client connected.
+    pub fn connected_at(&self) -> Option<Instant> {
+        self.timeline
+            .iter()
+            .find(|e| e.kind == EventKind::Connected)
+            .map(|e| e.at)
+    }
+
+    /// When byte `offset` of `sent` was sent.
+    pub fn sent_at(&self, offset: usize) -> Option<Instant> {
+        self.timeline.iter().find_map(|e| match &e.kind {
+            EventKind::Sent(range) if range.contains(&offset) => Some(e.at),
+            _ => None,
+        })
+    }
+
+    /// When byte `offset` of `received` arrived.
+    pub fn received_at(&self, offset: usize) -> Option<Instant> {
+        self.timeline.iter().find_map(|e| match &e.kind {
+            EventKind::Received(range) if range.contains(&offset) => Some(e.at),
+            _ => None,
+        })
+    }
+
+    /// When the client first saw the server end the connection (EOF or reset).
+    pub fn ended_at(&self) -> Option<Instant> {
+        self.timeline
+            .iter()
+            .find(|e| matches!(e.kind, EventKind::Eof | EventKind::Reset))
+            .map(|e| e.at)
+    }
+}
+
+/// One entry of a run's trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceEvent {
+    /// When.
+    pub at: Instant,
+    /// What.
+    pub kind: TraceKind,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TraceKind {
+    /// A client acted or observed something; observations carry what was received.
+    Client {
+        /// Who.
+        client: ClientId,
+        /// What, as a transcript line would say it.
+        step: Step,
+    },
+    /// A fault fired on operation number `at` of its kind.
+    Fault {
+        /// The client whose connection it hit, if any.
+        client: Option<ClientId>,
+        /// The fault.
+        spec: FaultSpec,
+        /// Which operation of its kind, from 1.
+        at: u64,
+    },
+    /// A server-side call (only when detail is asked for).
+    Server(String),
+    /// A line of the driver's or the service's log (only when detail is asked for).
+    Log(String),
+}
+
+/// A finished run.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Run {
+    /// The seed.
+    pub seed: u64,
+    /// The readiness semantics it ran under.
+    pub semantics: Semantics,
+    /// How it ended.
+    pub verdict: Verdict,
+    /// Everything clients did and saw, and every fault, in order (empty when the run was
+    /// not recorded).
+    pub trace: Vec<TraceEvent>,
+    /// Per client, in scheduling order.
+    pub clients: Vec<ClientReport>,
+    /// The driver's counters.
+    pub driver_stats: Stats,
+    /// The simulated network's counters.
+    pub net_stats: NetStats,
+    /// The faults drawn for the run.
+    pub plan: FaultPlan,
+    /// Scheduler steps taken.
+    pub steps: u64,
+    /// The virtual time when it ended.
+    pub end: Instant,
+    /// Per client, the actions (and unanchored faults) its script had not reached when the
+    /// run ended; a run cut short by a failure still needs them to replay exactly, since a
+    /// client with steps left is one the scheduler may pick.
+    pub unreached: Vec<Vec<Entry>>,
+}
+
+impl Run {
+    /// A run that never started because its play cannot run.
+    pub(crate) fn refused(seed: u64, semantics: Semantics, message: String) -> Run {
+        Run {
+            seed,
+            semantics,
+            verdict: Verdict::Fail(super::Failure::BadScript { message }),
+            trace: Vec::new(),
+            clients: Vec::new(),
+            driver_stats: Stats::default(),
+            net_stats: NetStats::default(),
+            plan: FaultPlan::calm(),
+            steps: 0,
+            end: Instant::ZERO,
+            unreached: Vec::new(),
+        }
+    }
+
+    /// A hash of the trace, to compare runs cheaply (FNV-1a over the events).
+    pub fn trace_hash(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for event in &self.trace {
+            for byte in format!("{event:?}").bytes() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        hash
+    }
+
+    /// The report of the client named `name`.
+    pub fn client(&self, name: &str) -> Option<&ClientReport> {
+        self.clients.iter().find(|c| c.name == name)
+    }
+}

@@ -1,0 +1,221 @@
+//! How a run ends: [`Verdict`], and the [`Failure`] it names when it fails.
+
+use std::fmt;
+
+use crate::text::{quote_short, shorten};
+
+/// Why a run failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The service panicked.
+    Panic {
+        /// The panic's message.
+        message: String,
+    },
+    /// A client received bytes other than those its script expects.
+    Mismatch {
+        /// The client.
+        client: String,
+        /// What the script expects at this point.
+        expected: Vec<u8>,
+        /// What arrived.
+        got: Vec<u8>,
+    },
+    /// A client received bytes that a matcher of its script (`recv-until`, `recv-line`,
+    /// `recv-set`...) does not accept.
+    NoMatch {
+        /// The client.
+        client: String,
+        /// The step that did not match, as written.
+        expected: String,
+        /// What arrived.
+        got: Vec<u8>,
+    },
+    /// A client's stream ended (EOF or reset) other than as its script expects.
+    UnexpectedEnd {
+        /// The client.
+        client: String,
+        /// What the script expects.
+        expected: String,
+        /// What happened.
+        got: String,
+    },
+    /// The run ended with clients still waiting.
+    Stalled {
+        /// What each waits for.
+        waiting: Vec<String>,
+    },
+    /// The server ran many turns without any progress.
+    BusyLoop {
+        /// Turns in a row without progress.
+        turns: u64,
+    },
+    /// The server kept a connection its client had closed or shut down.
+    Leak {
+        /// The client.
+        client: String,
+    },
+    /// The service keeps state for more connections than are open.
+    ServiceLeak {
+        /// Connections it tracks.
+        tracked: usize,
+        /// Connections open.
+        live: usize,
+    },
+    /// The service sent to a connection after it was closed, or after asking to close it.
+    SendAfterClose {
+        /// How many times.
+        count: u64,
+    },
+    /// The driver read or wrote with an empty buffer.
+    EmptyBuffer,
+    /// The step limit was reached.
+    StepLimit {
+        /// Steps taken.
+        steps: u64,
+    },
+    /// The server's poll failed.
+    PollFailed {
+        /// The error.
+        error: String,
+    },
+    /// The play cannot run (a client acts before it connects, a fault names no client...).
+    BadScript {
+        /// What is wrong.
+        message: String,
+    },
+    /// An oracle found what a client received wrong.
+    Oracle {
+        /// The client.
+        client: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl Failure {
+    /// A short name for the kind of failure, stable across runs and releases.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::Panic { .. } => "panic",
+            Failure::Mismatch { .. } | Failure::NoMatch { .. } | Failure::UnexpectedEnd { .. } => {
+                "mismatch"
+            }
+            Failure::Stalled { .. } => "stall",
+            Failure::BusyLoop { .. } => "busy-loop",
+            Failure::Leak { .. } => "leak",
+            Failure::ServiceLeak { .. } => "service-leak",
+            Failure::SendAfterClose { .. } => "send-after-close",
+            Failure::EmptyBuffer => "empty-buffer",
+            Failure::StepLimit { .. } => "step-limit",
+            Failure::PollFailed { .. } => "poll-failed",
+            Failure::BadScript { .. } => "bad-script",
+            Failure::Oracle { .. } => "oracle",
+        }
+    }
+
+    /// The client the failure is about, if it is about one.
+    pub fn client(&self) -> Option<&str> {
+        match self {
+            Failure::Mismatch { client, .. }
+            | Failure::NoMatch { client, .. }
+            | Failure::UnexpectedEnd { client, .. }
+            | Failure::Leak { client }
+            | Failure::Oracle { client, .. } => Some(client),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Panic { message } => write!(f, "the service panicked: {message}"),
+            Failure::Mismatch {
+                client,
+                expected,
+                got,
+            } => write!(
+                f,
+                "client {client} expected {} but got {}",
+                quote_short(expected),
+                quote_short(got)
+            ),
+            Failure::NoMatch {
+                client,
+                expected,
+                got,
+            } => write!(
+                f,
+                "client {client} expected `{}` but got {}",
+                shorten(expected),
+                quote_short(got)
+            ),
+            Failure::UnexpectedEnd {
+                client,
+                expected,
+                got,
+            } => write!(
+                f,
+                "client {client} expected {} but got {}",
+                shorten(expected),
+                shorten(got)
+            ),
+            Failure::Stalled { waiting } => write!(f, "stalled: {}", waiting.join("; ")),
+            Failure::BusyLoop { turns } => write!(
+                f,
+                "busy loop: the server ran {turns} turns in a row without progress"
+            ),
+            Failure::Leak { client } => write!(
+                f,
+                "leak: client {client} ended its side of the connection but the server still holds it"
+            ),
+            Failure::ServiceLeak { tracked, live } => write!(
+                f,
+                "leak: the service keeps state for {tracked} connections but only {live} are open"
+            ),
+            Failure::SendAfterClose { count } => {
+                write!(f, "the service sent to a closed connection {count} time(s)")
+            }
+            Failure::EmptyBuffer => f.write_str("the driver read or wrote with an empty buffer"),
+            Failure::StepLimit { steps } => write!(f, "no end after {steps} steps"),
+            Failure::PollFailed { error } => write!(f, "poll failed: {error}"),
+            Failure::BadScript { message } => write!(f, "the scripts cannot run: {message}"),
+            Failure::Oracle { client, detail } => write!(f, "client {client}: {detail}"),
+        }
+    }
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check held.
+    Pass,
+    /// A check failed.
+    Fail(Failure),
+}
+
+impl Verdict {
+    /// Whether every check held.
+    pub fn is_pass(&self) -> bool {
+        matches!(self, Verdict::Pass)
+    }
+
+    /// The failure, if the run failed.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Verdict::Pass => None,
+            Verdict::Fail(f) => Some(f),
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Pass => f.write_str("pass"),
+            Verdict::Fail(failure) => write!(f, "FAIL: {failure}"),
+        }
+    }
+}
