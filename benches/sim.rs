@@ -70,7 +70,7 @@ fn main() {
     let options = TcpReplayOptions {
         timeout: Duration::from_secs(2),
         max_wait: Duration::ZERO,
-        split: None,
+        ..TcpReplayOptions::default()
     };
     let started = Instant::now();
     let mut failures = 0;

@@ -1136,12 +1136,23 @@ impl App {
                 let mut config = scenario.config.driver.clone();
                 // Real sockets have no virtual clock: keep the server's timers short.
                 config.linger = config.linger.min(Duration::from_millis(500));
+                // A transcript's `limit buffer` sizes the real sockets too, as far as the
+                // kernel allows.
+                let buffer = t
+                    .limits()
+                    .find(|(_, name, _)| *name == "buffer")
+                    .map(|_| scenario.config.sim.buffer);
                 let service = scenario.service.build(&scenario.options);
-                let server = match ServerHandle::start_on(kind, service, config) {
+                let server = match ServerHandle::start_sized(kind, service, config, buffer) {
                     Ok(server) => server,
                     Err(e) => return result.error(format!("cannot start a server: {e}")),
                 };
-                let replayed = tcp::replay_tcp(&t, server.addr(), options);
+                let options = TcpReplayOptions {
+                    socket_buffer: buffer,
+                    ..options.clone()
+                };
+                let cpu = || server.cpu_time();
+                let replayed = tcp::replay_tcp_watched(&t, server.addr(), &options, Some(&cpu));
                 let crashed = match server.stop() {
                     Ok(()) => None,
                     Err(e) => Some(e.to_string()),

@@ -119,6 +119,8 @@ pub(crate) enum Defect {
     /// Take the shortcut but ignore the hang-up an event carries: data and FIN that arrive
     /// together leave the EOF unread under Linux epoll.
     IgnoreHangUp,
+    /// Read again after `WouldBlock`: the loop never leaves the turn.
+    RetryWouldBlock,
 }
 
 impl Default for Config {
@@ -789,7 +791,13 @@ impl<B: Backend, S: Service> Driver<B, S> {
                         return;
                     }
                 }
-                Err(e) if would_block(&e) => return,
+                Err(e) if would_block(&e) => {
+                    #[cfg(test)]
+                    if self.config.defect == Some(Defect::RetryWouldBlock) {
+                        continue;
+                    }
+                    return;
+                }
                 Err(e) if interrupted(&e) => {}
                 Err(e) => {
                     self.note(Some(id), || format!("read: {e}"));

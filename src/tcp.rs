@@ -94,9 +94,25 @@ pub fn serve_on<S: Service>(
     log: &mut dyn Write,
     ready: impl FnOnce(SocketAddr, WakeFn),
 ) -> io::Result<()> {
+    serve_sized(kind, addr, service, config, None, stop, log, ready)
+}
+
+/// [`serve_on`], with the accepted sockets' buffers set to about `socket_buffer` bytes.
+#[allow(clippy::too_many_arguments)]
+fn serve_sized<S: Service>(
+    kind: RealBackend,
+    addr: SocketAddr,
+    service: S,
+    config: Config,
+    socket_buffer: Option<usize>,
+    stop: &AtomicBool,
+    log: &mut dyn Write,
+    ready: impl FnOnce(SocketAddr, WakeFn),
+) -> io::Result<()> {
     match kind {
         RealBackend::Mio => {
-            let backend = MioBackend::bind(addr)?;
+            let mut backend = MioBackend::bind(addr)?;
+            backend.set_socket_buffer(socket_buffer);
             let waker = backend.waker();
             ready(backend.local_addr(), Arc::new(move || waker.wake()));
             serve(backend, service, config, stop, log)
@@ -107,7 +123,8 @@ pub fn serve_on<S: Service>(
             } else {
                 Mechanism::Select
             };
-            let backend = LevelBackend::bind(addr, mechanism)?;
+            let mut backend = LevelBackend::bind(addr, mechanism)?;
+            backend.set_socket_buffer(socket_buffer);
             let waker = backend.waker();
             ready(backend.local_addr(), Arc::new(move || waker.wake()));
             serve(backend, service, config, stop, log)
@@ -143,7 +160,14 @@ pub enum ServerError {
     /// The server's loop failed.
     #[error("the server failed: {0}")]
     Io(#[from] io::Error),
+    /// The server did not stop within the time allowed: it is stuck inside one turn.
+    #[error("the server did not stop within {0:?}: it is stuck inside one turn of its loop")]
+    Stuck(Duration),
 }
+
+/// How long [`ServerHandle::stop`] waits for the server's thread: a turn that has been woken
+/// ends in microseconds, so ten seconds means a loop that never ends.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A server running on a thread of this process, for tests and `replay --backend mio`.
 pub struct ServerHandle {
@@ -151,6 +175,8 @@ pub struct ServerHandle {
     stop: Arc<AtomicBool>,
     waker: WakeFn,
     thread: Option<JoinHandle<Result<(), ServerError>>>,
+    /// The server thread's CPU clock.
+    clock: Option<libc::clockid_t>,
 }
 
 impl fmt::Debug for ServerHandle {
@@ -174,6 +200,18 @@ impl ServerHandle {
         service: S,
         config: Config,
     ) -> io::Result<Self> {
+        ServerHandle::start_sized(kind, service, config, None)
+    }
+
+    /// [`ServerHandle::start_on`], with every accepted socket's send and receive buffers set
+    /// to about `socket_buffer` bytes (a transcript's `limit buffer`, applied to real sockets
+    /// as well as the kernel allows).
+    pub fn start_sized<S: Service + Send + 'static>(
+        kind: RealBackend,
+        service: S,
+        config: Config,
+        socket_buffer: Option<usize>,
+    ) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -183,11 +221,12 @@ impl ServerHandle {
                 let any = SocketAddr::from(([127, 0, 0, 1], 0));
                 let ready_tx = tx.clone();
                 let result = crate::world::catch_quietly(|| {
-                    serve_on(
+                    serve_sized(
                         kind,
                         any,
                         service,
                         config,
+                        socket_buffer,
                         &flag,
                         &mut io::sink(),
                         |addr, wake| {
@@ -207,12 +246,27 @@ impl ServerHandle {
         let (addr, waker) = rx
             .recv()
             .map_err(|_| io::Error::other("the server thread ended before it was ready"))??;
+        let clock = thread_clock(&thread);
         Ok(ServerHandle {
             addr,
             stop,
             waker,
             thread: Some(thread),
+            clock,
         })
+    }
+
+    /// The CPU time the server's thread has used so far (`None` where it cannot be read).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let clock = self.clock.filter(|_| self.is_running())?;
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a live local clock_gettime writes to; the clock belongs to the
+        // server thread, which is still running (checked above), so the id is valid.
+        let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+        (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
     }
 
     /// The address it listens on.
@@ -233,13 +287,31 @@ impl ServerHandle {
     fn shutdown(&mut self) -> Result<(), ServerError> {
         self.stop.store(true, Ordering::Relaxed);
         let _ = (self.waker)();
-        match self.thread.take() {
-            Some(thread) => thread
-                .join()
-                .unwrap_or_else(|_| Err(ServerError::Panicked("the server thread".to_string()))),
-            None => Ok(()),
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        // Bounded: a server stuck inside one turn is reported, not waited for forever.
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while !thread.is_finished() {
+            if Instant::now() >= deadline {
+                return Err(ServerError::Stuck(STOP_TIMEOUT));
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
+        thread
+            .join()
+            .unwrap_or_else(|_| Err(ServerError::Panicked("the server thread".to_string())))
     }
+}
+
+/// The CPU clock of a running thread.
+fn thread_clock<T>(thread: &JoinHandle<T>) -> Option<libc::clockid_t> {
+    use std::os::unix::thread::JoinHandleExt;
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: the pthread_t comes from a live JoinHandle (the thread has not been joined), and
+    // `clock` is a local the call writes to.
+    let rc = unsafe { libc::pthread_getcpuclockid(thread.as_pthread_t(), &mut clock) };
+    (rc == 0).then_some(clock)
 }
 
 impl Drop for ServerHandle {
@@ -399,6 +471,8 @@ pub struct TcpReplayOptions {
     pub max_wait: Duration,
     /// Send every `send` in pieces of at most this many bytes (1: byte by byte).
     pub split: Option<usize>,
+    /// The clients' socket buffers, about this many bytes (a transcript's `limit buffer`).
+    pub socket_buffer: Option<usize>,
 }
 
 impl Default for TcpReplayOptions {
@@ -407,6 +481,7 @@ impl Default for TcpReplayOptions {
             timeout: Duration::from_secs(2),
             max_wait: Duration::from_secs(5),
             split: None,
+            socket_buffer: None,
         }
     }
 }
@@ -465,6 +540,31 @@ pub struct TcpReplay {
     pub notes: Vec<String>,
     /// Per client, what it did and saw (times since the replay began).
     pub clients: Vec<ClientReport>,
+    /// While the clients waited (`wait` steps): the server's CPU time and the time waited,
+    /// when the server's CPU clock could be read.
+    pub idle_cpu: Option<(Duration, Duration)>,
+}
+
+/// A server that used at least half of the clients' waiting time as CPU, over at least
+/// 100 ms of waiting, was spinning: a correct server has nothing to do while every client
+/// waits, and a loaded machine only makes its share smaller.
+const BUSY_SHARE: f64 = 0.5;
+const BUSY_MIN_WAIT: Duration = Duration::from_millis(100);
+
+impl TcpReplay {
+    /// Why the server looks busy-looping while the clients waited, if it does.
+    pub fn busy_loop(&self) -> Option<String> {
+        let (cpu, waited) = self.idle_cpu?;
+        (waited >= BUSY_MIN_WAIT && cpu.as_secs_f64() >= BUSY_SHARE * waited.as_secs_f64()).then(
+            || {
+                format!(
+                    "busy loop: the server used {} of CPU while the clients waited {}",
+                    crate::text::human_duration(cpu),
+                    crate::text::human_duration(waited)
+                )
+            },
+        )
+    }
 }
 
 /// How a replay over TCP ended, judged against the transcript.
@@ -498,8 +598,21 @@ struct RealClient {
 /// faults hold back the next send. Faults only the server's own kernel could cause are
 /// listed in [`TcpReplay::skipped_faults`], never silently dropped.
 pub fn replay_tcp(t: &Transcript, addr: SocketAddr, options: &TcpReplayOptions) -> TcpReplay {
+    replay_tcp_watched(t, addr, options, None)
+}
+
+/// [`replay_tcp`], reading the server's CPU clock with `server_cpu` around every `wait`, so
+/// that a server spinning while its clients wait shows ([`TcpReplay::busy_loop`]).
+pub fn replay_tcp_watched(
+    t: &Transcript,
+    addr: SocketAddr,
+    options: &TcpReplayOptions,
+    server_cpu: Option<&dyn Fn() -> Option<Duration>>,
+) -> TcpReplay {
     let started = Instant::now();
     let mut result = TcpReplay::default();
+    let mut idle = (Duration::ZERO, Duration::ZERO);
+    let mut measured = false;
     let mut clients: Vec<RealClient> = Vec::new();
     for (index, line) in t.lines.iter().enumerate() {
         let line_no = index + 1;
@@ -533,9 +646,22 @@ pub fn replay_tcp(t: &Transcript, addr: SocketAddr, options: &TcpReplayOptions) 
                         .is_some_and(|next| matches!(next, Step::Close | Step::Shutdown));
                 clients[c].cork = closes_next;
                 let clock = Clock(started);
-                if let Err(mut failure) =
-                    real_step(&mut clients[c], step, addr, options, &mut result, clock)
+                let before = matches!(step, Step::Wait(_))
+                    .then(|| {
+                        server_cpu
+                            .and_then(|cpu| cpu())
+                            .map(|cpu| (cpu, Instant::now()))
+                    })
+                    .flatten();
+                let stepped = real_step(&mut clients[c], step, addr, options, &mut result, clock);
+                if let (Some((cpu0, wall0)), Some(cpu1)) =
+                    (before, server_cpu.and_then(|cpu| cpu()))
                 {
+                    idle.0 += cpu1.saturating_sub(cpu0);
+                    idle.1 += wall0.elapsed();
+                    measured = true;
+                }
+                if let Err(mut failure) = stepped {
                     failure.line = line_no;
                     failure.client = client.clone();
                     result.failure = Some(failure);
@@ -576,6 +702,7 @@ pub fn replay_tcp(t: &Transcript, addr: SocketAddr, options: &TcpReplayOptions) 
         }
     }
     result.clients = clients.into_iter().map(|c| c.report).collect();
+    result.idle_cpu = measured.then_some(idle);
     result
 }
 
@@ -660,6 +787,23 @@ fn send_more(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Connects, with the socket's buffers sized first (a receive buffer must be set before the
+/// connection's window is agreed).
+fn connect_sized(addr: SocketAddr, options: &TcpReplayOptions) -> io::Result<TcpStream> {
+    let Some(bytes) = options.socket_buffer else {
+        return TcpStream::connect_timeout(&addr, options.timeout);
+    };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    let _ = socket.set_recv_buffer_size(bytes);
+    let _ = socket.set_send_buffer_size(bytes);
+    socket.connect_timeout(&addr.into(), options.timeout)?;
+    Ok(socket.into())
+}
+
 fn fail(kind: TcpFailureKind, message: String) -> TcpFailure {
     TcpFailure {
         line: 0,
@@ -681,7 +825,7 @@ fn real_step(
 ) -> Result<(), TcpFailure> {
     match step {
         Step::Connect => {
-            let stream = TcpStream::connect_timeout(&addr, options.timeout).map_err(|e| {
+            let stream = connect_sized(addr, options).map_err(|e| {
                 fail(
                     TcpFailureKind::Connect,
                     format!("cannot connect to {addr}: {e}"),
@@ -869,7 +1013,10 @@ impl TcpReplay {
             .failure
             .as_ref()
             .map(|f| format!("line {}: client {}: {}", f.line, f.client, f.message));
-        let seen: Option<(Expect, String)> = if let Some(how) = crashed {
+        let seen: Option<(Expect, String)> = if let Some(busy) = self.busy_loop() {
+            // Not a kind an `expect` line names: it fails whatever the transcript expects.
+            return TcpOutcome::Fail(busy);
+        } else if let Some(how) = crashed {
             let message = match step_failure {
                 Some(step) => format!("{how}; {step}"),
                 None => how.to_string(),

@@ -294,6 +294,8 @@ fn fuzz_finds_the_seed_bugs_writes_minimal_fixtures_that_replay_reproduces() {
 
 #[test]
 fn fuzz_passes_a_fixed_service_and_shards_split_the_campaign() {
+    // Tests write only to temporary directories, failing campaigns included.
+    let dir = tempfile::tempdir().unwrap();
     let run = |shard: &str| {
         let out = muxsim()
             .args([
@@ -306,7 +308,9 @@ fn fuzz_passes_a_fixed_service_and_shards_split_the_campaign() {
                 "2",
                 "--shard",
                 shard,
+                "--out",
             ])
+            .arg(dir.path())
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stdout(&out));

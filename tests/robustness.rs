@@ -153,27 +153,30 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn accept_emfile_backs_off_without_spinning_and_resumes() {
     // R: a server allowed 16 descriptors, and 30 clients.
     let bin = assert_cmd::cargo::cargo_bin("muxsim");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 16 && exec '{}' serve --service echo --addr 127.0.0.1:0",
-            bin.display()
-        ))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed and reaped however the test ends, a failed assertion included.
+    let mut child = common::Reaped(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 16 && exec '{}' serve --service echo --addr 127.0.0.1:0",
+                bin.display()
+            ))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
     std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut std::io::BufReader::new(child.0.stderr.take().unwrap()),
         &mut line,
     )
     .unwrap();
     let addr: std::net::SocketAddr = line.trim().rsplit(' ').next().unwrap().parse().unwrap();
     let clients: Vec<TcpStream> = (0..30).map(|_| connect(addr)).collect();
     std::thread::sleep(Duration::from_millis(200));
-    let before = cpu_ticks(child.id());
+    let before = cpu_ticks(child.0.id());
     std::thread::sleep(Duration::from_secs(1));
-    let spent = cpu_ticks(child.id()) - before;
+    let spent = cpu_ticks(child.0.id()) - before;
     // A spinning accept loop burns the whole second (100 ticks); backing off costs ~nothing.
     assert!(
         spent < 30,
@@ -190,8 +193,6 @@ fn accept_emfile_backs_off_without_spinning_and_resumes() {
         }
     }
     assert!(fresh.is_some(), "accepting resumed");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 // 6 -------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ pub struct LevelBackend {
     wake_tx: Arc<UnixStream>,
     start: std::time::Instant,
     pollfds: Vec<libc::pollfd>,
+    socket_buffer: Option<usize>,
 }
 
 fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
@@ -106,12 +107,19 @@ impl LevelBackend {
             wake_tx: Arc::new(wake_tx),
             start: std::time::Instant::now(),
             pollfds: Vec::new(),
+            socket_buffer: None,
         })
     }
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Gives every accepted connection send and receive buffers of about `bytes` (see
+    /// [`super::mio::MioBackend::set_socket_buffer`]).
+    pub fn set_socket_buffer(&mut self, bytes: Option<usize>) {
+        self.socket_buffer = bytes;
     }
 
     /// A handle that wakes a blocked poll from another thread.
@@ -304,6 +312,7 @@ impl Backend for LevelBackend {
         let (stream, _) = self.listener.accept()?;
         stream.set_nonblocking(true)?;
         let _ = stream.set_nodelay(true);
+        super::size_buffers(&stream, self.socket_buffer);
         Ok(stream)
     }
 

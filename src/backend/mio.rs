@@ -26,6 +26,7 @@ pub struct MioBackend {
     local_addr: SocketAddr,
     start: std::time::Instant,
     waker: Arc<Waker>,
+    socket_buffer: Option<usize>,
 }
 
 fn mio_interest(interest: Interest) -> mio::Interest {
@@ -58,12 +59,20 @@ impl MioBackend {
             local_addr,
             start: std::time::Instant::now(),
             waker,
+            socket_buffer: None,
         })
     }
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Gives every accepted connection send and receive buffers of about `bytes` (the kernel
+    /// rounds up to its minimum and doubles): small buffers make a slow reader's answers pile
+    /// up in the server after a few kilobytes instead of megabytes.
+    pub fn set_socket_buffer(&mut self, bytes: Option<usize>) {
+        self.socket_buffer = bytes;
     }
 
     /// A handle that wakes a blocked [`Backend::poll`] from another thread (or a signal
@@ -103,6 +112,7 @@ impl Backend for MioBackend {
         let (stream, _) = self.listener.accept()?;
         // Answers are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
+        super::size_buffers(&stream, self.socket_buffer);
         Ok(stream)
     }
 

@@ -244,6 +244,16 @@ pub fn is_accept_exhausted(err: &io::Error) -> bool {
     })
 }
 
+/// Sets a socket's send and receive buffers to about `bytes`, when given. Best effort: the
+/// kernel may round the size, and a failure leaves the default.
+pub fn size_buffers<S: std::os::fd::AsFd>(socket: &S, bytes: Option<usize>) {
+    if let Some(bytes) = bytes {
+        let socket = socket2::SockRef::from(socket);
+        let _ = socket.set_send_buffer_size(bytes);
+        let _ = socket.set_recv_buffer_size(bytes);
+    }
+}
+
 /// How logs name a peer: its address, or a note that it is gone.
 pub fn peer_label(addr: io::Result<std::net::SocketAddr>) -> String {
     match addr {

@@ -93,3 +93,12 @@ fn the_linux_model_catches_a_shortcut_that_ignores_the_hang_up() {
     );
     assert!(campaign(Semantics::EpollLinux, None).run().is_clean());
 }
+
+#[test]
+fn a_driver_looping_inside_one_turn_fails_loudly_instead_of_hanging() {
+    let run = big_line(Semantics::EpollEt, Some(Defect::RetryWouldBlock)).run();
+    match run.verdict.failure() {
+        Some(Failure::Runaway { calls }) => assert!(*calls > 1_000_000),
+        other => panic!("expected a runaway driver, got {other:?}"),
+    }
+}

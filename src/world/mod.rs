@@ -44,7 +44,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 use std::time::Duration;
 
-use crate::backend::sim::{ClientRead, Net, NetEvent, PipeId, SimBackend};
+use crate::backend::sim::{ClientRead, Net, NetEvent, PipeId, Runaway, SimBackend};
 use crate::core::Service;
 use crate::driver::{self, Driver, Stats};
 use crate::fault::{Family, FaultFamilies, FaultPlan, FaultSpec, Op};
@@ -279,11 +279,16 @@ fn install_quiet_panic_hook() {
 
 /// Runs `f`, catching a panic quietly (no message on stderr): `Err` holds its message.
 pub(crate) fn catch_quietly<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    catch_payload(f).map_err(|payload| panic_message(payload.as_ref()))
+}
+
+/// Runs `f`, catching a panic quietly: `Err` holds its payload.
+fn catch_payload<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn std::any::Any + Send>> {
     install_quiet_panic_hook();
     let was = IN_SIMULATION.with(|q| q.replace(true));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     IN_SIMULATION.with(|q| q.set(was));
-    result.map_err(|payload| panic_message(payload.as_ref()))
+    result
 }
 
 /// The message of a panic payload.
@@ -551,13 +556,19 @@ impl<S: Service> World<S> {
     fn server_step(&mut self) {
         let before = progress_mark(self.driver.stats());
         let driver = &mut self.driver;
-        match catch_quietly(|| driver.turn(Some(Duration::ZERO))) {
+        match catch_payload(|| driver.turn(Some(Duration::ZERO))) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => self.fail(Failure::PollFailed {
                 error: e.to_string(),
             }),
-            Err(message) => {
-                self.fail(Failure::Panic { message });
+            Err(payload) => {
+                let failure = match payload.downcast_ref::<Runaway>() {
+                    Some(Runaway(calls)) => Failure::Runaway { calls: *calls },
+                    None => Failure::Panic {
+                        message: panic_message(payload.as_ref()),
+                    },
+                };
+                self.fail(failure);
                 return;
             }
         }

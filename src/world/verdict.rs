@@ -46,6 +46,12 @@ pub enum Failure {
         /// What each waits for.
         waiting: Vec<String>,
     },
+    /// The driver kept calling the backend without ever polling again: it loops inside one
+    /// turn.
+    Runaway {
+        /// Calls made since the last poll.
+        calls: u64,
+    },
     /// The server ran many turns without any progress.
     BusyLoop {
         /// Turns in a row without progress.
@@ -103,7 +109,7 @@ impl Failure {
                 "mismatch"
             }
             Failure::Stalled { .. } => "stall",
-            Failure::BusyLoop { .. } => "busy-loop",
+            Failure::BusyLoop { .. } | Failure::Runaway { .. } => "busy-loop",
             Failure::Leak { .. } => "leak",
             Failure::ServiceLeak { .. } => "service-leak",
             Failure::SendAfterClose { .. } => "send-after-close",
@@ -163,6 +169,10 @@ impl fmt::Display for Failure {
                 shorten(got)
             ),
             Failure::Stalled { waiting } => write!(f, "stalled: {}", waiting.join("; ")),
+            Failure::Runaway { calls } => write!(
+                f,
+                "busy loop: the driver made {calls} calls without polling again (it loops inside one turn)"
+            ),
             Failure::BusyLoop { turns } => write!(
                 f,
                 "busy loop: the server ran {turns} turns in a row without progress"

@@ -66,6 +66,46 @@ pub fn snapshot_settings() -> insta::Settings {
     settings
 }
 
+/// A child process killed and reaped when dropped, however the test ends.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A test's budget of wall time: past it, the whole test binary stops with a message naming
+/// the test, instead of hanging (a driver that loops inside one turn cannot be interrupted
+/// any other way). Dropping the guard ends the watch.
+pub struct Watchdog(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+/// Starts a [`Watchdog`] for the test `name`.
+pub fn watchdog(name: impl Into<String>, budget: Duration) -> Watchdog {
+    let name = name.into();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&done);
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + budget;
+        while Instant::now() < deadline {
+            if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("test {name} ran past its budget of {budget:?}: stopping the test binary");
+        std::process::exit(101);
+    });
+    Watchdog(done)
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A process killed when dropped.
 pub struct Peer {
     pub child: Child,
@@ -186,12 +226,18 @@ pub fn local<S: Service>(service: S, config: Config) -> (Driver<MioBackend, S>, 
     (Driver::new(backend, service, config), addr)
 }
 
-/// Turns the driver until `done` holds or `within` passes; returns whether it held.
+/// Turns the driver until `done` holds or `within` passes; returns whether it held. A turn
+/// that never returns stops the test binary with a message (see [`watchdog`]).
+#[track_caller]
 pub fn drive<S: Service>(
     driver: &mut Driver<MioBackend, S>,
     within: Duration,
     mut done: impl FnMut(&Driver<MioBackend, S>) -> bool,
 ) -> bool {
+    let _watch = watchdog(
+        format!("driven at {}", std::panic::Location::caller()),
+        within + Duration::from_secs(30),
+    );
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         driver.turn(Some(Duration::from_millis(5))).expect("poll");

@@ -106,6 +106,15 @@ pub struct NetStats {
     pub empty_buffer_calls: u64,
 }
 
+/// Backend calls allowed between two polls. One turn of a correct driver makes a few per
+/// connection it serves (a read budget of 64 KiB is at most a few hundred reads); a million
+/// means the driver loops without ever polling again.
+const CALLS_PER_TURN: u64 = 1_000_000;
+
+/// The payload of the panic that stops a driver looping inside one turn.
+#[derive(Debug)]
+pub(crate) struct Runaway(pub(crate) u64);
+
 fn would_block() -> io::Error {
     io::Error::from(io::ErrorKind::WouldBlock)
 }
@@ -129,6 +138,14 @@ pub(crate) struct SimBackend {
 impl SimBackend {
     pub(crate) fn new(net: Net) -> Self {
         SimBackend { net }
+    }
+
+    /// Counts a call; stops a driver that makes far more calls than a turn needs.
+    fn call(&mut self) {
+        self.net.calls_since_poll += 1;
+        if self.net.calls_since_poll > CALLS_PER_TURN {
+            std::panic::panic_any(Runaway(self.net.calls_since_poll));
+        }
     }
 
     /// Extra events a poll reports because of spurious and stale faults, drawn per client
@@ -237,6 +254,7 @@ impl Backend for SimBackend {
 
     fn poll(&mut self, events: &mut Vec<Event>, _timeout: Option<Duration>) -> io::Result<()> {
         events.clear();
+        self.net.calls_since_poll = 0;
         let net = &mut self.net;
         net.polls += 1;
         net.stats.polls += 1;
@@ -289,6 +307,7 @@ impl Backend for SimBackend {
     }
 
     fn accept(&mut self) -> io::Result<SimStream> {
+        self.call();
         let net = &mut self.net;
         net.accepts += 1;
         let index = net.accepts;
@@ -388,6 +407,7 @@ impl Backend for SimBackend {
         token: Token,
         interest: Interest,
     ) -> io::Result<()> {
+        self.call();
         let net = &mut self.net;
         let Some(Some(FdEntry { reg: Some(reg), .. })) = net.fds.get_mut(stream.fd as usize) else {
             return Err(errno(libc::ENOENT));
@@ -398,6 +418,7 @@ impl Backend for SimBackend {
     }
 
     fn read(&mut self, stream: &mut SimStream, buf: &mut [u8]) -> io::Result<usize> {
+        self.call();
         if buf.is_empty() {
             self.net.stats.empty_buffer_calls += 1;
             return Err(io::Error::new(
@@ -466,6 +487,7 @@ impl Backend for SimBackend {
     }
 
     fn write(&mut self, stream: &mut SimStream, buf: &[u8]) -> io::Result<usize> {
+        self.call();
         if buf.is_empty() {
             self.net.stats.empty_buffer_calls += 1;
             return Err(io::Error::new(

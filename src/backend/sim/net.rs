@@ -118,6 +118,8 @@ pub(crate) struct Net {
     pub(crate) order_rng: SimRng,
     pub(crate) polls: u64,
     pub(crate) accepts: u64,
+    /// Backend calls since the last poll: a driver that never polls again is looping.
+    pub(crate) calls_since_poll: u64,
     disrupted: Vec<bool>,
     pub(crate) stats: NetStats,
     /// Faults that fired and server calls (with [`SimConfig::detail`]), for the world to
@@ -144,6 +146,7 @@ impl Net {
             order_rng: SimRng::new(seed, Stream::Network),
             polls: 0,
             accepts: 0,
+            calls_since_poll: 0,
             disrupted: Vec::new(),
             stats: NetStats::default(),
             events: Vec::new(),
