@@ -201,10 +201,15 @@ impl Gen<'_> {
             }
         }
         let tokens = self.shape.protocol.tokens();
-        if !tokens.is_empty() && len > 0 && self.rng.chance(300_000) {
-            for _ in 0..self.rng.between(1, 3) {
+        if !tokens.is_empty() && len > 0 && self.rng.chance(500_000) {
+            for i in 0..self.rng.between(1, 3) {
                 let token = self.rng.pick(tokens).clone();
-                let at = self.rng.below(bytes.len() as u64 + 1) as usize;
+                // A token often starts the message (a command word), else lands anywhere.
+                let at = if i == 0 && self.rng.chance(600_000) {
+                    0
+                } else {
+                    self.rng.below(bytes.len() as u64 + 1) as usize
+                };
                 let end = (at + token.len()).min(bytes.len());
                 bytes.splice(at..end, token);
             }
