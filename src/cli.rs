@@ -740,9 +740,25 @@ impl App {
     fn services(&self, args: ServicesArgs) -> CliResult {
         let mut out = io::stdout().lock();
         let Some(name) = args.name else {
+            let width = self
+                .registry
+                .iter()
+                .map(|s| s.name().len())
+                .max()
+                .unwrap_or(0);
             for service in self.registry.iter() {
+                let exhibit = if service.is_exhibit() {
+                    "BUG EXHIBIT: "
+                } else {
+                    ""
+                };
+                let line = format!(
+                    "{:<width$}  {exhibit}{}",
+                    service.name(),
+                    service.description()
+                );
                 // A closed pipe (`muxsim services | head -1`) is not an error worth a panic.
-                if writeln!(out, "{:<14} {}", service.name(), service.description()).is_err() {
+                if writeln!(out, "{}", line.trim_end()).is_err() {
                     break;
                 }
             }
@@ -1086,6 +1102,10 @@ impl App {
                     result.transcript = Some(scenario.recorded(&run, args.trace).to_string());
                 }
                 result.seed = Some(run.seed);
+                if let Verdict::Fail(f) = &verdict {
+                    result.failure = Some(f.to_string());
+                    result.signature = Some(check::bucket::signature(f));
+                }
                 let never = unfired(&t, &run);
                 for (line, fault) in &never {
                     result.warnings.push(format!(
@@ -1652,6 +1672,10 @@ struct FileResult {
     note: Option<String>,
     warnings: Vec<String>,
     seed: Option<u64>,
+    /// The failure the run ended in (expected or not), in the simulator.
+    failure: Option<String>,
+    /// Its signature: the bucket a campaign files it under.
+    signature: Option<String>,
     seconds: f64,
     #[serde(skip)]
     transcript: Option<String>,
@@ -1666,6 +1690,8 @@ impl FileResult {
             note: None,
             warnings: Vec::new(),
             seed: None,
+            failure: None,
+            signature: None,
             seconds: 0.0,
             transcript: None,
         }

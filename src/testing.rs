@@ -151,10 +151,8 @@ pub fn snapshot_of(transcript: &Transcript, service: &ServiceDescriptor) -> Stri
 /// calling test, as its other macros do.
 #[macro_export]
 macro_rules! assert_run_snapshot {
-    ($name:expr, $scenario:expr) => {
-        $crate::__private::insta::assert_snapshot!(
-            $name,
-            $crate::testing::snapshot_text(&$scenario)
-        )
-    };
+    ($name:expr, $scenario:expr) => {{
+        let run = $crate::testing::snapshot_text(&$scenario);
+        $crate::__private::insta::assert_snapshot!($name, run)
+    }};
 }

@@ -217,10 +217,30 @@ impl Gen<'_> {
         bytes
     }
 
+    /// A payload made of dictionary tokens (one or two), sometimes followed by a few bytes
+    /// of the alphabet: whole commands such as `GET a`, which random bytes rarely spell.
+    fn token_payload(&mut self) -> Vec<u8> {
+        let tokens = self.shape.protocol.tokens();
+        let mut bytes = self.rng.pick(tokens).clone();
+        if self.rng.chance(250_000) {
+            bytes.extend_from_slice(self.rng.pick(tokens).as_slice());
+        }
+        if self.rng.chance(500_000) {
+            for _ in 0..self.rng.between(1, 3) {
+                bytes.push(*self.rng.pick(&self.alphabet));
+            }
+        }
+        bytes
+    }
+
     /// One complete message, framed, counted in the reach.
     fn message(&mut self) -> Vec<u8> {
-        let len = self.payload_len();
-        let payload = self.payload(len);
+        let payload = if !self.shape.protocol.tokens().is_empty() && self.rng.chance(250_000) {
+            self.token_payload()
+        } else {
+            let len = self.payload_len();
+            self.payload(len)
+        };
         self.count_message(payload.len());
         let protocol = &self.shape.protocol;
         let ending = match protocol.framing() {

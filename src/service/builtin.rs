@@ -60,7 +60,7 @@ pub(super) fn all() -> Vec<ServiceDescriptor> {
         })
         .oracle(lines_model()),
         ServiceDescriptor::new("seed4-literal", |_| seed4::Seed4Literal::default())
-            .about("BUG EXHIBIT: seed server 4 ported with its bugs (LIFO answers, crash on close)")
+            .about("seed server 4 ported with its bugs (LIFO answers, crash on close)")
             .protocol(seed_protocol())
             .oracle(EchoModel)
             .exhibit(),

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::Service;
-use crate::world::ClientReport;
+use crate::world::{ClientReport, Limit};
 
 pub use oracle::{Context, Oracle, Reply, RequestResponse};
 pub use protocol::{Deadline, DeadlineKind, Framing, Protocol};
@@ -165,7 +165,13 @@ impl ServiceDescriptor {
     }
 
     /// Declares an option (a limit of the service) with its default and meaning. Names that
-    /// end in `-ms` are milliseconds.
+    /// end in `-ms` are milliseconds. Transcripts set it with `limit NAME VALUE`, the command
+    /// line with `--limit NAME=VALUE`, as they set the limits of the run.
+    ///
+    /// # Panics
+    ///
+    /// When `name` is already a limit of the run (`muxsim limits` lists them: `max-conns`,
+    /// `idle-timeout-ms`, …), which `limit` lines would set instead of the option.
     pub fn option(
         mut self,
         name: impl Into<String>,
@@ -173,6 +179,12 @@ impl ServiceDescriptor {
         help: impl Into<String>,
     ) -> Self {
         let name = name.into();
+        assert!(
+            Limit::find(&name).is_none(),
+            "service `{}`: option `{name}` is already a limit of the run; name it otherwise (limits of the run: {})",
+            self.name,
+            Limit::names()
+        );
         self.options.retain(|o| o.name != name);
         self.options.push(OptionSpec {
             name,

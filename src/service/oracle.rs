@@ -353,7 +353,7 @@ impl RequestResponse {
             {
                 bytes.extend_from_slice(reply);
                 closes = true;
-            } else if protocol.answers_unterminated_message() && client.shut && !client.closed {
+            } else if protocol.answers_unterminated_message() && (client.shut || client.closed) {
                 match (self.answer)(&mut state, &sent[start..]) {
                     Reply::Answer(answer) => bytes.extend_from_slice(&answer),
                     Reply::Close(answer) => {
@@ -469,6 +469,12 @@ impl Oracle for RequestResponse {
                 }
                 let unanswered = (request_end < client.sent.len()).then_some(request_end);
                 justify(client, protocol, request_end, unanswered, end, None).map_err(|why| {
+                    if fin_first {
+                        return format!(
+                            "the server closed the connection at {end} after the client shut down its side, without sending all it owed: missing {}",
+                            show(&expected.bytes[reply_end..])
+                        );
+                    }
                     let answers = expected
                         .boundaries
                         .iter()
