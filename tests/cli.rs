@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::Serve;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -18,56 +20,6 @@ fn stdout(output: &std::process::Output) -> String {
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A `muxsim serve` process on a free port, stopped with SIGTERM when dropped.
-struct Serve {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Serve {
-    fn start(service: &str) -> Serve {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("muxsim"))
-            .args(["serve", "--service", service, "--addr", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("serve starts");
-        let stderr = child.stderr.take().unwrap();
-        let mut reader = BufReader::new(stderr);
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        // Keep reading the log so the server never writes to a closed pipe.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                sink.clear();
-            }
-        });
-        let addr = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .expect("the address is printed")
-            .to_string();
-        assert!(line.starts_with("muxsim: serving"), "{line}");
-        Serve { child, addr }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        common::wait_exit(&mut self.child, Duration::from_secs(5))
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

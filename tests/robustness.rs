@@ -260,10 +260,10 @@ fn bytes_read_from_a_before_b_is_answered(read_budget: usize, seed: u64) -> usiz
     let mut from_a = 0;
     for e in &run.trace {
         if let muxsim::world::TraceKind::Server(line) = &e.kind {
-            if line.starts_with("write client 1: \"pingresponse") {
+            if line.starts_with("write b: \"pingresponse") {
                 return from_a;
             }
-            if let Some(rest) = line.strip_prefix("read client 0: \"") {
+            if let Some(rest) = line.strip_prefix("read a: \"") {
                 from_a += rest.len() - 1;
             }
         }

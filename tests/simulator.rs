@@ -180,14 +180,8 @@ fn short_write_keeps_the_rest_for_later() {
     );
     assert_pass(&run);
     let lines = detail(&run);
-    assert!(
-        lines.iter().any(|l| l == "write client 0: \"hel\""),
-        "{lines:#?}"
-    );
-    assert!(
-        lines.iter().any(|l| l == "write client 0: \"lo\""),
-        "{lines:#?}"
-    );
+    assert!(lines.iter().any(|l| l == "write a: \"hel\""), "{lines:#?}");
+    assert!(lines.iter().any(|l| l == "write a: \"lo\""), "{lines:#?}");
 }
 
 #[test]
@@ -198,13 +192,9 @@ fn write_would_block_waits_for_writable() {
     let lines = detail(&run);
     let blocked = lines
         .iter()
-        .position(|l| l == "write client 0: write-block")
+        .position(|l| l == "write a: write-block")
         .expect("the write blocked");
-    assert!(
-        lines[blocked..]
-            .iter()
-            .any(|l| l == "write client 0: \"hello\"")
-    );
+    assert!(lines[blocked..].iter().any(|l| l == "write a: \"hello\""));
 }
 
 #[test]
@@ -225,11 +215,11 @@ fn write_reset_is_epipe_closed_and_never_retried() {
     assert_pass(&run);
     let writes_to_a: Vec<String> = detail(&run)
         .into_iter()
-        .filter(|l| l.starts_with("write client 0"))
+        .filter(|l| l.starts_with("write a"))
         .collect();
     assert_eq!(
         writes_to_a,
-        vec!["write client 0: write-reset".to_string()],
+        vec!["write a: write-reset".to_string()],
         "EPIPE is final: no write after it"
     );
     assert_eq!(run.driver_stats.resets, 1);
@@ -290,7 +280,7 @@ fn spurious_readiness_reads_would_block_and_nothing_else() {
     assert!(
         detail(&run)
             .iter()
-            .any(|l| l == "read client 0: operation would block"),
+            .any(|l| l == "read a: operation would block"),
         "the spurious event led to a read that found nothing"
     );
 }

@@ -44,6 +44,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 use std::time::Duration;
 
+use crate::backend::Token;
 use crate::backend::sim::{ClientRead, Net, NetEvent, PipeId, Runaway, SimBackend};
 use crate::core::Service;
 use crate::driver::{self, Driver, Stats};
@@ -351,6 +352,9 @@ impl<S: Service> World<S> {
             FaultPlan::draw(config.faults, &mut SimRng::new(config.seed, Stream::Plan))
         });
         let mut net = Net::new(config.sim.clone(), config.seed, plan);
+        if config.sim.detail {
+            net.names = play.clients.iter().map(|c| c.name.clone()).collect();
+        }
         for fault in play.faults {
             match fault.at {
                 Some(at) => net.faults.anchor(fault.client, fault.spec, at),
@@ -576,7 +580,18 @@ impl<S: Service> World<S> {
         let detail = self.net().config.detail;
         while let Some(line) = self.driver.poll_log() {
             if detail {
-                self.push_trace(TraceKind::Log(line.to_string()));
+                // The connection by its client's name, as everywhere else in the trace.
+                let text = match line.conn {
+                    Some(conn) => {
+                        let net = self.net();
+                        let who = net
+                            .client_of_token(Token(conn.to_raw()))
+                            .map_or_else(|| conn.to_string(), |c| net.who(c));
+                        format!("[{}] {who}: {}", line.at, line.text)
+                    }
+                    None => line.to_string(),
+                };
+                self.push_trace(TraceKind::Log(text));
             }
         }
         let stats = self.driver.stats();

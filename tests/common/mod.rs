@@ -314,3 +314,53 @@ pub fn proptest_config(
         ..proptest::test_runner::Config::default()
     }
 }
+
+/// A `muxsim serve` process on a free port, stopped with SIGTERM when dropped.
+pub struct Serve {
+    pub child: std::process::Child,
+    pub addr: String,
+}
+
+impl Serve {
+    pub fn start(service: &str) -> Serve {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("muxsim"))
+            .args(["serve", "--service", service, "--addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut reader = BufReader::new(stderr);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        // Keep reading the log so the server never writes to a closed pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
+        let addr = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .expect("the address is printed")
+            .to_string();
+        assert!(line.starts_with("muxsim: serving"), "{line}");
+        Serve { child, addr }
+    }
+
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        wait_exit(&mut self.child, Duration::from_secs(5))
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -231,7 +231,7 @@ impl SimBackend {
             && !matches!(spec, FaultSpec::ShortRead(_) | FaultSpec::ShortWrite(_))
         {
             let verb = if op == Op::Read { "read" } else { "write" };
-            net.detail(|| format!("{verb} {client}: {spec}"));
+            net.detail(|net| format!("{verb} {}: {spec}", net.who(client)));
         }
         (client, fault)
     }
@@ -291,7 +291,10 @@ impl Backend for SimBackend {
                     let who = if e.token == Token::LISTENER {
                         "listener".to_string()
                     } else {
-                        format!("token {:#x}", e.token.0)
+                        match net.client_of_token(e.token) {
+                            Some(client) => net.who(client),
+                            None => format!("token {:#x}", e.token.0),
+                        }
                     };
                     let how = match (e.readable, e.writable) {
                         (true, true) => "rw",
@@ -301,7 +304,7 @@ impl Backend for SimBackend {
                     format!("{who} {how}")
                 })
                 .collect();
-            net.detail(|| format!("poll: {}", list.join(", ")));
+            net.detail(|_| format!("poll: {}", list.join(", ")));
         }
         Ok(())
     }
@@ -340,7 +343,7 @@ impl Backend for SimBackend {
                     p.server_closed = true;
                     let client = p.client;
                     net.disrupt(client);
-                    net.detail(|| format!("accept: connection of {client} aborted"));
+                    net.detail(|net| format!("accept: connection of {} aborted", net.who(client)));
                     return Err(errno(libc::ECONNABORTED));
                 }
             }
@@ -348,7 +351,7 @@ impl Backend for SimBackend {
         }
         if net.faults.emfile_left > 0 {
             net.faults.emfile_left -= 1;
-            net.detail(|| "accept: EMFILE".to_string());
+            net.detail(|_| "accept: EMFILE".to_string());
             return Err(errno(libc::EMFILE));
         }
         let Some(pipe) = net.backlog.pop_front() else {
@@ -360,7 +363,7 @@ impl Backend for SimBackend {
         p.fd = Some(fd);
         p.accepted = true;
         let client = p.client;
-        net.detail(|| format!("accept: fd {fd} for {client}"));
+        net.detail(|net| format!("accept: fd {fd} for {}", net.who(client)));
         Ok(SimStream { fd, pipe })
     }
 
@@ -481,7 +484,7 @@ impl Backend for SimBackend {
                 Ok(n) => quote(&buf[..*n]),
                 Err(e) => e.to_string(),
             };
-            net.detail(|| format!("read {client}: {text}"));
+            net.detail(|net| format!("read {}: {text}", net.who(client)));
         }
         result
     }
@@ -555,7 +558,7 @@ impl Backend for SimBackend {
                 Ok(n) => quote(&buf[..*n]),
                 Err(e) => e.to_string(),
             };
-            net.detail(|| format!("write {client}: {text}"));
+            net.detail(|net| format!("write {}: {text}", net.who(client)));
         }
         result
     }
@@ -594,13 +597,14 @@ impl Backend for SimBackend {
             }
             net.retired[i] = Some(token);
         }
-        net.detail(|| format!("close {client} (fd {})", stream.fd));
+        net.detail(|net| format!("close {} (fd {})", net.who(client), stream.fd));
     }
 
     fn describe(&self, stream: &SimStream) -> String {
         format!(
             "{} (fd {})",
-            self.net.pipes[stream.pipe.0 as usize].client, stream.fd
+            self.net.who(self.net.pipes[stream.pipe.0 as usize].client),
+            stream.fd
         )
     }
 

@@ -125,6 +125,8 @@ pub(crate) struct Net {
     /// Faults that fired and server calls (with [`SimConfig::detail`]), for the world to
     /// drain into its trace.
     pub(crate) events: Vec<NetEvent>,
+    /// The clients' names, by index, for traces.
+    pub(crate) names: Vec<String>,
 }
 
 impl Net {
@@ -150,6 +152,7 @@ impl Net {
             disrupted: Vec::new(),
             stats: NetStats::default(),
             events: Vec::new(),
+            names: Vec::new(),
         }
     }
 
@@ -174,11 +177,28 @@ impl Net {
     }
 
     /// Records a server call, when detail is asked for.
-    pub(crate) fn detail(&mut self, text: impl FnOnce() -> String) {
+    pub(crate) fn detail(&mut self, text: impl FnOnce(&Net) -> String) {
         if self.config.detail {
-            let line = text();
+            let line = text(self);
             self.events.push(NetEvent::Detail(line));
         }
+    }
+
+    /// The client's name for traces: its script name when the world gave names.
+    pub(crate) fn who(&self, client: ClientId) -> String {
+        match self.names.get(client.index()) {
+            Some(name) => name.clone(),
+            None => client.to_string(),
+        }
+    }
+
+    /// The client whose connection the driver registered with `token`, if any did.
+    pub(crate) fn client_of_token(&self, token: Token) -> Option<ClientId> {
+        self.pipes
+            .iter()
+            .rev()
+            .find(|p| p.token == Some(token))
+            .map(|p| p.client)
     }
 
     /// Records a fault that fired.
