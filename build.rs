@@ -1,5 +1,8 @@
-//! Records the commit muxsim is built from, for `muxsim --version`.
+//! Records the commit muxsim is built from, for `muxsim --version`, and on Linux builds the
+//! interposition library `muxsim run` loads into servers (`preload/src/lib.rs`, no
+//! dependencies), which the binary embeds.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
@@ -19,4 +22,47 @@ fn main() {
             println!("cargo:rerun-if-changed={path}");
         }
     }
+    build_preload();
+}
+
+/// Compiles the interposition library with the same rustc, for the same target.
+fn build_preload() {
+    println!("cargo:rustc-check-cfg=cfg(muxsim_preload)");
+    println!("cargo:rerun-if-changed=preload/src/lib.rs");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
+    }
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("libmuxsim_preload.so");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let target = std::env::var("TARGET").expect("cargo sets TARGET");
+    let status = Command::new(rustc)
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            "cdylib",
+            "--crate-name",
+            "muxsim_preload",
+            "-C",
+            "opt-level=2",
+            "-C",
+            "panic=abort",
+            "-C",
+            "debuginfo=0",
+            "-C",
+            "strip=symbols",
+            "--target",
+            &target,
+            "-o",
+        ])
+        .arg(&out)
+        .arg("preload/src/lib.rs")
+        .status()
+        .expect("rustc runs");
+    assert!(
+        status.success(),
+        "building the interposition library (preload/src/lib.rs) failed"
+    );
+    println!("cargo:rustc-cfg=muxsim_preload");
 }

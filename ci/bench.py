@@ -24,6 +24,7 @@ MUXSIM = os.path.join(ROOT, "target", "release", "muxsim")
 TOKIO_DIR = os.path.join(ROOT, "ci", "peers", "tokio-lines")
 TOKIO = os.path.join(TOKIO_DIR, "target", "release", "tokio-lines")
 PYTHON_PEER = os.path.join(ROOT, "ci", "peers", "lines_selectors.py")
+PRELOAD = os.path.join(ROOT, "target", "release", "libmuxsim_preload.so")
 TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
 HAVE_TASKSET = subprocess.run(["which", "taskset"], capture_output=True).returncode == 0
 
@@ -33,17 +34,18 @@ def pinned(cpu, cmd):
 
 
 def build():
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--workspace"], cwd=ROOT, check=True)
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=TOKIO_DIR, check=True)
 
 
 class Server:
     """A server process on a free port, killed on exit."""
 
-    def __init__(self, name, cmd, port_from="stdout"):
+    def __init__(self, name, cmd, port_from="stdout", env=None):
         self.name = name
         self.proc = subprocess.Popen(
-            pinned(0, cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            pinned(0, cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env,
         )
         stream = self.proc.stdout if port_from == "stdout" else self.proc.stderr
         line = stream.readline()
@@ -255,6 +257,36 @@ def sim_speed():
     return out.strip(), fuzz
 
 
+def preload_overhead(rounds, seconds):
+    """`muxsim serve` under load with muxsim's interposition library loaded (faults off, as
+    `muxsim run` leaves them between seeds) and without it, interleaved."""
+    workloads = [("50 x 1", 50, 1), ("50 x 16", 50, 16)]
+    kinds = [("plain", None), ("LD_PRELOAD, faults off", dict(os.environ, LD_PRELOAD=PRELOAD))]
+    results = {(w[0], k[0]): [] for w in workloads for k in kinds}
+    cmd = [MUXSIM, "serve", "--service", "lines", "--addr", "127.0.0.1:0"]
+    for _ in range(rounds):
+        for kind, env in kinds:
+            server = Server(kind, cmd, "stderr", env=env)
+            try:
+                for name, conns, depth in workloads:
+                    results[(name, kind)].append(load(server, conns, depth, 0, seconds))
+            finally:
+                server.stop()
+    lines = ["| workload | server | req/s | server CPU ns/req |", "|---|---|---|---|"]
+    ratios = ["| workload | throughput with/without | CPU per request with/without |", "|---|---|---|"]
+    for name, *_ in workloads:
+        cells = {}
+        for kind, _ in kinds:
+            rows = results[(name, kind)]
+            rate = median(rows, "req_per_s")
+            cpu = median(rows, "user_ns_per_req") + median(rows, "sys_ns_per_req")
+            cells[kind] = (rate, cpu)
+            lines.append(f"| {name} | {kind} | {rate:,.0f} | {cpu:,.0f} |")
+        (r0, c0), (r1, c1) = cells["plain"], cells["LD_PRELOAD, faults off"]
+        ratios.append(f"| {name} | {r1 / r0:.2f} | {c1 / max(c0, 1):.2f} |")
+    return "\n".join(ratios) + "\n\n" + "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -263,6 +295,7 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     parser.add_argument("--only-starvation", action="store_true", help="print just the starvation table")
     parser.add_argument("--only-instructions", action="store_true", help="print just the callgrind table")
+    parser.add_argument("--only-preload", action="store_true", help="print just the interposition library's table")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds = 1, 1
@@ -273,11 +306,15 @@ def main():
     if args.only_instructions:
         print(instructions_per_request())
         return
+    if args.only_preload:
+        print(preload_overhead(args.rounds, args.seconds))
+        return
     ratios, cells = peers_table(args.rounds, args.seconds)
     memory = idle_memory([1000, 5000, 10000] if not args.quick else [1000])
     scaling = backend_scaling([0, 100, 1000, 10000], args.seconds, args.rounds)
     hose = starvation(args.seconds, args.rounds)
     instructions = instructions_per_request()
+    preload = preload_overhead(args.rounds, args.seconds)
     sim, fuzz = sim_speed()
     cpu = ""
     try:
@@ -353,6 +390,14 @@ Same service, same driver, three backends; 50 active connections with one reques
 each, beside N idle ones. Server CPU is user plus system time per request.
 
 {scaling}
+
+## `muxsim run`: the interposition library with faults off
+
+`muxsim serve` under `muxsim load`, with muxsim's interposition library in `LD_PRELOAD` and
+faults off (as `muxsim run` leaves them between seeds), and without it, interleaved. With
+faults off every intercepted call costs one bitmap lookup before the real one.
+
+{preload}
 
 ## The simulator
 

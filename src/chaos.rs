@@ -5,7 +5,8 @@
 //! size from one byte to a mebibyte, one at a time or pipelined in bursts — and check every
 //! answer with the service's oracle, so an answer that never comes is counted as lost and a
 //! wrong one as wrong. Large requests and bursts are what expose a server that ignores a short
-//! `send()` or reads once per edge. The other sessions abuse the server: abrupt resets,
+//! `send()` or reads once per edge; slow readers (a small receive buffer, a burst, a pause
+//! before reading) make the server's `send()` take only part of what it is given. The other sessions abuse the server: abrupt resets,
 //! half-closes, byte drips, clients that never read, junk, and clients that connect and
 //! vanish. At the end a fresh client checks that the server still answers.
 //!
@@ -31,6 +32,10 @@ use crate::world::{ClientReport, EventKind};
 
 /// How long a well-behaved client waits for its answers before counting them lost.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a slow reader waits for its mebibytes of answers: a correct server busy with
+/// many clients may take a while; a server that lost bytes is caught by the first wrong one.
+const SLOW_READER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The largest request a session sends: 1 MiB, far past any socket buffer, so a server that
 /// writes without checking how much was taken loses part of the answer.
@@ -143,6 +148,23 @@ fn connect(target: SocketAddr) -> io::Result<TcpStream> {
     Ok(s)
 }
 
+/// A connection whose receive buffer is as small as the kernel allows, set before the
+/// connection's window is agreed.
+fn connect_small(target: SocketAddr) -> io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(target),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    let _ = socket.set_recv_buffer_size(4096);
+    socket.connect_timeout(&target.into(), Duration::from_secs(2))?;
+    let s: TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
 /// A request payload: mostly small, sometimes of any size up to [`MAX_REQUEST`]
 /// (log-uniform), from the protocol's alphabet (no delimiter bytes).
 fn payload(rng: &mut SimRng, protocol: &Protocol) -> Vec<u8> {
@@ -190,28 +212,39 @@ impl Session<'_> {
         self.options.service.judge(&self.options.options, report)
     }
 
-    /// Reads until the oracle says the client has all it is owed, or the timeout.
+    /// Reads until the oracle says the client has all it is owed, or `timeout`.
     fn await_answers(
         &self,
         stream: &mut TcpStream,
         report: &mut ClientReport,
+        timeout: Duration,
     ) -> Result<(), String> {
-        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         let mut buf = vec![0u8; 64 * 1024];
+        // Judging costs as much as the bytes received: judge again when a quarter more has
+        // come, or when the stream went quiet, so mebibytes of answers stay cheap.
+        let mut judged: Option<usize> = None;
+        let mut quiet = true;
         loop {
-            if self.judge(report).is_ok() {
-                return Ok(());
-            }
-            // Not complete: still a fair prefix of the answers, or already wrong?
-            let mut so_far = report.clone();
-            so_far.disrupted = true;
-            if let Err(e) = self.judge(&so_far) {
-                return Err(format!("wrong answer: {e}"));
+            let len = report.received.len();
+            let due =
+                judged.is_none_or(|j| len != j && (quiet || len < 256 << 10 || len >= j + j / 4));
+            if due {
+                judged = Some(len);
+                if self.judge(report).is_ok() {
+                    return Ok(());
+                }
+                // Not complete: still a fair prefix of the answers, or already wrong?
+                let mut so_far = report.clone();
+                so_far.disrupted = true;
+                if let Err(e) = self.judge(&so_far) {
+                    return Err(format!("wrong answer: {e}"));
+                }
             }
             if Instant::now() >= deadline {
                 return Err(format!(
                     "no complete answer within {} s: received {}",
-                    ANSWER_TIMEOUT.as_secs(),
+                    timeout.as_secs(),
                     quote_short(&report.received)
                 ));
             }
@@ -223,13 +256,63 @@ impl Session<'_> {
                         .judge(report)
                         .map_err(|e| format!("the server closed the connection: {e}"));
                 }
-                Ok(n) => report.record_received(self.now(), &buf[..n]),
+                Ok(n) => {
+                    quiet = false;
+                    report.record_received(self.now(), &buf[..n]);
+                }
                 Err(e)
                     if e.kind() == io::ErrorKind::WouldBlock
-                        || e.kind() == io::ErrorKind::TimedOut => {}
+                        || e.kind() == io::ErrorKind::TimedOut =>
+                {
+                    quiet = true;
+                }
                 Err(e) => return Err(format!("the connection failed: {e}")),
             }
         }
+    }
+
+    /// A slow reader: a small receive buffer, a burst of large requests, a pause before it
+    /// reads. The answers pile up in the server, whose `send()` then takes only part of what
+    /// it is given: a server that does not keep the rest loses it. Every answer is checked.
+    fn slow_reader(&self, rng: &mut SimRng, out: &mut ChaosReport) -> bool {
+        let Ok(mut stream) = connect_small(self.options.target) else {
+            out.failed_connects += 1;
+            return false;
+        };
+        *out.sessions.entry("slow-reader").or_default() += 1;
+        let mut report = ClientReport::new("chaos");
+        report.record(self.now(), EventKind::Connected);
+        // Mebibytes of answers: more than the server's send buffer holds while the client's
+        // window is shut.
+        let burst = rng.between(64, 128);
+        let limit = self
+            .protocol
+            .message_limit()
+            .map_or(MAX_REQUEST, |(l, _)| l);
+        let mut bytes = Vec::new();
+        for _ in 0..burst {
+            let len = (rng.between(32 << 10, 64 << 10) as usize).min(limit).max(1);
+            let mut request = payload(rng, &self.protocol);
+            request.resize(len, *request.first().unwrap_or(&b'a'));
+            out.largest_request = out.largest_request.max(request.len() as u64);
+            bytes.extend(self.protocol.frame(&request, None));
+        }
+        out.owed += burst;
+        let sender = stream.try_clone().ok().map(|mut w| {
+            let bytes = bytes.clone();
+            std::thread::spawn(move || w.write_all(&bytes))
+        });
+        report.record_sent(self.now(), &bytes);
+        // Not reading for a while: the server's writes run into a full socket. Then a
+        // normal buffer, so the answers drain at loopback speed.
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = socket2::SockRef::from(&stream).set_recv_buffer_size(4 << 20);
+        let result = self.await_answers(&mut stream, &mut report, SLOW_READER_TIMEOUT);
+        if let Some(sender) = sender {
+            let _ = sender.join();
+        }
+        self.tally(result, burst, out);
+        true
     }
 
     /// One well-behaved (or half-closing) session; updates `out`. False when the server
@@ -277,11 +360,11 @@ impl Session<'_> {
                 }
                 let _ = stream.shutdown(Shutdown::Write);
                 report.record(self.now(), EventKind::Shutdown);
-                let result = self.await_answers(&mut stream, &mut report);
+                let result = self.await_answers(&mut stream, &mut report, ANSWER_TIMEOUT);
                 self.tally(result, burst, out);
                 return true;
             }
-            let result = self.await_answers(&mut stream, &mut report);
+            let result = self.await_answers(&mut stream, &mut report, ANSWER_TIMEOUT);
             if let Some(sender) = sender {
                 let _ = sender.join();
             }
@@ -408,7 +491,8 @@ pub(crate) fn run(options: &ChaosOptions) -> Result<ChaosReport, String> {
                 while Instant::now() < deadline && !dead.load(Ordering::Relaxed) {
                     let roll = rng.below(100);
                     let connected = match roll {
-                        0..=49 => session.polite(&mut rng, false, &mut mine),
+                        0..=46 => session.polite(&mut rng, false, &mut mine),
+                        47..=49 => session.slow_reader(&mut rng, &mut mine),
                         50..=59 => session.polite(&mut rng, true, &mut mine),
                         _ => {
                             let kind = ABUSES[(roll as usize - 60) % ABUSES.len()];

@@ -39,6 +39,7 @@ use serde::Serialize;
 use crate::check::{self, Campaign, ReportFile};
 use crate::driver::Config;
 use crate::fault::FaultFamilies;
+use crate::inject;
 use crate::scenario::{Outcome, Scenario, unfired};
 use crate::semantics::Semantics;
 use crate::service::{Framing, Registry, ServiceDescriptor, ServiceOptions};
@@ -94,6 +95,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Run a fuzz campaign: many seeds, failures grouped by signature and shrunk.
     Fuzz(FuzzArgs),
+    /// Run an unmodified server with seeded faults injected into its socket calls, and judge it.
+    Run(RunArgs),
     /// Merge the JSON reports of a campaign's shards into one bucketed report.
     Merge(MergeArgs),
     /// Forward TCP to a server and record the conversations as a transcript.
@@ -403,6 +406,78 @@ struct FuzzArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  muxsim run --service echo --seeds 50 -- python3 fixtures/peers/seed4.py 0
+  muxsim run --service lines -- ./my-server --port 0
+  muxsim run fixtures/lines.txn --seeds 20 -- ./my-server --port 0
+
+The server's listening address comes from its listen(2) call (no port flag needed); --addr
+names it when the server listens on a socket it inherited. See docs/run.md.")]
+struct RunArgs {
+    /// The service the server speaks: clients are generated from its protocol and judged by
+    /// its oracle (see `services`).
+    #[arg(
+        long,
+        required_unless_present = "fixtures",
+        conflicts_with = "fixtures"
+    )]
+    service: Option<String>,
+    /// Fixtures to run under every seed instead (files or directories).
+    fixtures: Vec<PathBuf>,
+    /// Number of seeds.
+    #[arg(long, env = "MUXSIM_SEEDS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
+    /// The first seed.
+    #[arg(long, env = "MUXSIM_SEED", default_value_t = 0)]
+    start_seed: u64,
+    /// Run this one seed (as a `reproduce:` line does).
+    #[arg(long, conflicts_with_all = ["start_seed", "seeds"])]
+    seed: Option<u64>,
+    /// Fault families seeds may switch on: none, all, or a list (short-io,would-block,eintr,spurious,accept,reset,...).
+    #[arg(long, value_parser = families, default_value = "all")]
+    faults: FaultFamilies,
+    /// A limit of the service (it must match the server's), NAME=VALUE (repeatable).
+    #[arg(long = "limit", value_name = "NAME=VALUE", value_parser = limit_pair)]
+    limits: Vec<(String, u64)>,
+    /// Clients per generated scenario (default: the service's protocol says).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    clients: Option<u64>,
+    /// Where the server listens, when it does not say through listen(2).
+    #[arg(long)]
+    addr: Option<String>,
+    /// How long the server may take to start listening.
+    #[arg(long, value_parser = wall_duration, default_value = "10s")]
+    startup_timeout: Duration,
+    /// How long a client waits for what it is owed.
+    #[arg(long, value_parser = wall_duration, default_value = "2s")]
+    timeout: Duration,
+    /// The longest a client's `wait` really waits.
+    #[arg(long, value_parser = wall_duration, default_value = "1s")]
+    max_wait: Duration,
+    /// How much the server's resident memory may grow over the campaign, in MiB.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_rss_growth: u64,
+    /// Extra runs shrinking each distinct failure may take (0: do not shrink).
+    #[arg(long, default_value_t = 16)]
+    shrink_attempts: u64,
+    /// Stop after this many failing seeds.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_failures: Option<u64>,
+    /// Where each distinct failure's transcript is written.
+    #[arg(long, default_value = "target/muxsim/run")]
+    out: PathBuf,
+    /// Output: text, or json (the report).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Show the server's output as it comes (on stderr, prefixed `server:`).
+    #[arg(short, long)]
+    verbose: bool,
+    /// The server's command line, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
 struct MergeArgs {
     /// The shards' reports (`fuzz --report FILE`).
     #[arg(required = true)]
@@ -558,6 +633,7 @@ pub fn run_with_args(registry: Registry, args: impl IntoIterator<Item = OsString
         Command::Sim(args) => app.sim(args),
         Command::Replay(args) => app.replay(args),
         Command::Fuzz(args) => app.fuzz(args),
+        Command::Run(args) => app.run(args),
         Command::Merge(args) => app.merge(args),
         Command::Record(args) => app.record(args),
         Command::Chaos(args) => app.chaos(args),
@@ -595,6 +671,19 @@ fn stop_on_signals(stop: &Arc<AtomicBool>, wake: tcp::WakeFn) -> Result<(), Stri
         }
     });
     Ok(())
+}
+
+/// A word as a shell reads it back: as is when it is plain, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 fn json<T: Serialize>(value: &T) -> String {
@@ -1427,6 +1516,222 @@ impl App {
                         let _ = writeln!(out, "never tried: {}", gaps.join("; "));
                     }
                 }
+            }
+        }
+        Ok(if !report.is_clean() {
+            1
+        } else if stopped_by_signal {
+            130
+        } else {
+            0
+        })
+    }
+
+    fn run(&self, args: RunArgs) -> CliResult {
+        if args.out.exists() && !args.out.is_dir() {
+            return Err(format!(
+                "--out {}: not a directory (the failures' transcripts go there)",
+                args.out.display()
+            ));
+        }
+        let (start, count) = match args.seed {
+            Some(seed) => (seed, 1),
+            None => (args.start_seed, args.seeds),
+        };
+        if start.checked_add(count - 1).is_none() {
+            return Err(format!(
+                "--start-seed {start} with --seeds {count} runs past the last seed ({})",
+                u64::MAX
+            ));
+        }
+        let (target, name) = match &args.service {
+            Some(name) => {
+                let service = self.service(name)?;
+                let mut campaign = self.campaign(service, &args.limits)?.faults(args.faults);
+                if let Some(clients) = args.clients {
+                    campaign = campaign.clients(clients as usize);
+                }
+                (
+                    inject::RunTarget::Generated(Box::new(campaign)),
+                    name.clone(),
+                )
+            }
+            None => {
+                let mut fixtures = Vec::new();
+                for path in transcript::find(&args.fixtures).map_err(|e| e.to_string())? {
+                    let t = self.read_transcript(&path).map_err(|e| e.to_string())?;
+                    let mut s = Scenario::from_transcript(&t, &self.registry)
+                        .map_err(|e| format!("{}:{e}", path.display()))?;
+                    for (limit, value) in &args.limits {
+                        s.service
+                            .set_option(&mut s.options, limit, *value)
+                            .map_err(|e| format!("--limit {limit}: {e}"))?;
+                    }
+                    fixtures.push((path, s));
+                }
+                if fixtures.is_empty() {
+                    return Err("no transcripts (*.txn) among the fixtures given".to_string());
+                }
+                let name = if fixtures.len() == 1 {
+                    fixtures[0].0.file_stem().map_or_else(
+                        || "fixture".to_string(),
+                        |s| s.to_string_lossy().into_owned(),
+                    )
+                } else {
+                    "fixtures".to_string()
+                };
+                (inject::RunTarget::Fixtures(fixtures), name)
+            }
+        };
+        let mut config = inject::RunConfig::new(args.command.clone(), target, start, count);
+        config.faults = args.faults;
+        config.addr = args.addr.as_deref().map(resolve).transpose()?;
+        config.startup_timeout = args.startup_timeout;
+        config.live.timeout = args.timeout;
+        config.live.max_wait = args.max_wait;
+        config.rss_growth = args.max_rss_growth << 20;
+        config.shrink_attempts = usize::try_from(args.shrink_attempts).unwrap_or(usize::MAX);
+        config.max_failures = args.max_failures;
+        config.echo_output = args.verbose;
+        let interrupted = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            let _ = signal_hook::flag::register_conditional_shutdown(
+                signal,
+                130,
+                Arc::clone(&interrupted),
+            );
+            let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
+        }
+        config.stop = Some(Arc::clone(&interrupted));
+        let show_bar = args.format == Format::Text && !self.quiet && io::stderr().is_terminal();
+        let bar = show_bar.then(|| {
+            let bar = indicatif::ProgressBar::new(count);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} seeds {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        let mut report = inject::run(&config, &mut |p| {
+            if let Some(bar) = &bar {
+                bar.set_position(p.done);
+                bar.set_message(format!("{} failed, {} distinct", p.failed, p.distinct));
+            }
+        })?;
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        // The reproduce line: this command, this seed, the same clients and server.
+        let mut again = vec![self.program.clone(), "run".to_string()];
+        match &args.service {
+            Some(service) => again.extend(["--service".to_string(), service.clone()]),
+            None => again.extend(
+                args.fixtures
+                    .iter()
+                    .map(|p| shell_word(&p.display().to_string())),
+            ),
+        }
+        if args.faults != FaultFamilies::ALL {
+            again.extend(["--faults".to_string(), args.faults.to_string()]);
+        }
+        for (limit, value) in &args.limits {
+            again.extend(["--limit".to_string(), format!("{limit}={value}")]);
+        }
+        if let Some(clients) = args.clients {
+            again.extend(["--clients".to_string(), clients.to_string()]);
+        }
+        if let Some(addr) = &args.addr {
+            again.extend(["--addr".to_string(), addr.clone()]);
+        }
+        let server: Vec<String> = args
+            .command
+            .iter()
+            .map(|a| shell_word(&a.to_string_lossy()))
+            .collect();
+        let mut paths: Vec<Option<PathBuf>> = Vec::new();
+        for bucket in &report.buckets {
+            if bucket.example.transcript.is_empty() {
+                paths.push(None);
+                continue;
+            }
+            fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+            let path = inject::example_path(&args.out, &name, &bucket.example);
+            fs::write(&path, &bucket.example.transcript)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            paths.push(Some(path));
+        }
+        let stopped_by_signal = interrupted.load(Ordering::Relaxed);
+        report.interrupted |= stopped_by_signal;
+        match args.format {
+            Format::Json => {
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    #[serde(flatten)]
+                    report: &'a inject::RunReport,
+                    transcripts: Vec<Option<String>>,
+                    reproduce: Vec<String>,
+                }
+                let reproduce = report
+                    .buckets
+                    .iter()
+                    .map(|b| {
+                        format!(
+                            "{} --seed {} -- {}",
+                            again.join(" "),
+                            b.example.seed,
+                            server.join(" ")
+                        )
+                    })
+                    .collect();
+                let transcripts = paths
+                    .iter()
+                    .map(|p| p.as_ref().map(|p| p.display().to_string()))
+                    .collect();
+                let _ = writeln!(
+                    io::stdout(),
+                    "{}",
+                    json(&Out {
+                        report: &report,
+                        transcripts,
+                        reproduce,
+                    })
+                );
+            }
+            Format::Text => {
+                let mut out = io::stdout().lock();
+                for (i, (bucket, path)) in report.buckets.iter().zip(&paths).enumerate() {
+                    let fixture = bucket
+                        .example
+                        .fixture
+                        .as_ref()
+                        .map(|f| format!(" {}", f.display()))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "{} {} of {}: {} seed(s), lowest {}{fixture}: {}: {}",
+                        self.paint("FAIL", false),
+                        i + 1,
+                        report.buckets.len(),
+                        bucket.count,
+                        bucket.example.seed,
+                        bucket.example.kind,
+                        bucket.example.message
+                    );
+                    let _ = writeln!(out, "  signature: {}", bucket.signature);
+                    if let Some(path) = path {
+                        let _ = writeln!(out, "  transcript: {}", path.display());
+                    }
+                    let _ = writeln!(
+                        out,
+                        "  reproduce: {} --seed {} -- {}",
+                        again.join(" "),
+                        bucket.example.seed,
+                        server.join(" ")
+                    );
+                }
+                let _ = writeln!(out, "{report}");
             }
         }
         Ok(if !report.is_clean() {

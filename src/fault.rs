@@ -27,6 +27,9 @@ pub enum FaultSpec {
     ShortWrite(u32),
     /// The server's write returns `WouldBlock` though the buffer has room.
     WriteBlock,
+    /// The server's read returns `WouldBlock` though bytes are waiting (an edge-triggered
+    /// selector reports them again).
+    ReadBlock,
     /// The server's read fails with `ECONNRESET`; the connection is reset.
     ReadReset,
     /// The server's write fails with `EPIPE`; the connection is reset.
@@ -71,6 +74,8 @@ pub enum FaultKind {
     ShortWrite,
     /// See [`FaultSpec::WriteBlock`].
     WriteBlock,
+    /// See [`FaultSpec::ReadBlock`].
+    ReadBlock,
     /// See [`FaultSpec::ReadReset`].
     ReadReset,
     /// See [`FaultSpec::WriteReset`].
@@ -133,10 +138,11 @@ pub enum Arg {
 
 impl FaultKind {
     /// Every fault kind, in the order help texts list them.
-    pub const ALL: [FaultKind; 17] = [
+    pub const ALL: [FaultKind; 18] = [
         FaultKind::ShortRead,
         FaultKind::ShortWrite,
         FaultKind::WriteBlock,
+        FaultKind::ReadBlock,
         FaultKind::ReadReset,
         FaultKind::WriteReset,
         FaultKind::ReadEintr,
@@ -159,6 +165,7 @@ impl FaultKind {
             FaultKind::ShortRead => "short-read",
             FaultKind::ShortWrite => "short-write",
             FaultKind::WriteBlock => "write-block",
+            FaultKind::ReadBlock => "read-block",
             FaultKind::ReadReset => "read-reset",
             FaultKind::WriteReset => "write-reset",
             FaultKind::ReadEintr => "read-eintr",
@@ -193,7 +200,10 @@ impl FaultKind {
     /// The operation the fault hits.
     pub fn op(self) -> Op {
         match self {
-            FaultKind::ShortRead | FaultKind::ReadReset | FaultKind::ReadEintr => Op::Read,
+            FaultKind::ShortRead
+            | FaultKind::ReadBlock
+            | FaultKind::ReadReset
+            | FaultKind::ReadEintr => Op::Read,
             FaultKind::ShortWrite
             | FaultKind::WriteBlock
             | FaultKind::WriteReset
@@ -233,6 +243,7 @@ impl FaultKind {
             FaultKind::ShortRead => FaultSpec::ShortRead(count),
             FaultKind::ShortWrite => FaultSpec::ShortWrite(count),
             FaultKind::WriteBlock => FaultSpec::WriteBlock,
+            FaultKind::ReadBlock => FaultSpec::ReadBlock,
             FaultKind::ReadReset => FaultSpec::ReadReset,
             FaultKind::WriteReset => FaultSpec::WriteReset,
             FaultKind::ReadEintr => FaultSpec::ReadEintr,
@@ -276,6 +287,7 @@ impl FaultSpec {
             FaultSpec::ShortRead(_) => FaultKind::ShortRead,
             FaultSpec::ShortWrite(_) => FaultKind::ShortWrite,
             FaultSpec::WriteBlock => FaultKind::WriteBlock,
+            FaultSpec::ReadBlock => FaultKind::ReadBlock,
             FaultSpec::ReadReset => FaultKind::ReadReset,
             FaultSpec::WriteReset => FaultKind::WriteReset,
             FaultSpec::ReadEintr => FaultKind::ReadEintr,
@@ -328,7 +340,7 @@ impl fmt::Display for FaultSpec {
 pub enum Family {
     /// Short reads and short writes.
     ShortIo,
-    /// Writes that return `WouldBlock` with room in the buffer.
+    /// Reads and writes that return `WouldBlock` though bytes or room are there.
     WouldBlock,
     /// Resets: `ECONNRESET` on read, `EPIPE` on write, clients that abort.
     Reset,

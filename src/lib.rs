@@ -62,6 +62,8 @@ pub mod cli;
 pub mod core;
 pub mod driver;
 pub mod fault;
+pub mod inject;
+pub mod live;
 pub(crate) mod load;
 pub(crate) mod record;
 pub(crate) mod rng;

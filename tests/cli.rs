@@ -279,6 +279,125 @@ fn fuzz_passes_a_fixed_service_and_shards_split_the_campaign() {
 }
 
 #[test]
+fn shards_from_the_environment_merge_into_the_whole_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let fuzz = |name: &str, env: &[(&str, &str)], shard: &str| {
+        let report = dir.path().join(format!("{name}.json"));
+        let mut cmd = muxsim();
+        for var in [
+            "MUXSIM_SHARD",
+            "MUXSIM_SHARD_INDEX",
+            "MUXSIM_SHARD_COUNT",
+            "JOB_COMPLETION_INDEX",
+            "CI_NODE_INDEX",
+            "CI_NODE_TOTAL",
+            "CIRCLE_NODE_INDEX",
+            "CIRCLE_NODE_TOTAL",
+            "BUILDKITE_PARALLEL_JOB",
+            "BUILDKITE_PARALLEL_JOB_COUNT",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env.iter().copied())
+            .args([
+                "fuzz",
+                "--service",
+                "seed4-literal",
+                "--seeds",
+                "90",
+                "--jobs",
+                "2",
+            ])
+            .args(["--shard", shard, "--no-shrink", "--out"])
+            .arg(dir.path().join("out"))
+            .arg("--report")
+            .arg(&report);
+        let out = cmd.output().unwrap();
+        (out, report)
+    };
+    let (whole, whole_report) = fuzz("whole", &[], "1/1");
+    assert_eq!(whole.status.code(), Some(1), "{}", stdout(&whole));
+    // A Kubernetes Indexed Job's pods (index from 0), and a GitLab matrix (index from 1).
+    let (a, a_report) = fuzz(
+        "k8s-0",
+        &[("JOB_COMPLETION_INDEX", "0"), ("MUXSIM_SHARD_COUNT", "3")],
+        "auto",
+    );
+    let (b, b_report) = fuzz(
+        "k8s-1",
+        &[("JOB_COMPLETION_INDEX", "1"), ("MUXSIM_SHARD_COUNT", "3")],
+        "auto",
+    );
+    let (c, c_report) = fuzz(
+        "gitlab-3",
+        &[("CI_NODE_INDEX", "3"), ("CI_NODE_TOTAL", "3")],
+        "auto",
+    );
+    for out in [&a, &b, &c] {
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(out));
+    }
+    assert!(
+        stdout(&a).contains("30 seeds (seed4-literal)"),
+        "{}",
+        stdout(&a)
+    );
+    let merged = dir.path().join("merged.json");
+    let out = muxsim()
+        .arg("merge")
+        .args([&a_report, &b_report, &c_report])
+        .arg("-o")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let read = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let (merged, whole) = (read(&merged), read(&whole_report));
+    assert_eq!(merged["seeds_run"], whole["seeds_run"]);
+    assert_eq!(merged["failed_seeds"], whole["failed_seeds"]);
+    let buckets = |r: &serde_json::Value| -> Vec<(String, u64, u64)> {
+        let mut b: Vec<(String, u64, u64)> = r["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["signature"].as_str().unwrap().to_string(),
+                    b["count"].as_u64().unwrap(),
+                    b["example"]["seed"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        b.sort();
+        b
+    };
+    assert_eq!(buckets(&merged), buckets(&whole));
+    // The same shard twice is refused.
+    let out = muxsim()
+        .arg("merge")
+        .args([&a_report, &a_report])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // No shard in the environment: a clear error naming what was read.
+    let (none, _) = fuzz("none", &[], "auto");
+    assert_eq!(none.status.code(), Some(2));
+    let message = stderr(&none);
+    assert!(
+        message.contains("--shard auto: no shard in the environment")
+            && message.contains("JOB_COMPLETION_INDEX"),
+        "{message}"
+    );
+}
+
+#[test]
 fn fuzz_speaks_json_for_ci() {
     let dir = tempfile::tempdir().unwrap();
     let out = muxsim()

@@ -1,6 +1,6 @@
-//! The command line under bad input: one test per defect of the audit (D1, D4, D5, D8–D17),
-//! each asserting the exit code and the message. D2 and D3 (verdicts over real sockets) are
-//! in `tests/real_tcp.rs`, D6 (a printed run replays to its verdict) in `tests/simulator.rs`.
+//! The command line under bad input: one test per defect of the audit (D1–D5, D8–D17), each
+//! asserting the exit code and the message. D6 (a printed run replays to its verdict) is in
+//! `tests/simulator.rs`, D7 (regressions out of `fixtures/`, bucketed) in `tests/cli.rs`.
 
 mod common;
 
@@ -62,6 +62,40 @@ fn d1_load_fails_when_it_measured_nothing() {
     let (code, _, err) = run(muxsim().args(["load", &serve.addr, "--conns", "0"]));
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("'0' for '--conns"), "{err}");
+}
+
+#[test]
+fn d2_a_fixture_whose_failure_needs_a_kernel_fault_is_inconclusive_over_tcp() {
+    // seed4-lifo expects the LIFO mismatch, which needs a short read only the server's
+    // kernel can cause: against the fixed echo it is inconclusive (exit 3), never PASS.
+    let serve = Serve::start("echo");
+    let (code, out, _) = run(muxsim()
+        .args(["replay", "fixtures/seed4-lifo.txn", "--target", &serve.addr])
+        .current_dir(common::root()));
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains("INCONCLUSIVE") && !out.contains("PASS"),
+        "{out}"
+    );
+}
+
+#[test]
+fn d3_a_service_panic_on_real_sockets_is_a_fail_and_the_other_files_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(common::root().join("fixtures/echo-disconnect-pending.txn"))
+        .unwrap()
+        .replace("service echo", "service seed4-literal");
+    let crash = write(dir.path(), "crash.txn", &text);
+    let (code, out, err) = run(muxsim()
+        .env("RUST_BACKTRACE", "0")
+        .args(["replay", "--backend", "mio"])
+        .arg(&crash)
+        .arg(common::root().join("fixtures/echo.txn")));
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("the service panicked: KeyError"), "{out}");
+    assert!(out.contains("PASS") && out.contains("echo.txn"), "{out}");
+    assert!(out.contains("1 passed, 1 failed"), "{out}");
+    assert!(!err.contains("panicked at"), "no raw Rust panic: {err}");
 }
 
 #[test]
@@ -127,7 +161,7 @@ fn d8_record_opens_its_output_up_front_and_streams_it() {
     let serve = Serve::start("echo");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("session.txn");
-    let mut recorder = std::process::Command::new(assert_cmd::cargo::cargo_bin("muxsim"))
+    let recorder = std::process::Command::new(assert_cmd::cargo::cargo_bin("muxsim"))
         .args([
             "record",
             "--listen",
@@ -141,7 +175,8 @@ fn d8_record_opens_its_output_up_front_and_streams_it() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut stderr = std::io::BufReader::new(recorder.stderr.take().unwrap());
+    let mut recorder = common::Reaped(recorder);
+    let mut stderr = std::io::BufReader::new(recorder.0.stderr.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
     let listen = recording_address(&line);
@@ -164,8 +199,7 @@ fn d8_record_opens_its_output_up_front_and_streams_it() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = recorder.kill();
-    let _ = recorder.wait();
+    drop(recorder);
     assert!(
         text.contains("a send \"ping\"") && text.contains("a recv \"pingresponse\""),
         "the session is on disk while the recorder runs:\n{text}"
@@ -181,7 +215,7 @@ fn d8_record_warns_when_the_upstream_refuses() {
         .unwrap()
         .to_string();
     let dir = tempfile::tempdir().unwrap();
-    let mut recorder = std::process::Command::new(assert_cmd::cargo::cargo_bin("muxsim"))
+    let recorder = std::process::Command::new(assert_cmd::cargo::cargo_bin("muxsim"))
         .args(["record", "--listen", "127.0.0.1:0", "--upstream", &closed])
         .args(["--count", "1", "-o"])
         .arg(dir.path().join("x.txn"))
@@ -189,7 +223,8 @@ fn d8_record_warns_when_the_upstream_refuses() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut stderr = std::io::BufReader::new(recorder.stderr.take().unwrap());
+    let mut recorder = common::Reaped(recorder);
+    let mut stderr = std::io::BufReader::new(recorder.0.stderr.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
     let listen = recording_address(&line);
@@ -199,7 +234,7 @@ fn d8_record_warns_when_the_upstream_refuses() {
         let _ = stderr.read_to_string(&mut rest);
         rest
     });
-    let status = common::wait_exit(&mut recorder, Duration::from_secs(10));
+    let status = common::wait_exit(&mut recorder.0, Duration::from_secs(10));
     drop(client);
     let rest = reader.join().unwrap();
     assert!(status.success(), "{rest}");
@@ -613,7 +648,7 @@ fn d17_every_option_has_a_description_and_durations_read_as_people_write_them() 
 fn serve_with(
     extra: &[&str],
 ) -> (
-    std::process::Child,
+    common::Reaped,
     String,
     std::io::BufReader<std::process::ChildStderr>,
 ) {
@@ -629,7 +664,7 @@ fn serve_with(
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
     let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-    (child, addr, stderr)
+    (common::Reaped(child), addr, stderr)
 }
 
 fn visit(addr: &str) {
@@ -643,12 +678,11 @@ fn visit(addr: &str) {
 
 #[test]
 fn d17_serve_logs_readable_times_and_quiet_silences_it() {
-    let (mut child, addr, stderr) = serve_with(&[]);
+    let (child, addr, stderr) = serve_with(&[]);
     visit(&addr);
     let mut lines = std::io::BufRead::lines(stderr);
     let open = lines.next().unwrap().unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     // `[0.305923s] conn 0.0: open from 127.0.0.1:35898`
     let (time, rest) = open.split_once("] ").expect("a time first");
     let seconds = time
@@ -664,8 +698,8 @@ fn d17_serve_logs_readable_times_and_quiet_silences_it() {
     visit(&addr);
     std::thread::sleep(Duration::from_millis(200));
     // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = common::wait_exit(&mut child, Duration::from_secs(5));
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    let status = common::wait_exit(&mut child.0, Duration::from_secs(5));
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
     assert!(status.success(), "{rest}");

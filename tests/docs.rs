@@ -74,11 +74,14 @@ fn check(file: &str, program: &str) -> usize {
     let text = std::fs::read_to_string(common::root().join(file)).unwrap();
     let commands = commands(&text, program);
     for args in &commands {
+        // `--help` goes before a `--` (after it, words belong to the server's command).
+        let mut args = args.clone();
+        let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+        args.insert(at, "--help".to_string());
         let out = Cmd::cargo_bin(program)
             .unwrap()
             .current_dir(common::root())
-            .args(args)
-            .arg("--help")
+            .args(&args)
             .timeout(Duration::from_secs(30))
             .output()
             .unwrap();

@@ -20,7 +20,8 @@ pub fn signature(failure: &Failure) -> String {
 }
 
 /// Normalizes a failure message: `client NAME` to `client _`, quoted strings to `"…"`, runs
-/// of digits to `N`.
+/// of digits to `N`, object descriptions in angle brackets (`<socket.socket fd=7, ...>`, as
+/// a server's error message may print them) to `<…>`.
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -38,6 +39,14 @@ pub fn normalize(text: &str) -> String {
                     }
                 }
                 out.push_str("\"…\"");
+            }
+            '<' if text.contains('>') => {
+                for c in chars.by_ref() {
+                    if c == '>' {
+                        break;
+                    }
+                }
+                out.push_str("<…>");
             }
             d if d.is_ascii_digit() => {
                 while chars.peek().is_some_and(char::is_ascii_digit) {

@@ -445,6 +445,9 @@ impl Backend for SimBackend {
                     rng.between(1, available as u64 - 1) as u32
                 ));
             }
+            if available > 0 && plan.fires(Family::WouldBlock, rng) {
+                return Some(FaultSpec::ReadBlock);
+            }
             None
         });
         let mut limit = buf.len();
@@ -455,6 +458,11 @@ impl Backend for SimBackend {
                 return Err(errno(libc::ECONNRESET));
             }
             Some(FaultSpec::ShortRead(n)) => limit = (n as usize).max(1),
+            Some(FaultSpec::ReadBlock) => {
+                // The bytes stay; an edge-triggered selector is owed a report of them.
+                self.net.arm(stream.fd, true, false);
+                return Err(would_block());
+            }
             _ => {}
         }
         let net = &mut self.net;

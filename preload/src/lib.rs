@@ -1,0 +1,1618 @@
+//! muxsim's interposition library: seeded readiness faults inside an unmodified server.
+//!
+//! `muxsim run -- CMD` starts CMD with this library in `LD_PRELOAD` (Linux, glibc). It wraps
+//! the server's socket calls — `accept`/`accept4`, the reads (`read`, `recv`, `recvfrom`,
+//! `recvmsg`, `readv`), the writes (`write`, `send`, `sendto`, `sendmsg`, `writev`), `close`,
+//! `listen`, and the waits (`select`, `pselect`, `poll`, `ppoll`, `epoll_ctl`, `epoll_wait`,
+//! `epoll_pwait`, `epoll_pwait2`) — and, while muxsim has faults switched on, makes some of
+//! them do what a kernel may really do:
+//!
+//! - a short read or write: the real call with a smaller length; the rest stays queued;
+//! - `EINTR`, without the call, on calls that can sleep (a blocking socket, a wait with a
+//!   timeout): a non-blocking call cannot be interrupted, so it never gets one;
+//! - `EAGAIN` on a non-blocking socket although bytes or room are there, without the call;
+//! - a spurious readiness report from a wait, for a connection that is not ready;
+//! - `ECONNABORTED` from `accept` (the connection at the head of the queue really is reset),
+//!   and `EMFILE` with the connection left queued;
+//! - `ECONNRESET` / `EPIPE`, made real: the connection is reset (`connect(AF_UNSPEC)`), so
+//!   the client sees it too, and a write raises `SIGPIPE` as the kernel would.
+//!
+//! The readiness contract is kept: an edge-triggered epoll reports a socket again only when
+//! something changes, so after an injected short read or write, or an injected `EAGAIN`, the
+//! library owes that socket an event and delivers it in a later `epoll_wait` (it learns each
+//! socket's event data from `epoll_ctl`). Level-triggered waits report it again anyway.
+//!
+//! Which calls fail is decided by the seed and per-connection call counters — a fault is a
+//! function of (seed, connection index in accept order, operation, call number) — so one
+//! seed injects the same faults into the same sequence of calls. muxsim sets the seed and the
+//! fault rates in a shared page (`MUXSIM_PRELOAD_CONTROL`, a file mapped by both), and every
+//! fault injected, every connection accepted and the listening address reach muxsim as
+//! datagrams on a private socket (`MUXSIM_PRELOAD_EVENTS`, an inherited descriptor), never
+//! on the server's own output. With faults off, every call goes straight through.
+//!
+//! No dependencies: muxsim's build script compiles this file with `rustc` alone.
+
+#![allow(non_camel_case_types, clippy::missing_safety_doc)]
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_ulong, c_void};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+type size_t = usize;
+type ssize_t = isize;
+type socklen_t = u32;
+type nfds_t = c_ulong;
+
+// ----- Linux constants (x86_64 and aarch64 agree on all of these) ----------------------------
+
+const EINTR: c_int = 4;
+const EAGAIN: c_int = 11;
+const EMFILE: c_int = 24;
+const EPIPE: c_int = 32;
+const ENOSYS: c_int = 38;
+const ECONNABORTED: c_int = 103;
+const ECONNRESET: c_int = 104;
+
+const F_GETFL: c_int = 3;
+const O_NONBLOCK: c_int = 0o4000;
+const FIONREAD: c_ulong = 0x541B;
+
+const MSG_PEEK: c_int = 0x02;
+const MSG_DONTWAIT: c_int = 0x40;
+const MSG_NOSIGNAL: c_int = 0x4000;
+
+const SOL_SOCKET: c_int = 1;
+const SO_TYPE: c_int = 3;
+const SO_LINGER: c_int = 13;
+const SOCK_STREAM: c_int = 1;
+const SOCK_CLOEXEC: c_int = 0o2000000;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+const EPOLLIN: u32 = 0x001;
+const EPOLLOUT: u32 = 0x004;
+const EPOLLONESHOT: u32 = 1 << 30;
+const EPOLLET: u32 = 1 << 31;
+const EPOLL_CTL_ADD: c_int = 1;
+const EPOLL_CTL_DEL: c_int = 2;
+const EPOLL_CTL_MOD: c_int = 3;
+
+const POLLIN: i16 = 0x001;
+
+const SIGPIPE: c_int = 13;
+
+const PROT_READ: c_int = 1;
+const MAP_SHARED: c_int = 1;
+const O_RDONLY: c_int = 0;
+
+const RTLD_NEXT: *mut c_void = -1isize as *mut c_void;
+
+// ----- C types -------------------------------------------------------------------------------
+
+#[repr(C)]
+pub struct iovec {
+    base: *mut c_void,
+    len: size_t,
+}
+
+#[repr(C)]
+pub struct msghdr {
+    name: *mut c_void,
+    namelen: socklen_t,
+    iov: *mut iovec,
+    iovlen: size_t,
+    control: *mut c_void,
+    controllen: size_t,
+    flags: c_int,
+}
+
+#[repr(C)]
+pub struct pollfd {
+    fd: c_int,
+    events: i16,
+    revents: i16,
+}
+
+#[cfg_attr(target_arch = "x86_64", repr(C, packed))]
+#[cfg_attr(not(target_arch = "x86_64"), repr(C))]
+#[derive(Clone, Copy)]
+pub struct epoll_event {
+    events: u32,
+    data: u64,
+}
+
+/// `fd_set`: 1024 bits.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct fd_set {
+    bits: [c_ulong; 1024 / (8 * std::mem::size_of::<c_ulong>())],
+}
+
+const FD_SETSIZE: c_int = 1024;
+
+#[repr(C)]
+pub struct timeval {
+    sec: i64,
+    usec: i64,
+}
+
+#[repr(C)]
+pub struct timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+#[repr(C)]
+struct linger {
+    onoff: c_int,
+    linger: c_int,
+}
+
+#[link(name = "dl")]
+extern "C" {
+    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+}
+
+extern "C" {
+    fn __errno_location() -> *mut c_int;
+    fn getpid() -> c_int;
+    fn raise(sig: c_int) -> c_int;
+    fn mmap(
+        addr: *mut c_void,
+        len: size_t,
+        prot: c_int,
+        flags: c_int,
+        fd: c_int,
+        off: i64,
+    ) -> *mut c_void;
+    fn open(path: *const c_char, flags: c_int, ...) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+    fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
+    fn getsockname(fd: c_int, addr: *mut c_void, len: *mut socklen_t) -> c_int;
+    fn getpeername(fd: c_int, addr: *mut c_void, len: *mut socklen_t) -> c_int;
+    fn getsockopt(
+        fd: c_int,
+        level: c_int,
+        name: c_int,
+        value: *mut c_void,
+        len: *mut socklen_t,
+    ) -> c_int;
+    fn setsockopt(
+        fd: c_int,
+        level: c_int,
+        name: c_int,
+        value: *const c_void,
+        len: socklen_t,
+    ) -> c_int;
+    fn connect(fd: c_int, addr: *const c_void, len: socklen_t) -> c_int;
+    fn syscall(number: std::ffi::c_long, ...) -> std::ffi::c_long;
+}
+
+#[cfg(target_arch = "x86_64")]
+const SYS_KCMP: std::ffi::c_long = 312;
+#[cfg(target_arch = "aarch64")]
+const SYS_KCMP: std::ffi::c_long = 272;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const SYS_KCMP: std::ffi::c_long = -1;
+const KCMP_FILE: c_int = 0;
+
+fn set_errno(e: c_int) {
+    // SAFETY: glibc's errno location is valid for the calling thread.
+    unsafe { *__errno_location() = e };
+}
+
+fn errno() -> c_int {
+    // SAFETY: as above.
+    unsafe { *__errno_location() }
+}
+
+fn fail<T: From<i8>>(e: c_int) -> T {
+    set_errno(e);
+    T::from(-1)
+}
+
+// ----- the real functions ---------------------------------------------------------------------
+
+/// A libc function found with `dlsym(RTLD_NEXT)` on first use.
+struct Real {
+    ptr: AtomicPtr<c_void>,
+    name: &'static [u8],
+}
+
+impl Real {
+    const fn new(name: &'static [u8]) -> Self {
+        Real {
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+            name,
+        }
+    }
+
+    fn get(&self) -> *mut c_void {
+        let p = self.ptr.load(Ordering::Relaxed);
+        if !p.is_null() {
+            return p;
+        }
+        // SAFETY: `name` is NUL-terminated; RTLD_NEXT finds the next definition after ours.
+        let p = unsafe { dlsym(RTLD_NEXT, self.name.as_ptr().cast()) };
+        self.ptr.store(p, Ordering::Relaxed);
+        p
+    }
+}
+
+/// Calls the real `$real` as `fn($t...) -> $r`, or fails with `ENOSYS` if libc lacks it.
+macro_rules! real {
+    ($real:ident: fn($($t:ty),*) -> $r:ty; $($a:expr),*) => {{
+        let p = $real.get();
+        if p.is_null() {
+            fail::<$r>(ENOSYS)
+        } else {
+            #[allow(unused_unsafe)]
+            // SAFETY: `p` is libc's definition of this very function, with this signature.
+            {
+                let f: unsafe extern "C" fn($($t),*) -> $r = unsafe { std::mem::transmute(p) };
+                unsafe { f($($a),*) }
+            }
+        }
+    }};
+}
+
+static REAL_READ: Real = Real::new(b"read\0");
+static REAL_RECV: Real = Real::new(b"recv\0");
+static REAL_RECVFROM: Real = Real::new(b"recvfrom\0");
+static REAL_RECVMSG: Real = Real::new(b"recvmsg\0");
+static REAL_READV: Real = Real::new(b"readv\0");
+static REAL_WRITE: Real = Real::new(b"write\0");
+static REAL_SEND: Real = Real::new(b"send\0");
+static REAL_SENDTO: Real = Real::new(b"sendto\0");
+static REAL_SENDMSG: Real = Real::new(b"sendmsg\0");
+static REAL_WRITEV: Real = Real::new(b"writev\0");
+static REAL_ACCEPT: Real = Real::new(b"accept\0");
+static REAL_ACCEPT4: Real = Real::new(b"accept4\0");
+static REAL_LISTEN: Real = Real::new(b"listen\0");
+static REAL_CLOSE: Real = Real::new(b"close\0");
+static REAL_SELECT: Real = Real::new(b"select\0");
+static REAL_PSELECT: Real = Real::new(b"pselect\0");
+static REAL_POLL: Real = Real::new(b"poll\0");
+static REAL_PPOLL: Real = Real::new(b"ppoll\0");
+static REAL_EPOLL_CTL: Real = Real::new(b"epoll_ctl\0");
+static REAL_EPOLL_WAIT: Real = Real::new(b"epoll_wait\0");
+static REAL_EPOLL_PWAIT: Real = Real::new(b"epoll_pwait\0");
+static REAL_EPOLL_PWAIT2: Real = Real::new(b"epoll_pwait2\0");
+
+// ----- what muxsim tells us, and what we tell muxsim ----------------------------------------
+
+/// The shared page's slots (u64 each).
+const SLOT_MAGIC: usize = 0;
+const SLOT_EPOCH: usize = 1;
+const SLOT_SEED: usize = 2;
+const SLOT_ENABLED: usize = 3;
+/// Fault rates, in parts per million, from this slot on: see [`Rates`].
+const SLOT_RATES: usize = 4;
+const MAGIC: u64 = 0x6d75_7873_696d_0001;
+
+static CONTROL: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
+static EVENTS_FD: AtomicI32 = AtomicI32::new(-1);
+
+fn control(slot: usize) -> u64 {
+    let base = CONTROL.load(Ordering::Acquire);
+    if base.is_null() {
+        return 0;
+    }
+    // SAFETY: the page holds 512 slots, mapped for the life of the process.
+    unsafe { (*base.add(slot)).load(Ordering::Acquire) }
+}
+
+fn enabled() -> bool {
+    control(SLOT_ENABLED) != 0
+}
+
+/// Fault rates per family, parts per million.
+#[derive(Clone, Copy)]
+struct Rates {
+    short_io: u64,
+    would_block: u64,
+    eintr: u64,
+    spurious: u64,
+    accept: u64,
+    reset: u64,
+}
+
+fn rates() -> Rates {
+    Rates {
+        short_io: control(SLOT_RATES),
+        would_block: control(SLOT_RATES + 1),
+        eintr: control(SLOT_RATES + 2),
+        spurious: control(SLOT_RATES + 3),
+        accept: control(SLOT_RATES + 4),
+        reset: control(SLOT_RATES + 5),
+    }
+}
+
+/// Sends one event line to muxsim; never blocks, never raises `SIGPIPE`.
+fn emit(line: String) {
+    let fd = EVENTS_FD.load(Ordering::Relaxed);
+    if fd < 0 {
+        return;
+    }
+    let flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+    let _ = real!(REAL_SEND: fn(c_int, *const c_void, size_t, c_int) -> ssize_t;
+        fd, line.as_ptr().cast(), line.len(), flags);
+}
+
+fn pid() -> c_int {
+    // SAFETY: getpid cannot fail.
+    unsafe { getpid() }
+}
+
+extern "C" fn init() {
+    if let Some(fd) = std::env::var("MUXSIM_PRELOAD_EVENTS")
+        .ok()
+        .and_then(|v| v.parse::<c_int>().ok())
+    {
+        EVENTS_FD.store(fd, Ordering::Relaxed);
+    }
+    if let Ok(path) = std::env::var("MUXSIM_PRELOAD_CONTROL") {
+        let mut c = path.into_bytes();
+        c.push(0);
+        // SAFETY: a NUL-terminated path; the mapping outlives the descriptor.
+        unsafe {
+            let fd = open(c.as_ptr().cast(), O_RDONLY);
+            if fd >= 0 {
+                let p = mmap(std::ptr::null_mut(), 4096, PROT_READ, MAP_SHARED, fd, 0);
+                if p as isize != -1
+                    && (*(p as *const AtomicU64).add(SLOT_MAGIC)).load(Ordering::Relaxed) == MAGIC
+                {
+                    CONTROL.store(p.cast(), Ordering::Release);
+                }
+                let _ = real!(REAL_CLOSE: fn(c_int) -> c_int; fd);
+            }
+        }
+    }
+    if EVENTS_FD.load(Ordering::Relaxed) >= 0 {
+        emit(format!("hello {}", pid()));
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = init;
+
+// ----- descriptors we watch -----------------------------------------------------------------
+
+/// Descriptors above this pass through untouched.
+const MAX_FD: usize = 1 << 16;
+
+struct Bits([AtomicU64; MAX_FD / 64]);
+
+impl Bits {
+    const fn new() -> Self {
+        Bits([const { AtomicU64::new(0) }; MAX_FD / 64])
+    }
+
+    fn get(&self, fd: c_int) -> bool {
+        let fd = fd as usize;
+        fd < MAX_FD && self.0[fd / 64].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0
+    }
+
+    fn set(&self, fd: c_int, on: bool) {
+        let fd = fd as usize;
+        if fd >= MAX_FD {
+            return;
+        }
+        let bit = 1u64 << (fd % 64);
+        if on {
+            self.0[fd / 64].fetch_or(bit, Ordering::Relaxed);
+        } else {
+            self.0[fd / 64].fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+}
+
+static CONNS: Bits = Bits::new();
+static LISTENERS: Bits = Bits::new();
+static EPOLLS: Bits = Bits::new();
+
+struct Conn {
+    idx: u64,
+    seed: u64,
+    epoch: u64,
+    reads: u64,
+    writes: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Reg {
+    events: u32,
+    data: u64,
+    /// An `EPOLLONESHOT` registration reported once is disarmed until `EPOLL_CTL_MOD`.
+    armed: bool,
+}
+
+#[derive(Default)]
+struct State {
+    epoch: u64,
+    seed: u64,
+    accepts: u64,
+    polls: u64,
+    next_conn: u64,
+    emfile_left: u64,
+    conns: HashMap<c_int, Conn>,
+    /// Per epoll instance, its registrations of watched descriptors.
+    regs: HashMap<c_int, HashMap<c_int, Reg>>,
+    /// Events owed to edge-triggered registrations: fd -> EPOLLIN / EPOLLOUT.
+    owed: HashMap<c_int, u32>,
+    /// Whether two epoll descriptors are one epoll instance (a server may register through
+    /// a duplicate, as mio's cloned registry does, and wait on the original).
+    aliases: HashMap<(c_int, c_int), bool>,
+    /// Epoll descriptors waited on.
+    waited: std::collections::HashSet<c_int>,
+}
+
+impl State {
+    /// Starts the counters over when muxsim has begun a new seed.
+    fn sync(&mut self) {
+        let epoch = control(SLOT_EPOCH);
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.seed = control(SLOT_SEED);
+            self.accepts = 0;
+            self.polls = 0;
+            self.next_conn = 0;
+            self.emfile_left = 0;
+        }
+    }
+
+    /// Owes `fd` an event, if some epoll instance watches it edge-triggered.
+    fn owe(&mut self, fd: c_int, events: u32) {
+        let watched = self
+            .regs
+            .values()
+            .any(|regs| regs.get(&fd).is_some_and(|r| r.events & EPOLLET != 0));
+        if watched {
+            *self.owed.entry(fd).or_insert(0) |= events;
+        }
+    }
+
+    fn forget(&mut self, fd: c_int) {
+        self.conns.remove(&fd);
+        self.owed.remove(&fd);
+        for regs in self.regs.values_mut() {
+            regs.remove(&fd);
+        }
+        self.regs.remove(&fd);
+        self.aliases.retain(|&(a, b), _| a != fd && b != fd);
+        self.waited.remove(&fd);
+    }
+
+    /// Whether registrations made through `reg` are those an epoll_wait on `wait` reports.
+    fn same_epoll(&mut self, wait: c_int, reg: c_int) -> bool {
+        if wait == reg {
+            return true;
+        }
+        if let Some(&same) = self.aliases.get(&(wait, reg)) {
+            return same;
+        }
+        // SAFETY: kcmp compares two of our own descriptors.
+        let r = unsafe { syscall(SYS_KCMP, pid(), pid(), KCMP_FILE, wait, reg) };
+        let same = match r {
+            0 => true,
+            r if r > 0 => false,
+            // No kcmp here: a registration descriptor nobody waits on must be a duplicate.
+            _ => !self.waited.contains(&reg),
+        };
+        self.aliases.insert((wait, reg), same);
+        same
+    }
+
+    /// The epoll descriptors whose registrations an epoll_wait on `wait` reports.
+    fn instances(&mut self, wait: c_int) -> Vec<c_int> {
+        self.waited.insert(wait);
+        let keys: Vec<c_int> = self.regs.keys().copied().collect();
+        keys.into_iter()
+            .filter(|&reg| self.same_epoll(wait, reg))
+            .collect()
+    }
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn state() -> MutexGuard<'static, Option<State>> {
+    let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.is_none() {
+        *guard = Some(State::default());
+    }
+    guard
+}
+
+// ----- the plan -------------------------------------------------------------------------------
+
+const OP_READ: u64 = 1;
+const OP_WRITE: u64 = 2;
+const OP_ACCEPT: u64 = 3;
+const OP_POLL: u64 = 4;
+
+const SALT_EINTR: u64 = 11;
+const SALT_RESET: u64 = 12;
+const SALT_SHORT: u64 = 13;
+const SALT_SHORT_LEN: u64 = 14;
+const SALT_BLOCK: u64 = 15;
+const SALT_ACCEPT: u64 = 16;
+const SALT_ACCEPT_KIND: u64 = 17;
+const SALT_SPURIOUS: u64 = 18;
+const SALT_PICK: u64 = 19;
+
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The die for one decision: a function of the seed, the connection, the operation, the call
+/// number and what is being decided.
+fn roll(seed: u64, conn: u64, op: u64, call: u64, salt: u64) -> u64 {
+    mix(seed ^ mix(conn ^ mix(op ^ mix(call ^ mix(salt)))))
+}
+
+fn fires(rate: u64, die: u64) -> bool {
+    rate > 0 && die % 1_000_000 < rate
+}
+
+fn nonblocking(fd: c_int) -> bool {
+    // SAFETY: F_GETFL takes no argument.
+    let flags = unsafe { fcntl(fd, F_GETFL) };
+    flags >= 0 && flags & O_NONBLOCK != 0
+}
+
+fn available(fd: c_int) -> usize {
+    let mut n: c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let r = unsafe { ioctl(fd, FIONREAD, &mut n as *mut c_int) };
+    if r == 0 && n > 0 {
+        n as usize
+    } else {
+        0
+    }
+}
+
+/// Resets the connection for real, keeping the descriptor: the client sees the reset.
+fn reset_for_real(fd: c_int) {
+    let unspec = [0u8; 16];
+    // SAFETY: a sockaddr of family AF_UNSPEC dissolves the association (tcp_disconnect).
+    unsafe { connect(fd, unspec.as_ptr().cast(), unspec.len() as socklen_t) };
+}
+
+/// What an intercepted read or write does.
+enum Io {
+    Pass,
+    Fail(c_int),
+    Limit(usize),
+}
+
+/// Side effects decided under the lock, done after it.
+struct Decision {
+    io: Io,
+    reset: bool,
+    sigpipe: bool,
+}
+
+impl Decision {
+    const PASS: Decision = Decision {
+        io: Io::Pass,
+        reset: false,
+        sigpipe: false,
+    };
+
+    fn apply(self, fd: c_int) -> Io {
+        if self.reset {
+            reset_for_real(fd);
+        }
+        if self.sigpipe {
+            // SAFETY: raising a signal in our own process, as the kernel would on EPIPE.
+            unsafe { raise(SIGPIPE) };
+        }
+        self.io
+    }
+}
+
+fn fault_line(st: &State, who: Option<u64>, call: u64, spec: &str) {
+    let who = who.map_or_else(|| "-".to_string(), |i| i.to_string());
+    emit(format!("fault {} {} {who} {call} {spec}", pid(), st.epoch));
+}
+
+fn conn_fault_line(conn: &Conn, call: u64, spec: &str) {
+    emit(format!(
+        "fault {} {} {} {call} {spec}",
+        pid(),
+        conn.epoch,
+        conn.idx
+    ));
+}
+
+fn decide_read(fd: c_int, len: usize, flags: c_int) -> Decision {
+    if !CONNS.get(fd) || flags & MSG_PEEK != 0 || len == 0 || !enabled() {
+        return Decision::PASS;
+    }
+    let mut guard = state();
+    let Some(st) = guard.as_mut() else {
+        return Decision::PASS;
+    };
+    let Some(conn) = st.conns.get_mut(&fd) else {
+        return Decision::PASS;
+    };
+    conn.reads += 1;
+    let (seed, idx, n) = (conn.seed, conn.idx, conn.reads);
+    let r = rates();
+    let die = |salt| roll(seed, idx, OP_READ, n, salt);
+    let blocking = flags & MSG_DONTWAIT == 0 && !nonblocking(fd);
+    if blocking && fires(r.eintr, die(SALT_EINTR)) {
+        conn_fault_line(conn, n, "read-eintr");
+        return Decision {
+            io: Io::Fail(EINTR),
+            ..Decision::PASS
+        };
+    }
+    if fires(r.reset, die(SALT_RESET)) {
+        conn_fault_line(conn, n, "read-reset");
+        return Decision {
+            io: Io::Fail(ECONNRESET),
+            reset: true,
+            sigpipe: false,
+        };
+    }
+    let avail = available(fd);
+    if avail > 1 && len > 1 && fires(r.short_io, die(SALT_SHORT)) {
+        let most = avail.min(len) - 1;
+        let k = 1 + (die(SALT_SHORT_LEN) % most as u64) as usize;
+        conn_fault_line(conn, n, &format!("short-read {k}"));
+        st.owe(fd, EPOLLIN);
+        return Decision {
+            io: Io::Limit(k),
+            ..Decision::PASS
+        };
+    }
+    if !blocking && avail > 0 && fires(r.would_block, die(SALT_BLOCK)) {
+        conn_fault_line(conn, n, "read-block");
+        st.owe(fd, EPOLLIN);
+        return Decision {
+            io: Io::Fail(EAGAIN),
+            ..Decision::PASS
+        };
+    }
+    Decision::PASS
+}
+
+fn decide_write(fd: c_int, len: usize, flags: c_int, signals: bool) -> Decision {
+    if !CONNS.get(fd) || len == 0 || !enabled() {
+        return Decision::PASS;
+    }
+    let mut guard = state();
+    let Some(st) = guard.as_mut() else {
+        return Decision::PASS;
+    };
+    let Some(conn) = st.conns.get_mut(&fd) else {
+        return Decision::PASS;
+    };
+    conn.writes += 1;
+    let (seed, idx, n) = (conn.seed, conn.idx, conn.writes);
+    let r = rates();
+    let die = |salt| roll(seed, idx, OP_WRITE, n, salt);
+    let blocking = flags & MSG_DONTWAIT == 0 && !nonblocking(fd);
+    if blocking && fires(r.eintr, die(SALT_EINTR)) {
+        conn_fault_line(conn, n, "write-eintr");
+        return Decision {
+            io: Io::Fail(EINTR),
+            ..Decision::PASS
+        };
+    }
+    if fires(r.reset, die(SALT_RESET)) {
+        conn_fault_line(conn, n, "write-reset");
+        return Decision {
+            io: Io::Fail(EPIPE),
+            reset: true,
+            sigpipe: signals && flags & MSG_NOSIGNAL == 0,
+        };
+    }
+    if !blocking && fires(r.would_block, die(SALT_BLOCK)) {
+        conn_fault_line(conn, n, "write-block");
+        st.owe(fd, EPOLLOUT);
+        return Decision {
+            io: Io::Fail(EAGAIN),
+            ..Decision::PASS
+        };
+    }
+    if len > 1 && fires(r.short_io, die(SALT_SHORT)) {
+        let k = 1 + (die(SALT_SHORT_LEN) % (len as u64 - 1)) as usize;
+        conn_fault_line(conn, n, &format!("short-write {k}"));
+        st.owe(fd, EPOLLOUT);
+        return Decision {
+            io: Io::Limit(k),
+            ..Decision::PASS
+        };
+    }
+    Decision::PASS
+}
+
+// ----- reads ----------------------------------------------------------------------------------
+
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
+    let len = match decide_read(fd, count, 0).apply(fd) {
+        Io::Pass => count,
+        Io::Limit(k) => k,
+        Io::Fail(e) => return fail(e),
+    };
+    real!(REAL_READ: fn(c_int, *mut c_void, size_t) -> ssize_t; fd, buf, len)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __read_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    count: size_t,
+    _buflen: size_t,
+) -> ssize_t {
+    read(fd, buf, count)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+    let n = match decide_read(fd, len, flags).apply(fd) {
+        Io::Pass => len,
+        Io::Limit(k) => k,
+        Io::Fail(e) => return fail(e),
+    };
+    real!(REAL_RECV: fn(c_int, *mut c_void, size_t, c_int) -> ssize_t; fd, buf, n, flags)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __recv_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    _buflen: size_t,
+    flags: c_int,
+) -> ssize_t {
+    recv(fd, buf, len, flags)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *mut c_void,
+    addrlen: *mut socklen_t,
+) -> ssize_t {
+    let n = match decide_read(fd, len, flags).apply(fd) {
+        Io::Pass => len,
+        Io::Limit(k) => k,
+        Io::Fail(e) => return fail(e),
+    };
+    real!(REAL_RECVFROM: fn(c_int, *mut c_void, size_t, c_int, *mut c_void, *mut socklen_t) -> ssize_t;
+        fd, buf, n, flags, addr, addrlen)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __recvfrom_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    _buflen: size_t,
+    flags: c_int,
+    addr: *mut c_void,
+    addrlen: *mut socklen_t,
+) -> ssize_t {
+    recvfrom(fd, buf, len, flags, addr, addrlen)
+}
+
+/// The total length of an iovec array.
+unsafe fn iov_len(iov: *const iovec, count: usize) -> usize {
+    if iov.is_null() {
+        return 0;
+    }
+    (0..count).map(|i| (*iov.add(i)).len).sum()
+}
+
+/// A copy of an iovec array cut to `limit` bytes in all.
+unsafe fn iov_cut(iov: *const iovec, count: usize, limit: usize) -> Vec<iovec> {
+    let mut out = Vec::with_capacity(count);
+    let mut left = limit;
+    for i in 0..count {
+        if left == 0 {
+            break;
+        }
+        let v = &*iov.add(i);
+        let take = v.len.min(left);
+        out.push(iovec {
+            base: v.base,
+            len: take,
+        });
+        left -= take;
+    }
+    out
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
+    let count = iovcnt.max(0) as usize;
+    match decide_read(fd, iov_len(iov, count), 0).apply(fd) {
+        Io::Pass => real!(REAL_READV: fn(c_int, *const iovec, c_int) -> ssize_t; fd, iov, iovcnt),
+        Io::Limit(k) => {
+            let cut = iov_cut(iov, count, k);
+            real!(REAL_READV: fn(c_int, *const iovec, c_int) -> ssize_t;
+                fd, cut.as_ptr(), cut.len() as c_int)
+        }
+        Io::Fail(e) => fail(e),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if msg.is_null() {
+        return real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags);
+    }
+    let (iov, iovlen) = ((*msg).iov, (*msg).iovlen);
+    match decide_read(fd, iov_len(iov, iovlen), flags).apply(fd) {
+        Io::Pass => real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags),
+        Io::Limit(k) => {
+            let mut cut = iov_cut(iov, iovlen, k);
+            (*msg).iov = cut.as_mut_ptr();
+            (*msg).iovlen = cut.len();
+            let r = real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags);
+            let e = errno();
+            (*msg).iov = iov;
+            (*msg).iovlen = iovlen;
+            set_errno(e);
+            r
+        }
+        Io::Fail(e) => fail(e),
+    }
+}
+
+// ----- writes ---------------------------------------------------------------------------------
+
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
+    let len = match decide_write(fd, count, 0, true).apply(fd) {
+        Io::Pass => count,
+        Io::Limit(k) => k,
+        Io::Fail(e) => return fail(e),
+    };
+    real!(REAL_WRITE: fn(c_int, *const c_void, size_t) -> ssize_t; fd, buf, len)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+    let n = match decide_write(fd, len, flags, true).apply(fd) {
+        Io::Pass => len,
+        Io::Limit(k) => k,
+        Io::Fail(e) => return fail(e),
+    };
+    real!(REAL_SEND: fn(c_int, *const c_void, size_t, c_int) -> ssize_t; fd, buf, n, flags)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *const c_void,
+    addrlen: socklen_t,
+) -> ssize_t {
+    let n = match decide_write(fd, len, flags, true).apply(fd) {
+        Io::Pass => len,
+        Io::Limit(k) => k,
+        Io::Fail(e) => return fail(e),
+    };
+    real!(REAL_SENDTO: fn(c_int, *const c_void, size_t, c_int, *const c_void, socklen_t) -> ssize_t;
+        fd, buf, n, flags, addr, addrlen)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
+    let count = iovcnt.max(0) as usize;
+    match decide_write(fd, iov_len(iov, count), 0, true).apply(fd) {
+        Io::Pass => real!(REAL_WRITEV: fn(c_int, *const iovec, c_int) -> ssize_t; fd, iov, iovcnt),
+        Io::Limit(k) => {
+            let cut = iov_cut(iov, count, k);
+            real!(REAL_WRITEV: fn(c_int, *const iovec, c_int) -> ssize_t;
+                fd, cut.as_ptr(), cut.len() as c_int)
+        }
+        Io::Fail(e) => fail(e),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if msg.is_null() {
+        return real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, msg, flags);
+    }
+    let (iov, iovlen) = ((*msg).iov, (*msg).iovlen);
+    match decide_write(fd, iov_len(iov, iovlen), flags, true).apply(fd) {
+        Io::Pass => real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, msg, flags),
+        Io::Limit(k) => {
+            let mut cut = iov_cut(iov, iovlen, k);
+            let copy = msghdr {
+                name: (*msg).name,
+                namelen: (*msg).namelen,
+                iov: cut.as_mut_ptr(),
+                iovlen: cut.len(),
+                control: (*msg).control,
+                controllen: (*msg).controllen,
+                flags: (*msg).flags,
+            };
+            real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, &copy, flags)
+        }
+        Io::Fail(e) => fail(e),
+    }
+}
+
+// ----- accept, listen, close --------------------------------------------------------------------
+
+/// The port of a socket address (IPv4 or IPv6), if it is one.
+unsafe fn port_of(addr: &[u8; 128]) -> Option<u16> {
+    let family = u16::from_ne_bytes([addr[0], addr[1]]);
+    (family == AF_INET || family == AF_INET6).then(|| u16::from_be_bytes([addr[2], addr[3]]))
+}
+
+fn peer_port(fd: c_int) -> Option<u16> {
+    let mut addr = [0u8; 128];
+    let mut len: socklen_t = 128;
+    // SAFETY: a buffer of `len` bytes.
+    unsafe {
+        if getpeername(fd, addr.as_mut_ptr().cast(), &mut len) != 0 {
+            return None;
+        }
+        port_of(&addr)
+    }
+}
+
+fn watch_conn(fd: c_int) {
+    let mut guard = state();
+    let Some(st) = guard.as_mut() else { return };
+    st.sync();
+    st.forget(fd);
+    let idx = st.next_conn;
+    st.next_conn += 1;
+    st.conns.insert(
+        fd,
+        Conn {
+            idx,
+            seed: st.seed,
+            epoch: st.epoch,
+            reads: 0,
+            writes: 0,
+        },
+    );
+    CONNS.set(fd, true);
+    let port = peer_port(fd).map_or_else(|| "-".to_string(), |p| p.to_string());
+    emit(format!("accept {} {} {idx} {port}", pid(), st.epoch));
+}
+
+/// What an intercepted accept does before (or instead of) the real one.
+enum AcceptPlan {
+    Pass,
+    Fail(c_int),
+    Abort,
+}
+
+fn decide_accept(fd: c_int) -> AcceptPlan {
+    if !LISTENERS.get(fd) || !enabled() {
+        return AcceptPlan::Pass;
+    }
+    let mut guard = state();
+    let Some(st) = guard.as_mut() else {
+        return AcceptPlan::Pass;
+    };
+    st.sync();
+    st.accepts += 1;
+    let n = st.accepts;
+    if st.emfile_left > 0 {
+        st.emfile_left -= 1;
+        return AcceptPlan::Fail(EMFILE);
+    }
+    let r = rates();
+    let die = |salt| roll(st.seed, u64::MAX, OP_ACCEPT, n, salt);
+    if !nonblocking(fd) && fires(r.eintr, die(SALT_EINTR)) {
+        fault_line(st, None, n, "accept-eintr");
+        return AcceptPlan::Fail(EINTR);
+    }
+    if fires(r.accept, die(SALT_ACCEPT)) {
+        let kind = die(SALT_ACCEPT_KIND);
+        if kind % 2 == 0 {
+            let times = 1 + (kind / 2) % 3;
+            st.emfile_left = times - 1;
+            fault_line(st, None, n, &format!("accept-emfile {times}"));
+            return AcceptPlan::Fail(EMFILE);
+        }
+        return AcceptPlan::Abort;
+    }
+    AcceptPlan::Pass
+}
+
+unsafe fn accept_common(
+    fd: c_int,
+    addr: *mut c_void,
+    addrlen: *mut socklen_t,
+    flags: Option<c_int>,
+) -> c_int {
+    let call = |addr: *mut c_void, addrlen: *mut socklen_t, flags: Option<c_int>| match flags {
+        Some(f) => real!(REAL_ACCEPT4: fn(c_int, *mut c_void, *mut socklen_t, c_int) -> c_int;
+            fd, addr, addrlen, f),
+        None => real!(REAL_ACCEPT: fn(c_int, *mut c_void, *mut socklen_t) -> c_int;
+            fd, addr, addrlen),
+    };
+    match decide_accept(fd) {
+        AcceptPlan::Fail(e) => return fail(e),
+        AcceptPlan::Abort => {
+            // The connection at the head of the queue is aborted for real: its client sees a
+            // reset, and the server an ECONNABORTED, as when a client resets before accept.
+            let c = call(
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                Some(SOCK_CLOEXEC),
+            );
+            if c < 0 {
+                return c;
+            }
+            let port = peer_port(c);
+            let off = linger {
+                onoff: 1,
+                linger: 0,
+            };
+            setsockopt(
+                c,
+                SOL_SOCKET,
+                SO_LINGER,
+                (&off as *const linger).cast(),
+                std::mem::size_of::<linger>() as socklen_t,
+            );
+            let _ = real!(REAL_CLOSE: fn(c_int) -> c_int; c);
+            let guard = state();
+            if let Some(st) = guard.as_ref() {
+                let port = port.map_or_else(|| "-".to_string(), |p| p.to_string());
+                emit(format!("abort {} {} {port}", pid(), st.epoch));
+                fault_line(st, None, st.accepts, "accept-aborted");
+            }
+            return fail(ECONNABORTED);
+        }
+        AcceptPlan::Pass => {}
+    }
+    let c = call(addr, addrlen, flags);
+    if c >= 0 && LISTENERS.get(fd) {
+        let e = errno();
+        watch_conn(c);
+        set_errno(e);
+    }
+    c
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut c_void, addrlen: *mut socklen_t) -> c_int {
+    accept_common(fd, addr, addrlen, None)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut c_void,
+    addrlen: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    accept_common(fd, addr, addrlen, Some(flags))
+}
+
+/// `127.0.0.1:8080` or `[::1]:8080`.
+fn format_addr(addr: &[u8; 128]) -> Option<String> {
+    let family = u16::from_ne_bytes([addr[0], addr[1]]);
+    let port = u16::from_be_bytes([addr[2], addr[3]]);
+    match family {
+        AF_INET => Some(format!(
+            "{}.{}.{}.{}:{port}",
+            addr[4], addr[5], addr[6], addr[7]
+        )),
+        AF_INET6 => {
+            let words: Vec<String> = addr[8..24]
+                .chunks(2)
+                .map(|w| format!("{:x}", u16::from_be_bytes([w[0], w[1]])))
+                .collect();
+            Some(format!("[{}]:{port}", words.join(":")))
+        }
+        _ => None,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    let r = real!(REAL_LISTEN: fn(c_int, c_int) -> c_int; fd, backlog);
+    if r != 0 {
+        return r;
+    }
+    let e = errno();
+    let mut kind: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as socklen_t;
+    let mut addr = [0u8; 128];
+    let mut alen: socklen_t = 128;
+    if getsockopt(
+        fd,
+        SOL_SOCKET,
+        SO_TYPE,
+        (&mut kind as *mut c_int).cast(),
+        &mut len,
+    ) == 0
+        && kind == SOCK_STREAM
+        && getsockname(fd, addr.as_mut_ptr().cast(), &mut alen) == 0
+    {
+        if let Some(text) = format_addr(&addr) {
+            LISTENERS.set(fd, true);
+            emit(format!("listen {} {text}", pid()));
+        }
+    }
+    set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if fd >= 0 && fd == EVENTS_FD.load(Ordering::Relaxed) {
+        // muxsim's channel: a server closing every descriptor it inherited keeps it.
+        return 0;
+    }
+    if CONNS.get(fd) || LISTENERS.get(fd) || EPOLLS.get(fd) {
+        CONNS.set(fd, false);
+        LISTENERS.set(fd, false);
+        EPOLLS.set(fd, false);
+        if let Some(st) = state().as_mut() {
+            st.forget(fd);
+        }
+    }
+    real!(REAL_CLOSE: fn(c_int) -> c_int; fd)
+}
+
+// ----- waits ------------------------------------------------------------------------------------
+
+/// What an intercepted wait does.
+enum WaitPlan {
+    Pass,
+    Eintr,
+    /// Report one watched connection ready that is not, chosen with this die.
+    Spurious {
+        call: u64,
+        die: u64,
+    },
+}
+
+fn decide_wait(may_sleep: bool) -> WaitPlan {
+    if !enabled() {
+        return WaitPlan::Pass;
+    }
+    let mut guard = state();
+    let Some(st) = guard.as_mut() else {
+        return WaitPlan::Pass;
+    };
+    st.sync();
+    st.polls += 1;
+    let n = st.polls;
+    let r = rates();
+    let die = |salt| roll(st.seed, u64::MAX - 1, OP_POLL, n, salt);
+    if may_sleep && fires(r.eintr, die(SALT_EINTR)) {
+        fault_line(st, None, n, "poll-eintr");
+        return WaitPlan::Eintr;
+    }
+    if fires(r.spurious, die(SALT_SPURIOUS)) {
+        return WaitPlan::Spurious {
+            call: n,
+            die: die(SALT_PICK),
+        };
+    }
+    WaitPlan::Pass
+}
+
+/// Picks one of `candidates` (watched connections, as (fd, connection index)) with `die`,
+/// in connection order, and records the spurious report.
+fn pick_spurious(candidates: &mut [(c_int, u64)], call: u64, die: u64) -> Option<c_int> {
+    if candidates.is_empty() {
+        return None;
+    }
+    candidates.sort_by_key(|&(_, idx)| idx);
+    let (fd, idx) = candidates[(die % candidates.len() as u64) as usize];
+    let guard = state();
+    let st = guard.as_ref()?;
+    emit(format!(
+        "fault {} {} {idx} {call} spurious",
+        pid(),
+        st.epoch
+    ));
+    Some(fd)
+}
+
+fn conn_index(fd: c_int) -> Option<u64> {
+    if !CONNS.get(fd) {
+        return None;
+    }
+    state()
+        .as_ref()
+        .and_then(|st| st.conns.get(&fd).map(|c| c.idx))
+}
+
+fn fd_isset(set: &fd_set, fd: c_int) -> bool {
+    let bits = 8 * std::mem::size_of::<c_ulong>();
+    set.bits[fd as usize / bits] & (1 << (fd as usize % bits)) != 0
+}
+
+fn fd_set_bit(set: &mut fd_set, fd: c_int) {
+    let bits = 8 * std::mem::size_of::<c_ulong>();
+    set.bits[fd as usize / bits] |= 1 << (fd as usize % bits);
+}
+
+/// After a real select: marks one watched connection readable that was asked about and not
+/// reported, if the plan says so.
+unsafe fn select_spurious(
+    plan: &WaitPlan,
+    nfds: c_int,
+    asked: Option<fd_set>,
+    readfds: *mut fd_set,
+    result: c_int,
+) -> c_int {
+    let (WaitPlan::Spurious { call, die }, Some(asked)) = (plan, asked) else {
+        return result;
+    };
+    if result < 0 || readfds.is_null() {
+        return result;
+    }
+    let mut candidates: Vec<(c_int, u64)> = (0..nfds.min(FD_SETSIZE))
+        .filter(|&fd| fd_isset(&asked, fd) && !fd_isset(&*readfds, fd))
+        .filter_map(|fd| conn_index(fd).map(|idx| (fd, idx)))
+        .collect();
+    match pick_spurious(&mut candidates, *call, *die) {
+        Some(fd) => {
+            fd_set_bit(&mut *readfds, fd);
+            result + 1
+        }
+        None => result,
+    }
+}
+
+fn timeval_is_zero(t: *const timeval) -> bool {
+    // SAFETY: checked for NULL; the caller passes a valid timeval otherwise.
+    !t.is_null() && unsafe { (*t).sec == 0 && (*t).usec == 0 }
+}
+
+fn timespec_is_zero(t: *const timespec) -> bool {
+    // SAFETY: as above.
+    !t.is_null() && unsafe { (*t).sec == 0 && (*t).nsec == 0 }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn select(
+    nfds: c_int,
+    readfds: *mut fd_set,
+    writefds: *mut fd_set,
+    exceptfds: *mut fd_set,
+    timeout: *mut timeval,
+) -> c_int {
+    let plan = decide_wait(!timeval_is_zero(timeout));
+    if let WaitPlan::Eintr = plan {
+        return fail(EINTR);
+    }
+    let asked = (!readfds.is_null() && nfds <= FD_SETSIZE).then(|| *readfds);
+    let r = real!(REAL_SELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *mut timeval) -> c_int;
+        nfds, readfds, writefds, exceptfds, timeout);
+    select_spurious(&plan, nfds, asked, readfds, r)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pselect(
+    nfds: c_int,
+    readfds: *mut fd_set,
+    writefds: *mut fd_set,
+    exceptfds: *mut fd_set,
+    timeout: *const timespec,
+    sigmask: *const c_void,
+) -> c_int {
+    let plan = decide_wait(!timespec_is_zero(timeout));
+    if let WaitPlan::Eintr = plan {
+        return fail(EINTR);
+    }
+    let asked = (!readfds.is_null() && nfds <= FD_SETSIZE).then(|| *readfds);
+    let r = real!(REAL_PSELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const c_void) -> c_int;
+        nfds, readfds, writefds, exceptfds, timeout, sigmask);
+    select_spurious(&plan, nfds, asked, readfds, r)
+}
+
+unsafe fn poll_spurious(plan: &WaitPlan, fds: *mut pollfd, nfds: nfds_t, result: c_int) -> c_int {
+    let WaitPlan::Spurious { call, die } = plan else {
+        return result;
+    };
+    if result < 0 || fds.is_null() {
+        return result;
+    }
+    let entries = std::slice::from_raw_parts_mut(fds, nfds as usize);
+    let mut candidates: Vec<(c_int, u64)> = entries
+        .iter()
+        .filter(|p| p.events & POLLIN != 0 && p.revents == 0)
+        .filter_map(|p| conn_index(p.fd).map(|idx| (p.fd, idx)))
+        .collect();
+    match pick_spurious(&mut candidates, *call, *die) {
+        Some(fd) => {
+            for p in entries.iter_mut().filter(|p| p.fd == fd) {
+                p.revents |= POLLIN;
+            }
+            result + 1
+        }
+        None => result,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
+    let plan = decide_wait(timeout != 0);
+    if let WaitPlan::Eintr = plan {
+        return fail(EINTR);
+    }
+    let r = real!(REAL_POLL: fn(*mut pollfd, nfds_t, c_int) -> c_int; fds, nfds, timeout);
+    poll_spurious(&plan, fds, nfds, r)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ppoll(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: *const timespec,
+    sigmask: *const c_void,
+) -> c_int {
+    let plan = decide_wait(!timespec_is_zero(timeout));
+    if let WaitPlan::Eintr = plan {
+        return fail(EINTR);
+    }
+    let r = real!(REAL_PPOLL: fn(*mut pollfd, nfds_t, *const timespec, *const c_void) -> c_int;
+        fds, nfds, timeout, sigmask);
+    poll_spurious(&plan, fds, nfds, r)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_ctl(
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    event: *mut epoll_event,
+) -> c_int {
+    let r = real!(REAL_EPOLL_CTL: fn(c_int, c_int, c_int, *mut epoll_event) -> c_int;
+        epfd, op, fd, event);
+    if r != 0 || !(CONNS.get(fd) || LISTENERS.get(fd)) {
+        return r;
+    }
+    let e = errno();
+    if let Some(st) = state().as_mut() {
+        match op {
+            EPOLL_CTL_ADD | EPOLL_CTL_MOD if !event.is_null() => {
+                let ev = *event;
+                st.regs.entry(epfd).or_default().insert(
+                    fd,
+                    Reg {
+                        events: ev.events,
+                        data: ev.data,
+                        armed: true,
+                    },
+                );
+                EPOLLS.set(epfd, true);
+            }
+            EPOLL_CTL_DEL => {
+                if let Some(regs) = st.regs.get_mut(&epfd) {
+                    regs.remove(&fd);
+                }
+            }
+            _ => {}
+        }
+    }
+    set_errno(e);
+    r
+}
+
+/// The events owed to `epfd`'s edge-triggered registrations, as (data, events), taken off
+/// the books.
+fn take_owed(epfd: c_int) -> Vec<(u64, u32)> {
+    let mut guard = state();
+    let Some(st) = guard.as_mut() else {
+        return Vec::new();
+    };
+    if st.owed.is_empty() {
+        return Vec::new();
+    }
+    let instances = st.instances(epfd);
+    let mut out = Vec::new();
+    let mut done = Vec::new();
+    for (&fd, &bits) in &st.owed {
+        let Some(reg) = instances
+            .iter()
+            .find_map(|e| st.regs.get(e).and_then(|regs| regs.get(&fd)))
+        else {
+            continue;
+        };
+        let wanted = bits & reg.events & (EPOLLIN | EPOLLOUT);
+        if reg.events & EPOLLET != 0 && reg.armed && wanted != 0 {
+            out.push((reg.data, wanted));
+        }
+        done.push(fd);
+    }
+    for fd in done {
+        st.owed.remove(&fd);
+    }
+    out.sort_by_key(|&(data, _)| data);
+    out
+}
+
+/// After a real epoll wait: adds what is owed and a spurious report if planned, and
+/// disarms one-shot registrations that were reported.
+unsafe fn epoll_after(
+    epfd: c_int,
+    events: *mut epoll_event,
+    maxevents: c_int,
+    mut n: usize,
+    owed: Vec<(u64, u32)>,
+    plan: &WaitPlan,
+) -> c_int {
+    let max = maxevents.max(0) as usize;
+    let out = std::slice::from_raw_parts_mut(events, max);
+    for (data, bits) in owed {
+        if let Some(e) = out[..n].iter_mut().find(|e| e.data == data) {
+            e.events |= bits;
+        } else if n < max {
+            out[n] = epoll_event { events: bits, data };
+            n += 1;
+        }
+    }
+    let mut guard = state();
+    if let Some(st) = guard.as_mut() {
+        let instances = st.instances(epfd);
+        if let WaitPlan::Spurious { call, die } = plan {
+            let mut candidates: Vec<(u64, u64)> = Vec::new();
+            for e in &instances {
+                for (fd, r) in st.regs.get(e).into_iter().flatten() {
+                    let reported = out[..n].iter().any(|ev| ev.data == r.data);
+                    if r.armed && r.events & EPOLLIN != 0 && !reported {
+                        if let Some(c) = st.conns.get(fd) {
+                            candidates.push((c.idx, r.data));
+                        }
+                    }
+                }
+            }
+            if !candidates.is_empty() && n < max {
+                candidates.sort_unstable();
+                let (idx, data) = candidates[(die % candidates.len() as u64) as usize];
+                out[n] = epoll_event {
+                    events: EPOLLIN,
+                    data,
+                };
+                n += 1;
+                emit(format!(
+                    "fault {} {} {idx} {call} spurious",
+                    pid(),
+                    st.epoch
+                ));
+            }
+        }
+        for e in &instances {
+            if let Some(regs) = st.regs.get_mut(e) {
+                for r in regs.values_mut() {
+                    let reported = out[..n].iter().any(|ev| ev.data == r.data);
+                    if r.events & EPOLLONESHOT != 0 && reported {
+                        r.armed = false;
+                    }
+                }
+            }
+        }
+    }
+    n as c_int
+}
+
+/// The shared body of the epoll waits: `wait(block)` makes the real call, blocking as the
+/// caller asked, or not at all when events are owed.
+unsafe fn epoll_common(
+    epfd: c_int,
+    events: *mut epoll_event,
+    maxevents: c_int,
+    may_sleep: bool,
+    wait: impl Fn(bool) -> c_int,
+) -> c_int {
+    let plan = decide_wait(may_sleep);
+    if let WaitPlan::Eintr = plan {
+        return fail(EINTR);
+    }
+    let owed = take_owed(epfd);
+    let r = wait(owed.is_empty());
+    if r < 0 {
+        if !owed.is_empty() {
+            // Still owed: give them back.
+            let e = errno();
+            if let Some(st) = state().as_mut() {
+                let instances = st.instances(epfd);
+                let mut back: Vec<(c_int, u32)> = Vec::new();
+                for &(data, bits) in &owed {
+                    for i in &instances {
+                        if let Some(regs) = st.regs.get(i) {
+                            back.extend(
+                                regs.iter()
+                                    .filter(|(_, r)| r.data == data)
+                                    .map(|(&fd, _)| (fd, bits)),
+                            );
+                        }
+                    }
+                }
+                for (fd, bits) in back {
+                    *st.owed.entry(fd).or_insert(0) |= bits;
+                }
+            }
+            set_errno(e);
+        }
+        return r;
+    }
+    let watched = state().as_ref().is_some_and(|st| !st.regs.is_empty());
+    if owed.is_empty() && !matches!(plan, WaitPlan::Spurious { .. }) && !watched {
+        return r;
+    }
+    let e = errno();
+    let n = epoll_after(epfd, events, maxevents, r as usize, owed, &plan);
+    set_errno(e);
+    n
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_wait(
+    epfd: c_int,
+    events: *mut epoll_event,
+    maxevents: c_int,
+    timeout: c_int,
+) -> c_int {
+    epoll_common(epfd, events, maxevents, timeout != 0, |block| {
+        let t = if block { timeout } else { 0 };
+        real!(REAL_EPOLL_WAIT: fn(c_int, *mut epoll_event, c_int, c_int) -> c_int;
+            epfd, events, maxevents, t)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait(
+    epfd: c_int,
+    events: *mut epoll_event,
+    maxevents: c_int,
+    timeout: c_int,
+    sigmask: *const c_void,
+) -> c_int {
+    epoll_common(epfd, events, maxevents, timeout != 0, |block| {
+        let t = if block { timeout } else { 0 };
+        real!(REAL_EPOLL_PWAIT: fn(c_int, *mut epoll_event, c_int, c_int, *const c_void) -> c_int;
+            epfd, events, maxevents, t, sigmask)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait2(
+    epfd: c_int,
+    events: *mut epoll_event,
+    maxevents: c_int,
+    timeout: *const timespec,
+    sigmask: *const c_void,
+) -> c_int {
+    let zero = timespec { sec: 0, nsec: 0 };
+    epoll_common(
+        epfd,
+        events,
+        maxevents,
+        !timespec_is_zero(timeout),
+        |block| {
+            let t = if block {
+                timeout
+            } else {
+                &zero as *const timespec
+            };
+            real!(REAL_EPOLL_PWAIT2: fn(c_int, *mut epoll_event, c_int, *const timespec, *const c_void) -> c_int;
+                epfd, events, maxevents, t, sigmask)
+        },
+    )
+}

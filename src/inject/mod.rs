@@ -1,0 +1,1057 @@
+//! `muxsim run -- CMD`: seeded readiness faults inside an unmodified server process.
+//!
+//! The server runs with muxsim's interposition library preloaded (`preload/src/lib.rs`,
+//! built and embedded by muxsim's build script). For each seed muxsim tells the library the
+//! seed and the fault rates (drawn as the simulator draws them: each family on with
+//! probability one half, at a rate from a ladder), drives clients over loopback — generated
+//! from a service's protocol description, or a set of fixtures — and judges:
+//!
+//! - **answers**: the fixtures' expectations, and the service's oracle;
+//! - **crash**: the server exited or was killed (with the last lines it printed); it is
+//!   started again for the next seed;
+//! - **hang**: a client is owed bytes that never come while the server sleeps;
+//! - **busy loop**: the server burns CPU while every client waits, or after all have left;
+//! - **descriptor leak**: the server's sockets do not come back to their number before the
+//!   seed once every client has left;
+//! - **memory**: the server's resident memory grew past a bound over the campaign.
+//!
+//! Every fault the library injected comes back over its private channel and is written into
+//! the failing seed's transcript as a `!` line (`! a short-read 3 at 2`), with the clients'
+//! scripts: the same transcript replays in the simulator against a core, and `muxsim run
+//! --seed N` replays the seed against the server. Failures are bucketed by signature, one
+//! example per bucket, shrunk within a bounded number of attempts.
+
+mod binary;
+mod server;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::check::{Campaign, bucket};
+use crate::fault::{Family, FaultFamilies, FaultPlan};
+use crate::live::{self, LiveFailureKind, LiveOptions, LiveRun};
+use crate::rng::{SimRng, Stream};
+use crate::scenario::{Scenario, entry_item};
+use crate::script::{Entry, Step};
+use crate::text::human_duration;
+use crate::transcript::{Expect, FaultLine, Header, Item, Transcript};
+use crate::world::ClientReport;
+
+use server::{Control, Event, Server};
+
+/// What the clients are.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum RunTarget {
+    /// Scenarios generated from the campaign's service (its protocol description), judged
+    /// by its oracle.
+    Generated(Box<Campaign>),
+    /// Fixtures, each run under every seed and judged by its own expectations (and its
+    /// service's oracle, with `oracle on`).
+    Fixtures(Vec<(PathBuf, Scenario)>),
+}
+
+/// A `run` campaign's settings.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RunConfig {
+    /// The server's command line.
+    pub command: Vec<OsString>,
+    /// The clients.
+    pub target: RunTarget,
+    /// The first seed.
+    pub start: u64,
+    /// How many seeds.
+    pub count: u64,
+    /// The fault families a seed may switch on.
+    pub faults: FaultFamilies,
+    /// Where the server listens, when the library cannot tell (it learns it from `listen`).
+    pub addr: Option<SocketAddr>,
+    /// How long the server may take to listen.
+    pub startup_timeout: Duration,
+    /// The clients' timeouts and longest wait.
+    pub live: LiveOptions,
+    /// How long the server is watched for CPU use after every client left.
+    pub idle_probe: Duration,
+    /// How long its sockets may take to come back to their number before the seed.
+    pub leak_wait: Duration,
+    /// How much its resident memory may grow over the campaign, in bytes.
+    pub rss_growth: u64,
+    /// How many extra runs shrinking a failure may take (0: no shrinking).
+    pub shrink_attempts: usize,
+    /// Stop after this many failed seeds.
+    pub max_failures: Option<u64>,
+    /// Stop when this is set (Ctrl-C).
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Copy the server's output to stderr as it comes.
+    pub echo_output: bool,
+}
+
+impl RunConfig {
+    /// A campaign of `count` seeds from `start` against `command`, every fault family on.
+    pub fn new(command: Vec<OsString>, target: RunTarget, start: u64, count: u64) -> Self {
+        RunConfig {
+            command,
+            target,
+            start,
+            count,
+            faults: FaultFamilies::ALL,
+            addr: None,
+            startup_timeout: Duration::from_secs(10),
+            live: LiveOptions {
+                timeout: Duration::from_secs(2),
+                max_wait: Duration::from_secs(1),
+                connect_timeout: Duration::from_secs(2),
+            },
+            idle_probe: Duration::from_millis(150),
+            leak_wait: Duration::from_secs(2),
+            rss_growth: 64 << 20,
+            shrink_attempts: 16,
+            max_failures: None,
+            stop: None,
+            echo_output: false,
+        }
+    }
+}
+
+/// What kind of failure a seed found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RunFailureKind {
+    /// The server exited or was killed.
+    Crash,
+    /// A client is owed bytes that never came, while the server slept.
+    Hang,
+    /// The server burned CPU while every client waited, or after all had left.
+    BusyLoop,
+    /// The server kept sockets open after every client had left.
+    Leak,
+    /// A client received other bytes than its script or the oracle allow.
+    Mismatch,
+    /// A client could not connect.
+    Connect,
+    /// The server's memory grew past the bound.
+    Memory,
+}
+
+impl RunFailureKind {
+    /// Its name in reports and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunFailureKind::Crash => "crash",
+            RunFailureKind::Hang => "hang",
+            RunFailureKind::BusyLoop => "busy-loop",
+            RunFailureKind::Leak => "leak",
+            RunFailureKind::Mismatch => "mismatch",
+            RunFailureKind::Connect => "connect",
+            RunFailureKind::Memory => "memory",
+        }
+    }
+
+    /// The `expect` a fixture writes for this kind of failure, if any.
+    fn expect(self) -> Option<Expect> {
+        match self {
+            RunFailureKind::Crash => Some(Expect::Panic),
+            RunFailureKind::Mismatch => Some(Expect::Mismatch),
+            RunFailureKind::Hang => Some(Expect::Stall),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RunFailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One failing seed.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct RunExample {
+    /// The seed.
+    pub seed: u64,
+    /// The fixture it ran, when the clients are fixtures.
+    pub fixture: Option<PathBuf>,
+    /// What kind of failure.
+    pub kind: RunFailureKind,
+    /// What went wrong.
+    pub message: String,
+    /// The clients' scripts and every fault injected, as a transcript (shrunk when it
+    /// could be).
+    pub transcript: String,
+    /// The server's last lines of output.
+    pub output: Vec<String>,
+}
+
+/// Failures that share a signature.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct RunBucket {
+    /// The check that fired and its message, names and numbers normalized.
+    pub signature: String,
+    /// How many seeds failed this way.
+    pub count: u64,
+    /// The lowest of them.
+    pub seeds: Vec<u64>,
+    /// The first seed's failure.
+    pub example: RunExample,
+}
+
+/// The outcome of a `run` campaign.
+#[derive(Clone, Debug, Default, Serialize)]
+#[non_exhaustive]
+pub struct RunReport {
+    /// The server's command line.
+    pub command: String,
+    /// The service or fixtures the clients came from.
+    pub clients: String,
+    /// Seeds run.
+    pub seeds_run: u64,
+    /// Seeds that failed.
+    pub failed_seeds: u64,
+    /// The failures, one bucket per signature, most frequent first.
+    pub buckets: Vec<RunBucket>,
+    /// Faults injected, by kind.
+    pub injected: BTreeMap<String, u64>,
+    /// How often the server was started again (after a crash, a hang or a busy loop).
+    pub restarts: u64,
+    /// The server's resident memory after it started and at the end, in bytes.
+    pub rss_start: Option<u64>,
+    /// See `rss_start`.
+    pub rss_end: Option<u64>,
+    /// Whether the campaign stopped early (Ctrl-C or the failure cap).
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    /// Whether no seed failed.
+    pub fn is_clean(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let injected: u64 = self.injected.values().sum();
+        write!(
+            f,
+            "{} seeds against `{}` ({}): {} failed, {} distinct failure(s); {} faults injected",
+            self.seeds_run,
+            self.command,
+            self.clients,
+            self.failed_seeds,
+            self.buckets.len(),
+            injected
+        )?;
+        if injected > 0 {
+            let kinds: Vec<String> = self
+                .injected
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            write!(f, " ({})", kinds.join(", "))?;
+        }
+        if self.restarts > 0 {
+            write!(f, "; server restarted {} time(s)", self.restarts)?;
+        }
+        if let (Some(a), Some(b)) = (self.rss_start, self.rss_end) {
+            write!(f, "; RSS {} -> {}", megabytes(a), megabytes(b))?;
+        }
+        if self.interrupted {
+            write!(f, " (stopped early)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Progress after each seed.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct RunProgress {
+    /// Seeds done.
+    pub done: u64,
+    /// Seeds failed.
+    pub failed: u64,
+    /// Distinct failures.
+    pub distinct: u64,
+}
+
+#[cfg(muxsim_preload)]
+const LIBRARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libmuxsim_preload.so"));
+#[cfg(not(muxsim_preload))]
+const LIBRARY: &[u8] = &[];
+
+/// The interposition library as a file, written once per version and user.
+fn library_file() -> Result<PathBuf, String> {
+    if LIBRARY.is_empty() {
+        return Err(
+            "`muxsim run` needs Linux with glibc: the interposition library is not built for this platform"
+                .to_string(),
+        );
+    }
+    let hash = LIBRARY.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("muxsim-{uid}"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!("libmuxsim_preload-{hash:016x}.so"));
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == LIBRARY.len() as u64) {
+        return Ok(path);
+    }
+    let partial = dir.join(format!(
+        "libmuxsim_preload-{hash:016x}.{}.tmp",
+        std::process::id()
+    ));
+    std::fs::write(&partial, LIBRARY).map_err(|e| format!("{}: {e}", partial.display()))?;
+    std::fs::rename(&partial, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// A private directory for the control page, removed at the end.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> Result<WorkDir, String> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("muxsim-run-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(WorkDir(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The fault rates the library reads, in its order, from the seed's plan.
+fn rates(plan: &FaultPlan) -> [u64; 6] {
+    [
+        Family::ShortIo,
+        Family::WouldBlock,
+        Family::Eintr,
+        Family::Spurious,
+        Family::Accept,
+        Family::Reset,
+    ]
+    .map(|family| u64::from(plan.rate(family)))
+}
+
+/// One run of one scenario under one seed.
+struct Attempt {
+    failure: Option<(RunFailureKind, String)>,
+    faults: Vec<FaultLine>,
+    injected: Vec<String>,
+    output: Vec<String>,
+}
+
+struct Runner<'a> {
+    config: &'a RunConfig,
+    library: PathBuf,
+    control: Control,
+    server: Option<Server>,
+    epoch: u64,
+    baseline: usize,
+    restarts: u64,
+    started: u64,
+}
+
+/// Fraction of wall time a spinning server burns at least.
+const BUSY_SHARE: f64 = 0.5;
+
+fn busy(cpu: Duration, wall: Duration) -> bool {
+    wall >= Duration::from_millis(100) && cpu.as_secs_f64() >= BUSY_SHARE * wall.as_secs_f64()
+}
+
+impl Runner<'_> {
+    fn server(&mut self) -> Result<&mut Server, String> {
+        if self.server.is_none() {
+            let server = Server::start(
+                &self.config.command,
+                &self.library,
+                &self.control,
+                self.config.addr,
+                self.config.startup_timeout,
+                self.config.echo_output,
+            )?;
+            self.baseline = server.sockets().map_or(0, |s| s.len());
+            self.started += 1;
+            if self.started > 1 {
+                self.restarts += 1;
+            }
+            self.server = Some(server);
+        }
+        Ok(self.server.as_mut().expect("started above"))
+    }
+
+    fn restart_later(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            server.stop();
+        }
+    }
+
+    /// Runs `scenario` under `seed` against the server and judges it.
+    fn attempt(&mut self, seed: u64, scenario: &Scenario) -> Result<Attempt, String> {
+        self.epoch += 1;
+        let epoch = self.epoch;
+        let plan = FaultPlan::draw(self.config.faults, &mut SimRng::new(seed, Stream::Plan));
+        let live_options = self.config.live.clone();
+        let server = self.server()?;
+        let _ = server.events();
+        let addr = server.addr;
+        let cpu_before = server.cpu();
+        let started = Instant::now();
+        self.control.begin(epoch, seed, rates(&plan));
+        let server = self.server.as_mut().expect("started above");
+        let mut settle_cpu: Option<Option<Duration>> = None;
+        // Where the server sleeps while a client still waits: once the clients close, a
+        // blocked read returns and the evidence is gone.
+        let mut blocked = String::new();
+        let run = {
+            let service = &scenario.service;
+            let options = &scenario.options;
+            let oracle = scenario.oracle;
+            let server_ref: &Server = server;
+            let mut last_done = true;
+            let mut ending_note = String::new();
+            let run = live::run_play_then(
+                &scenario.play,
+                addr,
+                &live_options,
+                &mut |clients| {
+                    settle_cpu.get_or_insert_with(|| server_ref.cpu());
+                    last_done = !oracle || service.judge_all(options, &owed_view(clients)).is_ok();
+                    last_done
+                },
+                &mut || ending_note = blocked_note(server_ref),
+            );
+            if run.failure.is_some() || !last_done {
+                blocked = ending_note;
+            }
+            run
+        };
+        self.control.end();
+        let elapsed = started.elapsed();
+        let cpu_after = server.cpu();
+        std::thread::sleep(Duration::from_millis(10));
+        let events = server.events();
+        let (faults, injected) = fault_lines(&events, epoch, &run, scenario);
+        let mut failure = self.judge(
+            scenario,
+            &run,
+            elapsed,
+            (cpu_before, cpu_after, settle_cpu.flatten()),
+            &blocked,
+        );
+        if failure.is_none() {
+            failure = self.after_clients_left()?;
+        }
+        let output = self
+            .server
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.output_tail(12));
+        if let Some((kind, _)) = &failure {
+            match kind {
+                RunFailureKind::Crash | RunFailureKind::Hang | RunFailureKind::BusyLoop => {
+                    self.restart_later()
+                }
+                RunFailureKind::Leak => {
+                    if let Some(s) = &self.server {
+                        self.baseline = s.sockets().map_or(self.baseline, |s| s.len());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(Attempt {
+            failure,
+            faults,
+            injected,
+            output,
+        })
+    }
+
+    /// Judges a seed's run: `cpu` is the server's CPU clock before the run, after it, and
+    /// when the clients started waiting for what they were owed; `blocked` where it slept
+    /// then.
+    fn judge(
+        &mut self,
+        scenario: &Scenario,
+        run: &LiveRun,
+        elapsed: Duration,
+        cpu: (Option<Duration>, Option<Duration>, Option<Duration>),
+        blocked: &str,
+    ) -> Option<(RunFailureKind, String)> {
+        let (cpu_before, cpu_after, settle_cpu) = cpu;
+        let server = self.server.as_mut()?;
+        if let Some(how) = server.exited() {
+            return Some((RunFailureKind::Crash, crash_message(server, &how)));
+        }
+        let spent = |from: Option<Duration>| match (from, cpu_after) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => Duration::ZERO,
+        };
+        if let Some(f) = &run.failure {
+            return Some(match f.kind {
+                LiveFailureKind::Mismatch => (
+                    RunFailureKind::Mismatch,
+                    format!("client {}: {}", f.client, f.message),
+                ),
+                LiveFailureKind::Connect => (
+                    RunFailureKind::Connect,
+                    format!("client {}: {}", f.client, f.message),
+                ),
+                _ => {
+                    let cpu = spent(cpu_before);
+                    let kind = if busy(cpu, elapsed) {
+                        RunFailureKind::BusyLoop
+                    } else {
+                        RunFailureKind::Hang
+                    };
+                    (
+                        kind,
+                        format!(
+                            "client {}: {} (the server used {} of CPU in {}{blocked})",
+                            f.client,
+                            f.message,
+                            human_duration(cpu),
+                            human_duration(elapsed),
+                        ),
+                    )
+                }
+            });
+        }
+        if !scenario.oracle {
+            return None;
+        }
+        let clients = owed_view(&run.clients);
+        let (client, detail) = scenario
+            .service
+            .judge_all(&scenario.options, &clients)
+            .err()?;
+        let prefix: Vec<ClientReport> = clients
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c.disrupted = true;
+                c
+            })
+            .collect();
+        let only_missing = scenario
+            .service
+            .judge_all(&scenario.options, &prefix)
+            .is_ok();
+        if only_missing && !run.settled {
+            let cpu = spent(settle_cpu);
+            let (kind, what) = if busy(cpu, run.settling) {
+                (RunFailureKind::BusyLoop, "burned")
+            } else {
+                (RunFailureKind::Hang, "used")
+            };
+            return Some((
+                kind,
+                format!(
+                    "client {client} is owed bytes that never came: {detail} (the server {what} {} of CPU in the {} its clients waited{blocked})",
+                    human_duration(cpu),
+                    human_duration(run.settling),
+                ),
+            ));
+        }
+        Some((
+            RunFailureKind::Mismatch,
+            format!("client {client}: {detail}"),
+        ))
+    }
+
+    /// The checks once every client has left: the server idles, and its sockets come back
+    /// to their number.
+    fn after_clients_left(&mut self) -> Result<Option<(RunFailureKind, String)>, String> {
+        let probe = self.config.idle_probe;
+        let leak_wait = self.config.leak_wait;
+        let baseline = self.baseline;
+        let Some(server) = self.server.as_mut() else {
+            return Ok(None);
+        };
+        let cpu_a = server.cpu();
+        std::thread::sleep(probe);
+        let cpu_b = server.cpu();
+        if let Some(how) = server.exited() {
+            return Ok(Some((RunFailureKind::Crash, crash_message(server, &how))));
+        }
+        if let (Some(a), Some(b)) = (cpu_a, cpu_b) {
+            let cpu = b.saturating_sub(a);
+            if busy(cpu, probe) {
+                return Ok(Some((
+                    RunFailureKind::BusyLoop,
+                    format!(
+                        "busy loop: the server used {} of CPU in the {} after every client left",
+                        human_duration(cpu),
+                        human_duration(probe)
+                    ),
+                )));
+            }
+        }
+        let deadline = Instant::now() + leak_wait;
+        loop {
+            let Some(sockets) = server.sockets() else {
+                return Ok(None);
+            };
+            if sockets.len() <= baseline {
+                return Ok(None);
+            }
+            if let Some(read) = blocked_reading_a_socket(server) {
+                return Ok(Some((
+                    RunFailureKind::Hang,
+                    format!(
+                        "hang: every client left, and the server sleeps in {read}: a blocking read that waits for bytes no client will send (a read after a readiness report that did not hold?)"
+                    ),
+                )));
+            }
+            if Instant::now() >= deadline {
+                let shown: Vec<&str> = sockets.iter().map(String::as_str).take(6).collect();
+                return Ok(Some((
+                    RunFailureKind::Leak,
+                    format!(
+                        "descriptor leak: {} sockets open {} after every client left, {baseline} before the seed ({}{}){}",
+                        sockets.len(),
+                        human_duration(leak_wait),
+                        shown.join(", "),
+                        if sockets.len() > 6 { ", ..." } else { "" },
+                        blocked_note(server)
+                    ),
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Shrinks a failing scenario within the attempt budget: fewer clients, fewer steps,
+    /// shorter sends, as long as the failure keeps its signature.
+    fn shrink(
+        &mut self,
+        seed: u64,
+        scenario: Scenario,
+        signature: &str,
+        mut best: Attempt,
+    ) -> Result<(Scenario, Attempt), String> {
+        let mut scenario = scenario;
+        let mut left = self.config.shrink_attempts;
+        'outer: while left > 0 {
+            for candidate in smaller(&scenario) {
+                if left == 0 {
+                    break 'outer;
+                }
+                left -= 1;
+                let attempt = self.attempt(seed, &candidate)?;
+                if attempt
+                    .failure
+                    .as_ref()
+                    .is_some_and(|(k, m)| signature_of(*k, m) == signature)
+                {
+                    scenario = candidate;
+                    best = attempt;
+                    continue 'outer;
+                }
+            }
+            break;
+        }
+        Ok((scenario, best))
+    }
+}
+
+/// Where a sleeping server is blocked, for messages: `; it is blocked in recvfrom on fd 7
+/// (socket:[123])`, or nothing.
+fn blocked_note(server: &Server) -> String {
+    match server.blocked_in() {
+        Some((call, Some(fd))) => format!(
+            "; it is blocked in {call} on fd {fd}{}",
+            server
+                .fd_target(fd)
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default()
+        ),
+        Some((call, None)) => format!("; it is blocked in {call}"),
+        None => String::new(),
+    }
+}
+
+/// Whether the server sleeps in a read of one of its sockets (not a listener: a read that
+/// waits for bytes no client will send).
+fn blocked_reading_a_socket(server: &Server) -> Option<String> {
+    let (call, fd) = server.blocked_in()?;
+    let fd = fd?;
+    let target = server.fd_target(fd)?;
+    (matches!(call, "read" | "recvfrom" | "recvmsg" | "readv") && target.starts_with("socket:"))
+        .then(|| format!("{call} on fd {fd} ({target})"))
+}
+
+/// How the server died, with the last line it printed (an exception, a panic message).
+fn crash_message(server: &Server, how: &str) -> String {
+    match server.output_tail(1).first() {
+        Some(last) => format!("the server {how}: {}", last.trim()),
+        None => format!("the server {how}"),
+    }
+}
+
+/// Clients as the oracle sees them over real sockets: one that closed was cut off from
+/// what it was owed.
+fn owed_view(clients: &[ClientReport]) -> Vec<ClientReport> {
+    clients
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.disrupted |= c.closed;
+            c
+        })
+        .collect()
+}
+
+/// Smaller versions of a scenario, smallest change last: one client fewer, one step fewer,
+/// a send cut in half.
+fn smaller(scenario: &Scenario) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    let clients = &scenario.play.clients;
+    if clients.len() > 1 {
+        for i in 0..clients.len() {
+            let mut s = scenario.clone();
+            s.play.clients.remove(i);
+            out.push(s);
+        }
+    }
+    for (c, script) in clients.iter().enumerate() {
+        for (e, entry) in script.entries.iter().enumerate().rev() {
+            if matches!(entry, Entry::Step(Step::Connect)) {
+                continue;
+            }
+            let mut s = scenario.clone();
+            s.play.clients[c].entries.remove(e);
+            out.push(s);
+            if let Entry::Step(Step::Send(bytes)) = entry
+                && bytes.len() > 1
+            {
+                for half in [&bytes[..bytes.len() / 2], &bytes[bytes.len() / 2..]] {
+                    let mut s = scenario.clone();
+                    s.play.clients[c].entries[e] = Entry::Step(Step::Send(half.to_vec()));
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The faults the library reported for `epoch`, as transcript lines naming the clients, and
+/// their kinds for the tally.
+fn fault_lines(
+    events: &[Event],
+    epoch: u64,
+    run: &LiveRun,
+    scenario: &Scenario,
+) -> (Vec<FaultLine>, Vec<String>) {
+    let mut by_index: BTreeMap<u64, String> = BTreeMap::new();
+    for event in events {
+        if let Event::Accept {
+            epoch: e,
+            idx,
+            port: Some(port),
+        } = event
+            && *e == epoch
+            && let Some(c) = run.ports.iter().position(|p| *p == Some(*port))
+        {
+            by_index.insert(*idx, scenario.play.clients[c].name.clone());
+        }
+    }
+    let mut lines = Vec::new();
+    let mut kinds = Vec::new();
+    for event in events {
+        let Event::Fault {
+            epoch: e,
+            who,
+            call,
+            spec,
+        } = event
+        else {
+            continue;
+        };
+        if *e != epoch {
+            continue;
+        }
+        kinds.push(spec.name().to_string());
+        let client = match who {
+            Some(idx) => match by_index.get(idx) {
+                Some(name) => Some(name.clone()),
+                // A connection that is not one of this seed's clients.
+                None => continue,
+            },
+            None => None,
+        };
+        lines.push(FaultLine {
+            client,
+            spec: *spec,
+            at: Some(*call),
+        });
+    }
+    (lines, kinds)
+}
+
+/// The transcript of a failing attempt: the scenario's header (no semantics: a real server
+/// has its own), the faults injected, the clients' scripts.
+fn transcript(scenario: &Scenario, seed: u64, message: &str, faults: &[FaultLine]) -> Transcript {
+    let mut t = Transcript::default();
+    for line in message.lines().take(3) {
+        t.push(Item::Comment(format!(" {line}")));
+    }
+    for header in scenario.headers() {
+        match header {
+            Header::Semantics(_) => {}
+            Header::Seed(_) => t.push(Item::Header(Header::Seed(seed))),
+            other => t.push(Item::Header(other)),
+        }
+    }
+    if scenario.expect != Expect::Pass {
+        t.push(Item::Header(Header::Expect(scenario.expect)));
+    }
+    t.push(Item::Blank);
+    for fault in faults {
+        t.push(Item::Fault(fault.clone()));
+    }
+    if !faults.is_empty() {
+        t.push(Item::Blank);
+    }
+    for script in &scenario.play.clients {
+        for entry in &script.entries {
+            t.push(entry_item(&script.name, entry));
+        }
+    }
+    t
+}
+
+/// A failure's bucket: its kind and message, names and numbers normalized.
+fn signature_of(kind: RunFailureKind, message: &str) -> String {
+    bucket::normalize(&format!("{kind}: {message}"))
+}
+
+/// Whether a fixture's run ended as the fixture expects.
+fn as_expected(expect: Expect, failure: &Option<(RunFailureKind, String)>) -> bool {
+    match failure {
+        None => expect == Expect::Pass,
+        Some((kind, _)) => kind.expect() == Some(expect),
+    }
+}
+
+/// Runs the campaign. `Err` when the server cannot be run at all (it will not start, the
+/// library cannot reach it); failures of the server are in the report.
+pub fn run(config: &RunConfig, progress: &mut dyn FnMut(RunProgress)) -> Result<RunReport, String> {
+    let program = config.command.first().ok_or("no command to run")?;
+    if let Some(why) = binary::bypasses_libc(program) {
+        return Err(format!("{why}; `muxsim run` cannot inject faults into it"));
+    }
+    if binary::resolve(program).is_none() {
+        return Err(format!(
+            "cannot find `{}` (not a file, and not on PATH)",
+            program.to_string_lossy()
+        ));
+    }
+    let library = library_file()?;
+    let work = WorkDir::new()?;
+    let control = Control::create(work.0.join("control"))
+        .map_err(|e| format!("cannot create the control page: {e}"))?;
+    let mut runner = Runner {
+        config,
+        library,
+        control,
+        server: None,
+        epoch: 0,
+        baseline: 0,
+        restarts: 0,
+        started: 0,
+    };
+    runner.server()?;
+    let mut report = RunReport {
+        command: config
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
+        clients: match &config.target {
+            RunTarget::Generated(c) => format!("service {}", c.service().name()),
+            RunTarget::Fixtures(f) => format!("{} fixture(s)", f.len()),
+        },
+        rss_start: runner.server.as_ref().and_then(Server::rss),
+        ..RunReport::default()
+    };
+    let mut buckets: BTreeMap<String, RunBucket> = BTreeMap::new();
+    for i in 0..config.count {
+        if config
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            report.interrupted = true;
+            break;
+        }
+        let seed = config.start.wrapping_add(i);
+        let scenarios: Vec<(Option<PathBuf>, Scenario)> = match &config.target {
+            RunTarget::Generated(campaign) => vec![(None, campaign.scenario(seed))],
+            RunTarget::Fixtures(fixtures) => fixtures
+                .iter()
+                .map(|(path, s)| (Some(path.clone()), s.clone()))
+                .collect(),
+        };
+        let mut failed = None;
+        for (fixture, scenario) in scenarios {
+            let attempt = match runner.attempt(seed, &scenario) {
+                Ok(a) => a,
+                Err(e) => {
+                    // The server will not start again: the campaign cannot go on.
+                    failed = Some((
+                        fixture,
+                        scenario,
+                        Attempt {
+                            failure: Some((
+                                RunFailureKind::Crash,
+                                format!("the server could not be started again: {e}"),
+                            )),
+                            faults: Vec::new(),
+                            injected: Vec::new(),
+                            output: Vec::new(),
+                        },
+                    ));
+                    report.interrupted = true;
+                    break;
+                }
+            };
+            for kind in &attempt.injected {
+                *report.injected.entry(kind.clone()).or_default() += 1;
+            }
+            let ok = if fixture.is_some() {
+                as_expected(scenario.expect, &attempt.failure)
+            } else {
+                attempt.failure.is_none()
+            };
+            if !ok {
+                failed = Some((fixture, scenario, attempt));
+                break;
+            }
+        }
+        report.seeds_run += 1;
+        if let Some((fixture, scenario, attempt)) = failed {
+            report.failed_seeds += 1;
+            let (kind, message) = attempt.failure.clone().unwrap_or_else(|| {
+                (
+                    RunFailureKind::Mismatch,
+                    format!(
+                        "expected `{}` but every check passed",
+                        scenario.expect.name()
+                    ),
+                )
+            });
+            let signature = signature_of(kind, &message);
+            if let Some(b) = buckets.get_mut(&signature) {
+                b.count += 1;
+                if b.seeds.len() < 20 {
+                    b.seeds.push(seed);
+                }
+            } else {
+                let (scenario, attempt) = if fixture.is_none() && !report.interrupted {
+                    runner.shrink(seed, scenario, &signature, attempt)?
+                } else {
+                    (scenario, attempt)
+                };
+                let message = attempt.failure.clone().map_or(message, |(_, m)| m);
+                buckets.insert(
+                    signature.clone(),
+                    RunBucket {
+                        signature,
+                        count: 1,
+                        seeds: vec![seed],
+                        example: RunExample {
+                            seed,
+                            fixture,
+                            kind,
+                            transcript: transcript(&scenario, seed, &message, &attempt.faults)
+                                .to_string(),
+                            message,
+                            output: attempt.output,
+                        },
+                    },
+                );
+            }
+        }
+        progress(RunProgress {
+            done: report.seeds_run,
+            failed: report.failed_seeds,
+            distinct: buckets.len() as u64,
+        });
+        if report.interrupted
+            || config
+                .max_failures
+                .is_some_and(|max| report.failed_seeds >= max)
+        {
+            report.interrupted |= report.seeds_run < config.count;
+            break;
+        }
+    }
+    report.rss_end = runner.server.as_ref().and_then(Server::rss);
+    report.restarts = runner.restarts;
+    if let (Some(a), Some(b)) = (report.rss_start, report.rss_end)
+        && b > a.saturating_add(config.rss_growth)
+    {
+        let message = format!(
+            "memory: the server's resident memory grew from {} to {} over {} seeds (bound: {} more)",
+            megabytes(a),
+            megabytes(b),
+            report.seeds_run,
+            megabytes(config.rss_growth)
+        );
+        let seed = config
+            .start
+            .wrapping_add(report.seeds_run.saturating_sub(1));
+        buckets.insert(
+            "memory".to_string(),
+            RunBucket {
+                signature: "memory".to_string(),
+                count: 1,
+                seeds: vec![seed],
+                example: RunExample {
+                    seed,
+                    fixture: None,
+                    kind: RunFailureKind::Memory,
+                    message,
+                    transcript: String::new(),
+                    output: Vec::new(),
+                },
+            },
+        );
+    }
+    runner.restart_later();
+    let mut buckets: Vec<RunBucket> = buckets.into_values().collect();
+    buckets.sort_by(|a, b| b.count.cmp(&a.count).then(a.seeds[0].cmp(&b.seeds[0])));
+    report.buckets = buckets;
+    Ok(report)
+}
+
+/// Where `run` writes a bucket's transcript: `DIR/NAME-KIND-SEED.txn`.
+pub fn example_path(dir: &Path, name: &str, example: &RunExample) -> PathBuf {
+    dir.join(format!("{name}-{}-{}.txn", example.kind, example.seed))
+}

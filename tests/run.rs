@@ -1,0 +1,358 @@
+//! `muxsim run`: faults injected inside unmodified server processes. Correct servers pass;
+//! the seed servers' bugs and the bug peers' show, each as the kind of failure it is.
+//! Bounded: few seeds, short waits, every server stopped at the end of its run.
+
+mod common;
+
+use std::time::Duration;
+
+use assert_cmd::Command as Cmd;
+use serde_json::Value;
+
+fn muxsim() -> Cmd {
+    let mut cmd = Cmd::cargo_bin("muxsim").expect("the binary is built");
+    for var in ["MUXSIM_SEED", "MUXSIM_SEEDS", "MUXSIM_JOBS"] {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(common::root());
+    cmd.timeout(Duration::from_secs(240));
+    cmd
+}
+
+/// `muxsim run ARGS -- SERVER...` with short waits, as JSON; the transcripts it wrote go in
+/// the report as `transcript_texts`.
+fn run(args: &[&str], server: &[&str]) -> (Option<i32>, Value, String) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = muxsim()
+        .arg("run")
+        .args(args)
+        .args([
+            "--max-wait",
+            "50ms",
+            "--timeout",
+            "1s",
+            "--format",
+            "json",
+            "--out",
+        ])
+        .arg(out_dir.path())
+        .arg("--")
+        .args(server)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    // Every bucket's transcript was written, and parses.
+    let mut texts = Vec::new();
+    for path in report["transcripts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+    {
+        let text = std::fs::read_to_string(path).unwrap();
+        muxsim::transcript::parse(&text).unwrap_or_else(|e| panic!("{path}: {e}\n{text}"));
+        texts.push(Value::String(text));
+    }
+    report["transcript_texts"] = Value::Array(texts);
+    (out.status.code(), report, stderr)
+}
+
+fn muxsim_serve(backend: &str) -> Vec<String> {
+    let bin = assert_cmd::cargo::cargo_bin("muxsim");
+    vec![
+        bin.display().to_string(),
+        "serve".into(),
+        "--service".into(),
+        "lines".into(),
+        "--addr".into(),
+        "127.0.0.1:0".into(),
+        "--backend".into(),
+        backend.into(),
+        "-q".into(),
+    ]
+}
+
+fn kinds(report: &Value) -> Vec<(String, String)> {
+    report["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["example"]["kind"].as_str().unwrap().to_string(),
+                b["example"]["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn injected(report: &Value) -> u64 {
+    report["injected"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn muxsim_serve_passes_with_every_fault_on_every_backend() {
+    for backend in ["mio", "poll", "select"] {
+        let server = muxsim_serve(backend);
+        let server: Vec<&str> = server.iter().map(String::as_str).collect();
+        let (code, report, stderr) = run(&["--service", "lines", "--seeds", "12"], &server);
+        assert_eq!(code, Some(0), "{backend}: {report:#}\n{stderr}");
+        assert_eq!(report["seeds_run"], 12);
+        assert!(
+            injected(&report) > 20,
+            "{backend}: faults were injected: {report:#}"
+        );
+    }
+}
+
+#[test]
+fn a_careful_python_server_passes_with_every_fault() {
+    let (code, report, stderr) = run(
+        &["--service", "lines", "--seeds", "12"],
+        &["python3", "ci/peers/lines_selectors.py", "0"],
+    );
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+    assert!(injected(&report) > 20, "{report:#}");
+}
+
+#[test]
+fn with_faults_off_every_call_goes_through() {
+    let server = muxsim_serve("mio");
+    let server: Vec<&str> = server.iter().map(String::as_str).collect();
+    let (code, report, stderr) = run(
+        &["--service", "lines", "--seeds", "3", "--faults", "none"],
+        &server,
+    );
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+    assert_eq!(injected(&report), 0, "{report:#}");
+}
+
+#[test]
+fn seed_server_2_spins_when_a_client_leaves() {
+    // No fault needed: the first client that closes sets it spinning.
+    let (code, report, _) = run(
+        &["--service", "sink", "--seeds", "2", "--faults", "none"],
+        &["python3", "fixtures/peers/seed2.py", "0"],
+    );
+    assert_eq!(code, Some(1), "{report:#}");
+    let found = kinds(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(k, m)| k == "busy-loop" && m.contains("after every client left")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn a_blocking_read_after_a_spurious_report_hangs_seed_server_3() {
+    let (code, report, _) = run(
+        &["fixtures/ack.txn", "--seeds", "16", "--faults", "spurious"],
+        &["python3", "fixtures/peers/seed3.py", "0"],
+    );
+    assert_eq!(code, Some(1), "{report:#}");
+    let found = kinds(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(k, m)| k == "hang" && m.contains("blocked in recvfrom")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn seed_server_4_crashes_and_its_crash_is_reported_with_its_last_words() {
+    let (code, report, _) = run(
+        &[
+            "--service",
+            "echo",
+            "--seeds",
+            "6",
+            "--faults",
+            "none",
+            "--shrink-attempts",
+            "2",
+        ],
+        &["python3", "fixtures/peers/seed4.py", "0"],
+    );
+    assert_eq!(code, Some(1), "{report:#}");
+    let found = kinds(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(k, m)| k == "crash" && m.contains("KeyError")),
+        "{found:#?}"
+    );
+    assert!(report["restarts"].as_u64().unwrap() >= 1, "{report:#}");
+    let reproduce = report["reproduce"][0].as_str().unwrap();
+    assert!(
+        reproduce.contains(" run --service echo --faults none --seed ")
+            && reproduce.ends_with("-- python3 fixtures/peers/seed4.py 0"),
+        "{reproduce}"
+    );
+}
+
+#[test]
+fn short_reads_show_seed_server_4_answering_newest_first() {
+    // The port with only its crash fixed: what is left is the LIFO order.
+    let (code, report, _) = run(
+        &["fixtures/echo.txn", "--seeds", "16", "--faults", "short-io"],
+        &["python3", "fixtures/peers/seed4_nocrash.py", "0"],
+    );
+    assert_eq!(code, Some(1), "{report:#}");
+    let found = kinds(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(k, m)| k == "mismatch" && m.contains("expected \"pingresponse\"")),
+        "{found:#?}"
+    );
+    // The transcript carries the short read that did it.
+    let transcripts = report["transcript_texts"].as_array().unwrap();
+    assert!(
+        transcripts
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|t| t.contains("! a short-read ")),
+        "{transcripts:#?}"
+    );
+}
+
+#[test]
+fn an_edge_triggered_server_that_reads_once_per_event_hangs() {
+    let (code, report, _) = run(
+        &[
+            "--service",
+            "lines",
+            "--seeds",
+            "10",
+            "--faults",
+            "short-io",
+        ],
+        &["python3", "fixtures/peers/lines_et_read_once.py", "0"],
+    );
+    assert_eq!(code, Some(1), "{report:#}");
+    let found = kinds(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(k, m)| k == "hang" && m.contains("is owed bytes that never came")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn a_server_that_ignores_what_send_returns_loses_answers() {
+    let (code, report, _) = run(
+        &[
+            "--service",
+            "lines",
+            "--seeds",
+            "10",
+            "--faults",
+            "short-io",
+        ],
+        &["python3", "fixtures/peers/lines_ignores_send.py", "0"],
+    );
+    assert_eq!(code, Some(1), "{report:#}");
+    let found = kinds(&report);
+    assert!(found.iter().any(|(k, _)| k == "mismatch"), "{found:#?}");
+}
+
+#[test]
+fn chaos_finds_both_bug_peers_without_the_library() {
+    for peer in ["lines_et_read_once.py", "lines_ignores_send.py"] {
+        let child = std::process::Command::new("python3")
+            .arg(format!("fixtures/peers/{peer}"))
+            .arg("0")
+            .current_dir(common::root())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = common::Reaped(child);
+        let mut port = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.0.stdout.as_mut().unwrap()),
+            &mut port,
+        )
+        .unwrap();
+        let out = muxsim()
+            .args([
+                "chaos",
+                "--service",
+                "lines",
+                "--duration",
+                "4s",
+                "--seed",
+                "1",
+            ])
+            .args(["--target", &format!("127.0.0.1:{}", port.trim())])
+            .output()
+            .unwrap();
+        drop(child);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{peer}: {stdout}");
+    }
+}
+
+#[test]
+fn a_server_that_cannot_be_run_is_a_clear_error() {
+    let out = muxsim()
+        .args(["run", "--service", "lines", "--", "/nonexistent/server"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot find `/nonexistent/server`"),
+        "{stderr}"
+    );
+    // A statically linked program (Debian's ldconfig is one): no library can reach it.
+    if std::path::Path::new("/sbin/ldconfig").exists() {
+        let out = muxsim()
+            .args(["run", "--service", "lines", "--", "/sbin/ldconfig"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("is statically linked"), "{stderr}");
+    }
+    // One that never listens.
+    let out = muxsim()
+        .args([
+            "run",
+            "--service",
+            "lines",
+            "--startup-timeout",
+            "300ms",
+            "--",
+            "sleep",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the server did not listen within 300.000 ms"),
+        "{stderr}"
+    );
+    // One that exits at once.
+    let out = muxsim()
+        .args(["run", "--service", "lines", "--", "false"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the server exited with status 1 before it listened"),
+        "{stderr}"
+    );
+}
