@@ -100,7 +100,7 @@ def load(server, conns, depth, idle, seconds):
     )
     user1, sys1 = server.cpu_ns()
     try:
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r = json.loads(out.stdout)
     except (IndexError, json.JSONDecodeError):
         return None
     n = max(r["requests"], 1)
@@ -228,7 +228,7 @@ def instructions_per_request(seconds=(2, 6)):
             try:
                 r = subprocess.run(pinned(1, [MUXSIM, "load", server.addr, "--conns", "50", "--duration", f"{d}s", "--format", "json"]),
                                    capture_output=True, text=True)
-                requests = json.loads(r.stdout.strip().splitlines()[-1])["requests"]
+                requests = json.loads(r.stdout)["requests"]
             finally:
                 server.proc.send_signal(2)
                 try:
