@@ -46,11 +46,13 @@ fn main() {
     }
 
     // The same conversations, simulated and on real sockets. `lines` answers do not depend
-    // on segmentation, so both sides do exactly the same work.
+    // on segmentation, so both sides do exactly the same work. No request timeout: waits
+    // are skipped over loopback, so a deadline could not fire there as it does simulated.
     let campaign = Campaign::builtin("lines")
         .unwrap()
         .clients(3)
-        .faults(FaultFamilies::NONE);
+        .faults(FaultFamilies::NONE)
+        .limit("request-timeout-ms", 0);
     let rounds = 200;
     let transcripts: Vec<_> = (0..rounds)
         .map(|seed| {
@@ -66,7 +68,11 @@ fn main() {
         let _ = s.run();
     }
     let sim = started.elapsed();
-    let server = ServerHandle::start(Lines::default(), Config::default()).unwrap();
+    let server = ServerHandle::start(
+        Lines::with_limits(muxsim::core::lines::DEFAULT_MAX_LINE, None),
+        Config::default(),
+    )
+    .unwrap();
     let options = TcpReplayOptions {
         timeout: Duration::from_secs(2),
         max_wait: Duration::ZERO,

@@ -247,6 +247,47 @@ def instructions_per_request(seconds=(2, 6)):
     return "\n".join(lines)
 
 
+def syscalls_per_request(seconds=3):
+    """System calls per request, counted by `strace -c -f` on the server under 50 x 1 load
+    (the load generator outside strace). strace slows the server; the counts are what matter."""
+    if subprocess.run(["which", "strace"], capture_output=True).returncode != 0:
+        return "strace not found: skipped"
+    rows = {}
+    for kind in ["muxsim", "tokio"]:
+        out = f"/tmp/muxsim-bench-strace.{kind}"
+        cmd = ([MUXSIM, "serve", "--service", "lines", "--addr", "127.0.0.1:0"] if kind == "muxsim" else [TOKIO, "0"])
+        server = Server(kind, ["strace", "-c", "-f", "-o", out] + cmd, "stderr" if kind == "muxsim" else "stdout")
+        try:
+            r = subprocess.run(pinned(1, [MUXSIM, "load", server.addr, "--conns", "50", "--duration", f"{seconds}s", "--format", "json"]),
+                               capture_output=True, text=True)
+            requests = max(json.loads(r.stdout)["requests"], 1)
+        finally:
+            # Stop the traced server (strace's child) so that strace writes its summary.
+            try:
+                with open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children") as f:
+                    for child in f.read().split():
+                        os.kill(int(child), 2)
+                server.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                server.stop()
+        calls = {}
+        for line in open(out):
+            fields = line.split()
+            # "% time  seconds  usecs/call  calls  [errors]  syscall"
+            if len(fields) >= 5 and fields[0][0].isdigit() and fields[-1] != "total":
+                calls[fields[-1]] = int(fields[3])
+        rows[kind] = (requests, calls)
+    names = sorted({n for _, c in rows.values() for n in c}, key=lambda n: -max(rows[k][1].get(n, 0) / rows[k][0] for k in rows))
+    lines = ["| system call | muxsim per request | tokio per request |", "|---|---|---|"]
+    for name in names:
+        per = [rows[k][1].get(name, 0) / rows[k][0] for k in ("muxsim", "tokio")]
+        if max(per) >= 0.01:
+            lines.append(f"| {name} | {per[0]:.2f} | {per[1]:.2f} |")
+    totals = [sum(rows[k][1].values()) / rows[k][0] for k in ("muxsim", "tokio")]
+    lines.append(f"| **all** | **{totals[0]:.2f}** | **{totals[1]:.2f}** |")
+    return "\n".join(lines)
+
+
 def sim_speed():
     out = subprocess.run(["cargo", "bench", "--quiet", "--bench", "sim"], cwd=ROOT, capture_output=True, text=True).stdout
     rates = {}
@@ -296,6 +337,7 @@ def main():
     parser.add_argument("--only-starvation", action="store_true", help="print just the starvation table")
     parser.add_argument("--only-instructions", action="store_true", help="print just the callgrind table")
     parser.add_argument("--only-preload", action="store_true", help="print just the interposition library's table")
+    parser.add_argument("--only-syscalls", action="store_true", help="print just the strace table")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds = 1, 1
@@ -309,11 +351,15 @@ def main():
     if args.only_preload:
         print(preload_overhead(args.rounds, args.seconds))
         return
+    if args.only_syscalls:
+        print(syscalls_per_request())
+        return
     ratios, cells = peers_table(args.rounds, args.seconds)
     memory = idle_memory([1000, 5000, 10000] if not args.quick else [1000])
     scaling = backend_scaling([0, 100, 1000, 10000], args.seconds, args.rounds)
     hose = starvation(args.seconds, args.rounds)
     instructions = instructions_per_request()
+    syscalls = syscalls_per_request()
     preload = preload_overhead(args.rounds, args.seconds)
     sim, fuzz = sim_speed()
     cpu = ""
@@ -368,6 +414,11 @@ User-space instructions per request, counted by valgrind's callgrind (the slope 
 2 s and a 6 s run of `muxsim load --conns 50`, so start-up cancels out):
 
 {instructions}
+
+System calls per request, counted by `strace -c -f` on the server under the same load (strace
+slows the server down; the counts do not depend on it):
+
+{syscalls}
 
 ## One client must not starve the others
 

@@ -141,10 +141,17 @@ pub fn serve<S: Service, B: Backend>(
     log: &mut dyn Write,
 ) -> io::Result<()> {
     let mut driver = Driver::new(backend, service, config);
+    // A turn's log lines leave in one write: stderr is unbuffered, and a line formatted
+    // piece by piece would cost a system call per piece.
+    let mut text = String::new();
     while !stop.load(Ordering::Relaxed) {
         driver.turn(None)?;
+        text.clear();
         while let Some(line) = driver.poll_log() {
-            let _ = writeln!(log, "{line}");
+            let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{line}\n"));
+        }
+        if !text.is_empty() {
+            let _ = log.write_all(text.as_bytes());
         }
     }
     Ok(())
