@@ -539,8 +539,9 @@ struct ChaosArgs {
 struct LoadArgs {
     /// The server, HOST:PORT.
     addr: String,
-    /// Connections sending requests.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    /// Connections sending requests (0 with --idle: only hold idle connections, to measure
+    /// what they cost the server).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     conns: u64,
     /// Requests in flight per connection.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=65_536))]
@@ -1883,6 +1884,12 @@ impl App {
     }
 
     fn load(&self, args: LoadArgs) -> CliResult {
+        if args.conns == 0 && args.idle == 0 {
+            return Err(
+                "--conns 0 and no --idle connections: nothing to measure (--conns 0 only makes sense with --idle N)"
+                    .to_string(),
+            );
+        }
         let options = crate::load::LoadOptions {
             target: resolve(&args.addr)?,
             conns: args.conns as usize,

@@ -360,7 +360,10 @@ fn write_some<B: Backend>(
             Ok(n) => {
                 done += n;
                 stats.bytes_written += n as u64;
-                if stop_short && done < bytes.len() {
+                // Where the backend says so (Linux epoll), a write that took less than it was
+                // offered proves the send buffer full: stop rather than make the write that
+                // would block. (A write that took everything ends the loop anyway.)
+                if stop_short {
                     break;
                 }
             }
@@ -1159,5 +1162,63 @@ impl<B: Backend, S: Service> Driver<B, S> {
             }
         }
         self.drain_service();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_read_with_the_time_and_the_connection() {
+        let line = LogLine {
+            at: Instant::from_nanos(304_568_262),
+            conn: Some(ConnId::new(3, 1)),
+            text: "open from 127.0.0.1:9".to_string(),
+        };
+        assert_eq!(
+            line.to_string(),
+            "[0.304568s] conn 3.1: open from 127.0.0.1:9"
+        );
+        let line = LogLine {
+            conn: None,
+            text: "accept: EMFILE".to_string(),
+            ..line
+        };
+        assert_eq!(line.to_string(), "[0.304568s] accept: EMFILE");
+    }
+
+    #[test]
+    fn a_partly_written_buffer_drops_its_written_part_once_it_is_the_larger_half() {
+        let mut p = Pending {
+            buf: Vec::new(),
+            pos: 0,
+        };
+        p.push(&[1; 100]);
+        // 60 of 100 written: the written part is the larger half, so it goes.
+        p.pos = 60;
+        p.push(&[2; 10]);
+        assert_eq!((p.pos, p.buf.len()), (0, 50));
+        assert_eq!(&p.buf[..40], &[1; 40]);
+        assert_eq!(&p.buf[40..], &[2; 10]);
+        // Exactly half written: kept (the buffer is twice what is pending, the bound).
+        p.pos = 25;
+        p.push(&[3; 5]);
+        assert_eq!((p.pos, p.buf.len(), p.len()), (25, 55, 30));
+        // 10 of 55 written: kept.
+        p.pos = 10;
+        p.push(&[4; 1]);
+        assert_eq!((p.pos, p.buf.len()), (10, 56));
+        assert_eq!(p.len(), 46);
+    }
+
+    #[test]
+    fn only_open_paused_and_half_closed_connections_take_output() {
+        assert!(State::Open.takes_output());
+        assert!(State::Paused.takes_output());
+        assert!(State::PeerClosed.takes_output());
+        assert!(!State::Closing { peer_closed: false }.takes_output());
+        assert!(!State::Closing { peer_closed: true }.takes_output());
+        assert!(!State::Lingering.takes_output());
     }
 }

@@ -31,6 +31,8 @@
 //! | [`check`] | fuzz campaigns, failure buckets, shrinking |
 //! | [`testing`] | helpers for `cargo test`: fixture directories, snapshots |
 //! | [`tcp`] and the real-network tools | `serve`, `client`, replay over TCP, record, chaos, load |
+//! | [`live`] | clients over real sockets, all at once, as the simulator runs them |
+//! | [`inject`] | `muxsim run`: an unmodified server with faults injected into its own socket calls (the interposition library is the `preload/` crate) |
 //! | [`cli`] | the `muxsim` command line, with no logic of its own |
 //!
 //! # The run loop

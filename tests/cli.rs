@@ -433,7 +433,7 @@ fn record_a_session_then_replay_it_against_a_fresh_server() {
     let first = Serve::start("echo");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("session.txn");
-    let mut proxy = Command::new(assert_cmd::cargo::cargo_bin("muxsim"))
+    let proxy = Command::new(assert_cmd::cargo::cargo_bin("muxsim"))
         .args([
             "record",
             "--listen",
@@ -447,8 +447,10 @@ fn record_a_session_then_replay_it_against_a_fresh_server() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Killed and reaped however the test ends.
+    let mut proxy = common::Reaped(proxy);
     let mut line = String::new();
-    BufReader::new(proxy.stderr.take().unwrap())
+    BufReader::new(proxy.0.stderr.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let listen = line
@@ -468,7 +470,7 @@ fn record_a_session_then_replay_it_against_a_fresh_server() {
     assert!(eof);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = proxy.try_wait().unwrap() {
+        if let Some(status) = proxy.0.try_wait().unwrap() {
             break status;
         }
         assert!(

@@ -61,7 +61,10 @@ fn d1_load_fails_when_it_measured_nothing() {
     );
     let (code, _, err) = run(muxsim().args(["load", &serve.addr, "--conns", "0"]));
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("'0' for '--conns"), "{err}");
+    assert!(
+        err.contains("--conns 0 and no --idle connections: nothing to measure"),
+        "{err}"
+    );
 }
 
 #[test]

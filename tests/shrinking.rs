@@ -4,12 +4,10 @@
 
 mod common;
 
-use muxsim::core::{CloseReason, ConnId, Outbox, Output, Service};
+use muxsim::Campaign;
 use muxsim::scenario::replay_text;
 use muxsim::script::{Script, Step};
-use muxsim::time::Instant;
 use muxsim::world::{Failure, Play, Verdict};
-use muxsim::{Campaign, ServiceDescriptor};
 
 #[test]
 fn a_client_paused_at_its_end_is_owed_nothing() {
@@ -45,34 +43,12 @@ fn every_shrunk_repro_fails_with_its_bucket_s_signature() {
     }
 }
 
-/// Panics when it reads a `Z`; echoes nothing.
-#[derive(Default)]
-struct PanicsOnZ {
-    open: usize,
-    out: Outbox,
-}
-
-impl Service for PanicsOnZ {
-    fn handle_connected(&mut self, _now: Instant, _conn: ConnId) {
-        self.open += 1;
-    }
-    fn handle_received(&mut self, _now: Instant, _conn: ConnId, bytes: &[u8]) {
-        assert!(!bytes.contains(&b'Z'), "read a Z");
-    }
-    fn handle_closed(&mut self, _now: Instant, _conn: ConnId, _reason: CloseReason) {
-        self.open -= 1;
-    }
-    fn poll_output(&mut self, buf: &mut Vec<u8>) -> Option<Output> {
-        self.out.poll(buf)
-    }
-    fn tracked_connections(&self) -> usize {
-        self.open
-    }
-}
-
 #[test]
 fn payloads_shrink_from_both_ends() {
-    let service = ServiceDescriptor::new("panics-on-z", |_| PanicsOnZ::default());
+    // Panics when it reads a `Z`.
+    let service = common::OnRead::service("panics-on-z", |_, _, bytes| {
+        assert!(!bytes.contains(&b'Z'), "read a Z");
+    });
     let mut payload = vec![b'a'; 1_500];
     payload[1_200] = b'Z';
     let play = Play {
@@ -103,37 +79,15 @@ fn payloads_shrink_from_both_ends() {
     assert_eq!(sent, 1, "the Z alone is left:\n{minimal}");
 }
 
-/// Closes each connection on its first bytes, then (wrongly) sends to it.
-#[derive(Default)]
-struct SendsAfterClose {
-    open: usize,
-    out: Outbox,
-}
-
-impl Service for SendsAfterClose {
-    fn handle_connected(&mut self, _now: Instant, _conn: ConnId) {
-        self.open += 1;
-    }
-    fn handle_received(&mut self, _now: Instant, conn: ConnId, _bytes: &[u8]) {
-        self.out.close(conn);
-        self.out.send(conn, b"late");
-    }
-    fn handle_closed(&mut self, _now: Instant, _conn: ConnId, _reason: CloseReason) {
-        self.open -= 1;
-    }
-    fn poll_output(&mut self, buf: &mut Vec<u8>) -> Option<Output> {
-        self.out.poll(buf)
-    }
-    fn tracked_connections(&self) -> usize {
-        self.open
-    }
-}
-
 #[test]
 fn a_send_after_the_service_s_own_close_is_caught_when_the_close_completes_at_once() {
     // Nothing is queued when the service asks to close, so the close completes at once and
     // the send that follows finds no connection: it is counted, not silently dropped.
-    let service = ServiceDescriptor::new("sends-after-close", |_| SendsAfterClose::default());
+    // Closes each connection on its first bytes, then (wrongly) sends to it.
+    let service = common::OnRead::service("sends-after-close", |out, conn, _| {
+        out.close(conn);
+        out.send(conn, b"late");
+    });
     let replay = replay_text(
         "service sends-after-close\n\na connect\na send \"x\"\na recv-eof\na close\n",
         &service,

@@ -548,3 +548,70 @@ fn a_full_backlog_holds_connects_back_until_the_server_accepts_again() {
         run.end
     );
 }
+
+#[test]
+fn a_send_to_a_connection_still_closing_is_caught() {
+    // The client does not read, so the big answer cannot drain and the close waits for it:
+    // the late send meets a connection that is closing, not one that is gone.
+    // Answers big, asks to close, then (wrongly) sends once more.
+    let service = common::OnRead::service("late", |out, conn, _| {
+        out.send(conn, vec![b'x'; 200_000]);
+        out.close(conn);
+        out.send(conn, b"late");
+    });
+    let t = transcript::parse(
+        "service late\n\na connect\na pause\na send \"x\"\na wait 10ms\na resume\n\
+         a recv-len 200000\na recv-eof\na close\n",
+    )
+    .unwrap();
+    let run = Scenario::from_transcript_with(&t, &service).unwrap().run();
+    assert_eq!(
+        run.verdict.failure().map(Failure::kind),
+        Some("send-after-close"),
+        "{}",
+        run.verdict
+    );
+    assert_eq!(run.driver_stats.sends_to_closed, 1);
+}
+
+#[test]
+fn the_driver_counts_its_writes_and_reads() {
+    // A greeting and one answer, written whole: two writes. The reads: the ping, the read
+    // that finds nothing more, and the one that finds the end.
+    let run = common::run(
+        "service echo\n\na connect\na recv \"hello\"\na send \"ping\"\na recv \"pingresponse\"\n\
+         a shutdown\na recv-eof\na close\n",
+    );
+    assert_pass(&run);
+    assert_eq!(run.driver_stats.writes, 2, "{:?}", run.driver_stats);
+    assert_eq!(run.driver_stats.bytes_written, 17);
+    assert!(run.driver_stats.reads >= 2, "{:?}", run.driver_stats);
+    assert_eq!(run.driver_stats.bytes_read, 4);
+}
+
+#[test]
+fn on_linux_epoll_a_short_write_ends_the_writing_and_elsewhere_the_driver_writes_until_it_would_block()
+ {
+    // A 65-byte answer through a 16-byte socket buffer the client drains as it comes.
+    let writes = |semantics: &str| {
+        let text = format!(
+            "service lines\nsemantics {semantics}\nlimit buffer 16\n\na connect\na recv \"hello\\n\"\n\
+             a send \"{}\\n\"\na recv \"{}response\\n\"\na close\n",
+            "z".repeat(56),
+            "z".repeat(56)
+        );
+        let run = common::run(&text);
+        assert_pass(&run);
+        (run.driver_stats.writes, run.driver_stats.bytes_written)
+    };
+    let (linux, bytes) = writes("epoll-linux");
+    let (portable, same_bytes) = writes("epoll-et");
+    assert_eq!(bytes, same_bytes);
+    // Linux: the greeting, then the answer in five writes of at most 16 bytes (four short).
+    // Portable: each short write is followed by the write that finds no room.
+    assert_eq!(
+        (linux, portable),
+        (6, 10),
+        "writes under epoll-linux and epoll-et"
+    );
+}

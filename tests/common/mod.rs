@@ -364,3 +364,53 @@ impl Drop for Serve {
         let _ = self.child.wait();
     }
 }
+
+/// A service for tests: counts its connections and, on each read, does what `on_read` says
+/// with its outbox (panicking, sending, closing...).
+pub struct OnRead {
+    open: usize,
+    out: muxsim::core::Outbox,
+    on_read: fn(&mut muxsim::core::Outbox, muxsim::core::ConnId, &[u8]),
+}
+
+impl OnRead {
+    /// A descriptor named `name` for the service.
+    pub fn service(
+        name: &str,
+        on_read: fn(&mut muxsim::core::Outbox, muxsim::core::ConnId, &[u8]),
+    ) -> ServiceDescriptor {
+        ServiceDescriptor::new(name, move |_| OnRead {
+            open: 0,
+            out: muxsim::core::Outbox::default(),
+            on_read,
+        })
+    }
+}
+
+impl Service for OnRead {
+    fn handle_connected(&mut self, _now: muxsim::time::Instant, _conn: muxsim::core::ConnId) {
+        self.open += 1;
+    }
+    fn handle_received(
+        &mut self,
+        _now: muxsim::time::Instant,
+        conn: muxsim::core::ConnId,
+        bytes: &[u8],
+    ) {
+        (self.on_read)(&mut self.out, conn, bytes);
+    }
+    fn handle_closed(
+        &mut self,
+        _now: muxsim::time::Instant,
+        _conn: muxsim::core::ConnId,
+        _reason: muxsim::core::CloseReason,
+    ) {
+        self.open -= 1;
+    }
+    fn poll_output(&mut self, buf: &mut Vec<u8>) -> Option<muxsim::core::Output> {
+        self.out.poll(buf)
+    }
+    fn tracked_connections(&self) -> usize {
+        self.open
+    }
+}
