@@ -306,6 +306,8 @@ pub struct Driver<B: Backend, S: Service> {
     free: Vec<u32>,
     served: usize,
     refusing: usize,
+    /// Connections accepted in this turn, whichever path accepted them.
+    accepted_in_turn: usize,
     ready: VecDeque<ConnId>,
     /// Oldest and newest entries of the idle list.
     idle_head: u32,
@@ -393,6 +395,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
             free: Vec::new(),
             served: 0,
             refusing: 0,
+            accepted_in_turn: 0,
             ready: VecDeque::new(),
             idle_head: NIL,
             idle_tail: NIL,
@@ -495,6 +498,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
         let now = self.backend.now();
         self.now = now;
+        self.accepted_in_turn = 0;
         let mut timeout = self
             .next_deadline()
             .map(|deadline| deadline.saturating_since(now));
@@ -632,11 +636,10 @@ impl<B: Backend, S: Service> Driver<B, S> {
 
     fn accept_ready(&mut self) {
         self.accept_pending = false;
-        let mut accepted = 0;
-        while accepted < self.config.accept_per_turn {
+        while self.accepted_in_turn < self.config.accept_per_turn {
             match self.backend.accept() {
                 Ok(stream) => {
-                    accepted += 1;
+                    self.accepted_in_turn += 1;
                     self.admit(stream);
                 }
                 Err(e) if would_block(&e) => return,

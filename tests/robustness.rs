@@ -324,17 +324,24 @@ fn slow_reader_pauses_then_hard_limit_cuts_with_a_log_line() {
         (c, sent)
     });
     let mut most = 0;
-    let mut paused = false;
+    let mut at_pause = None;
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
         driver.turn(Some(Duration::from_millis(5))).unwrap();
         while let Some(line) = driver.poll_log() {
-            paused |= line.text.contains("pausing reads");
+            if line.text.contains("pausing reads") {
+                at_pause.get_or_insert(driver.pending_output());
+            }
         }
         most = most.max(driver.pending_output());
     }
     let (_client, sent) = writer.join().unwrap();
-    assert!(paused, "the server stopped reading the slow client");
+    let at_pause = at_pause.expect("the server stopped reading the slow client");
+    // The client never reads, so what was queued when reading paused is still queued.
+    assert!(
+        at_pause > high_water / 2,
+        "reads paused with {at_pause} bytes pending, high water {high_water}"
+    );
     let bound = high_water + driver.config().read_chunk + 64;
     assert!(
         most <= bound,
@@ -352,6 +359,11 @@ fn slow_reader_pauses_then_hard_limit_cuts_with_a_log_line() {
         ..Config::default()
     };
     let (mut driver, addr) = local(Echo::default(), config);
+    assert_eq!(
+        driver.config().out_hard_limit,
+        256 * 1024,
+        "the limits given"
+    );
     let writer = std::thread::spawn(move || {
         let mut c = connect(addr);
         c.set_write_timeout(Some(Duration::from_millis(500)))
@@ -562,4 +574,62 @@ fn chaos_shows_the_python_seed_server_4_crashing() {
         report["died_after_s"].as_f64().is_some_and(|t| t < 2.0),
         "the report says when the server died: {report}"
     );
+}
+
+// Work no readiness event announces ---------------------------------------------------------
+
+#[test]
+fn the_driver_reports_work_that_no_readiness_event_will_announce() {
+    // A connection left over its read budget: its input waits in the kernel, and an
+    // edge-triggered backend will not report it again.
+    let config = Config {
+        read_budget: 64,
+        read_chunk: 64,
+        idle_timeout: None,
+        ..Config::default()
+    };
+    let (mut driver, addr) = local(Echo::default(), config);
+    let mut c = connect(addr);
+    assert!(drive(&mut driver, WAIT, |d| d.live_connections() == 1
+        && !d.has_work()));
+    send(&mut c, &[b'x'; 4096]);
+    assert!(drive(&mut driver, WAIT, |d| d.stats().bytes_read > 0));
+    let read = driver.stats().bytes_read;
+    assert!(
+        read < 4096,
+        "a budget per read, {read} bytes read in a turn"
+    );
+    assert!(driver.has_work(), "the rest of the input is owed a read");
+    assert!(drive(&mut driver, WAIT, |d| d.stats().bytes_read == 4096
+        && !d.has_work()));
+
+    // Connections left in the accept queue past the per-turn count.
+    let config = Config {
+        accept_per_turn: 1,
+        idle_timeout: None,
+        ..Config::default()
+    };
+    let (mut driver, addr) = local(Echo::default(), config);
+    // Each connect returns once the kernel has queued the connection.
+    let _clients: Vec<TcpStream> = (0..3).map(|_| connect(addr)).collect();
+    assert!(drive(&mut driver, WAIT, |d| d.live_connections() > 0));
+    assert_eq!(driver.live_connections(), 1, "one accept per turn");
+    assert!(driver.has_work(), "two connections wait to be accepted");
+    assert!(drive(&mut driver, WAIT, |d| d.live_connections() == 3
+        && !d.has_work()));
+
+    // A deadline that has passed.
+    let config = Config {
+        idle_timeout: Some(Duration::from_millis(50)),
+        ..Config::default()
+    };
+    let (mut driver, addr) = local(Echo::default(), config);
+    let _c = connect(addr);
+    // A connection just accepted is read once unasked (its input may predate the
+    // registration); after that the idle deadline is all that is left.
+    assert!(drive(&mut driver, WAIT, |d| d.live_connections() == 1
+        && !d.has_work()));
+    std::thread::sleep(Duration::from_millis(80));
+    assert!(driver.has_work(), "the idle deadline has passed");
+    assert!(drive(&mut driver, WAIT, |d| d.live_connections() == 0));
 }

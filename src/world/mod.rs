@@ -74,7 +74,8 @@ pub struct WorldConfig {
     /// Use this plan instead of drawing one from the seed.
     pub plan: Option<FaultPlan>,
     /// Steps before the run is declared stuck. A million steps is far beyond any fixture and
-    /// any generated scenario; reaching it means something loops.
+    /// any generated scenario; reaching it means something loops. Jumps of the clock count
+    /// too, so a server that never takes the work it is owed cannot idle the run forever.
     pub max_steps: u64,
     /// Steps after which drawn faults stop, so every run ends with a calm period in which
     /// liveness can be judged.
@@ -324,6 +325,7 @@ pub struct World<S: Service> {
     clients: Vec<Client>,
     sched: SimRng,
     steps: u64,
+    jumps: u64,
     idle_turns: u64,
     settle_until: Option<Instant>,
     failure: Option<Failure>,
@@ -372,6 +374,7 @@ impl<S: Service> World<S> {
             clients,
             sched,
             steps: 0,
+            jumps: 0,
             idle_turns: 0,
             settle_until: None,
             failure: None,
@@ -454,8 +457,8 @@ impl<S: Service> World<S> {
         if self.failure.is_some() || self.over {
             return Stepped::Over;
         }
-        if self.steps >= self.config.max_steps {
-            let steps = self.steps;
+        if self.steps + self.jumps >= self.config.max_steps {
+            let steps = self.steps + self.jumps;
             self.fail(Failure::StepLimit { steps });
             return Stepped::Over;
         }
@@ -474,6 +477,7 @@ impl<S: Service> World<S> {
         }
         let stepped = if runnable.is_empty() {
             if self.advance_clock() {
+                self.jumps += 1;
                 Stepped::Clock
             } else {
                 self.over = true;
