@@ -96,8 +96,17 @@ fn the_linux_model_catches_a_shortcut_that_ignores_the_hang_up() {
 
 #[test]
 fn a_driver_looping_inside_one_turn_fails_loudly_instead_of_hanging() {
-    let run = big_line(Semantics::EpollEt, Some(Defect::RetryWouldBlock)).run();
-    match run.verdict.failure() {
+    // The run is its own bound; should that bound ever be lost, the test still ends, in a
+    // wall-clock budget far beyond the second the run takes.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let run = big_line(Semantics::EpollEt, Some(Defect::RetryWouldBlock)).run();
+        let _ = tx.send(run.verdict.failure().cloned());
+    });
+    let failure = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the simulator never stopped a driver looping inside one turn");
+    match &failure {
         Some(Failure::Runaway { calls }) => assert!(*calls > 1_000_000),
         other => panic!("expected a runaway driver, got {other:?}"),
     }
