@@ -1497,11 +1497,12 @@ impl App {
                 let rate = report.seeds_run as f64 / elapsed;
                 let _ = writeln!(
                     out,
-                    "{} seeds ({}), {} failed, {} distinct failure(s), {rate:.0} seeds/s on {jobs} jobs{}",
+                    "{} seeds ({}), {} failed, {} distinct failure(s), {rate:.0} seeds/s on {jobs} job{}{}",
                     report.seeds_run,
                     report.service,
                     report.failed_seeds,
                     report.buckets.len(),
+                    if jobs == 1 { "" } else { "s" },
                     if stopped_by_signal {
                         "; interrupted"
                     } else if report.interrupted {
