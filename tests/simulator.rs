@@ -324,15 +324,17 @@ fn delay_lets_another_connection_overtake() {
 fn every_fault_family_fires_when_drawn() {
     let campaign = Campaign::builtin("echo").unwrap().clients(4);
     for family in Family::ALL {
+        let families = FaultFamilies::NONE.with(family);
+        // Storms are drawn when the scenario is generated, the rest while it runs.
+        let campaign = campaign.clone().faults(families);
         let mut fired = 0;
         for seed in 0..40 {
             let mut s = campaign.scenario(seed);
-            s.config.plan = Some(FaultPlan::every(FaultFamilies::NONE.with(family), 300_000));
+            s.config.plan = Some(FaultPlan::every(families, 300_000));
             let (run, verdict) = campaign.check(&s);
             assert!(verdict.is_pass(), "{family:?} seed {seed}: {verdict}");
             fired += if family == Family::Storm {
-                // A storm is extra clients, not a fault of a call.
-                run.clients.len().saturating_sub(4)
+                storm_clients(&run)
             } else {
                 faults_fired(&run)
                     .into_iter()
@@ -342,6 +344,28 @@ fn every_fault_family_fires_when_drawn() {
         }
         assert!(fired > 0, "family {family:?} never fired");
     }
+    // And at a rate of one in a million, the same seeds see (almost) nothing: a draw that
+    // fired when it should not would show here.
+    let mut fired = Vec::new();
+    for seed in 0..40 {
+        let mut s = campaign.scenario(seed);
+        s.config.plan = Some(FaultPlan::every(FaultFamilies::ALL, 1));
+        let (run, verdict) = campaign.check(&s);
+        assert!(verdict.is_pass(), "seed {seed}: {verdict}");
+        fired.extend(faults_fired(&run));
+    }
+    assert!(
+        fired.len() <= 2,
+        "{} faults fired at a rate of one in a million: {fired:?}",
+        fired.len()
+    );
+}
+
+fn storm_clients(run: &Run) -> usize {
+    run.clients
+        .iter()
+        .filter(|c| c.name.starts_with("storm"))
+        .count()
 }
 
 /// The family a fault is drawn from.
