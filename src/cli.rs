@@ -240,6 +240,62 @@ struct ServeArgs {
     /// A limit of the service, NAME=VALUE (repeatable; see `services NAME`), e.g. max-line=512.
     #[arg(long = "limit", value_name = "NAME=VALUE", value_parser = limit_pair)]
     limits: Vec<(String, u64)>,
+    /// How much of the server's log to print: off, warn (errors, refusals, limits) or info
+    /// (also each connection's comings and goings). `-q` is `off`.
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
+}
+
+/// How much of the server's log `serve` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogLevel {
+    Off,
+    Warn,
+    Info,
+}
+
+/// The starts of the driver's log lines that report a problem; every other line is a
+/// connection coming, going, pausing or resuming.
+const LOG_PROBLEMS: &[&str] = &[
+    "accept:",
+    "listener:",
+    "cannot watch",
+    "output limit:",
+    "read:",
+    "write:",
+    "shutdown:",
+    "reregister:",
+    "refused",
+    "service sent",
+];
+
+/// Whether a log line (`[0.304568s] conn 3.1: text` or `[0.304568s] text`) reports a problem.
+fn is_log_problem(line: &str) -> bool {
+    let text = line.split_once("] ").map_or(line, |(_, t)| t);
+    let text = match text.strip_prefix("conn ") {
+        Some(rest) => rest.split_once(": ").map_or(rest, |(_, t)| t),
+        None => text,
+    };
+    LOG_PROBLEMS.iter().any(|p| text.starts_with(p))
+}
+
+/// Passes on only the log lines that report a problem.
+struct ProblemsOnly<W>(W);
+
+impl<W: Write> Write for ProblemsOnly<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let kept: String = text
+            .split_inclusive('\n')
+            .filter(|line| is_log_problem(line))
+            .collect();
+        self.0.write_all(kept.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 #[derive(Args, Debug)]
@@ -338,7 +394,7 @@ struct ReplayArgs {
     #[arg(long)]
     fail_fast: bool,
     /// Print each run's transcript.
-    #[arg(long)]
+    #[arg(short, long)]
     verbose: bool,
     /// In the simulator, print each run's transcript with every server call, poll and log
     /// line as comments.
@@ -759,10 +815,21 @@ impl App {
         let mut options = service.defaults();
         self.apply_limits(&args.limits, &service, &mut world, &mut options, true)?;
         let mut config = world.driver;
-        config.log = !self.quiet;
+        let level = if self.quiet {
+            LogLevel::Off
+        } else {
+            args.log_level
+        };
+        config.log = level != LogLevel::Off;
         let stop = Arc::new(AtomicBool::new(false));
         let mut signal_error = None;
-        let mut stderr = io::stderr();
+        let mut all = io::stderr();
+        let mut problems = ProblemsOnly(io::stderr());
+        let stderr: &mut dyn Write = if level == LogLevel::Warn {
+            &mut problems
+        } else {
+            &mut all
+        };
         let name = self.name();
         let built = service.build(&options);
         let served = crate::world::catch_quietly(|| {
@@ -772,7 +839,7 @@ impl App {
                 built,
                 config,
                 &stop.clone(),
-                &mut stderr,
+                stderr,
                 |local, wake| {
                     if let Err(e) = stop_on_signals(&stop, wake) {
                         signal_error = Some(e);
@@ -2110,6 +2177,36 @@ mod tests {
                 .contains("too long")
         );
         assert!(wall_duration("400d").is_err());
+    }
+
+    #[test]
+    fn the_warn_log_level_keeps_problems_and_drops_comings_and_goings() {
+        for problem in [
+            "[0.1s] accept: Too many open files (os error 24); pausing accepts for 100ms",
+            "[0.1s] listener: Bad file descriptor",
+            "[0.1s] conn 3.1: read: Connection reset by peer (os error 104)",
+            "[0.1s] conn 3.1: write: Broken pipe (os error 32)",
+            "[0.1s] conn 3.1: output limit: 9000 bytes pending, limit 8192; closing",
+            "[0.1s] conn 3.1: refused 127.0.0.1:9: 1 connections is the limit",
+            "[0.1s] conn 3.1: service sent 4 bytes after close; dropped",
+            "[0.1s] conn 3.1: cannot watch 127.0.0.1:9: EBADF; closing it",
+        ] {
+            assert!(is_log_problem(problem), "{problem}");
+        }
+        for news in [
+            "[0.1s] conn 3.1: open from 127.0.0.1:9",
+            "[0.1s] conn 3.1: closed",
+            "[0.1s] conn 3.1: closed by peer",
+            "[0.1s] conn 3.1: idle for 5m: closing",
+            "[0.1s] conn 3.1: 300 bytes pending, over 256: pausing reads",
+            "[0.1s] conn 3.1: output drained: resuming reads",
+        ] {
+            assert!(!is_log_problem(news), "{news}");
+        }
+        let mut out = ProblemsOnly(Vec::new());
+        let text = "[0.1s] conn 0.0: open from x\n[0.2s] accept: EMFILE; pausing\n";
+        assert_eq!(out.write(text.as_bytes()).unwrap(), text.len());
+        assert_eq!(out.0, b"[0.2s] accept: EMFILE; pausing\n");
     }
 
     #[test]

@@ -232,3 +232,49 @@ fn colour_follows_the_flag_and_no_color() {
     // An explicit `always` is the user's word over the environment's.
     assert!(esc(&replay(Some("always"), true)));
 }
+
+#[test]
+fn serve_prints_the_log_level_asked_for() {
+    use std::io::{BufRead, Read};
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("muxsim"))
+        .args(["serve", "--service", "lines", "--addr", "127.0.0.1:0"])
+        .args(["--log-level", "warn", "--max-conns", "1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    let child = Reaped(child);
+    let wait = Some(std::time::Duration::from_secs(5));
+    // The first client is served; the second is one too many and is refused.
+    let mut a = std::net::TcpStream::connect(&addr).unwrap();
+    a.set_read_timeout(wait).unwrap();
+    let mut hello = [0u8; 6];
+    a.read_exact(&mut hello).unwrap();
+    let mut b = std::net::TcpStream::connect(&addr).unwrap();
+    b.set_read_timeout(wait).unwrap();
+    let mut refusal = Vec::new();
+    let _ = b.read_to_end(&mut refusal);
+    drop((a, b));
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("refused"), "{rest}");
+    assert!(!rest.contains("open from"), "{rest}");
+    assert!(!rest.contains("closed"), "{rest}");
+}
+
+/// A child process killed when dropped.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
