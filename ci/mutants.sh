@@ -16,6 +16,7 @@ if ! command -v cargo-mutants >/dev/null 2>&1; then
 fi
 cargo mutants -p muxsim \
   --file src/driver.rs --file 'src/backend/sim/*.rs' \
-  --shard "$shard" --profile mutants --timeout 90 -j 1 -o target/mutants \
+  --shard "$shard" --sharding round-robin --profile mutants --timeout 90 -j 1 \
+  -o target/mutants \
   -- --lib --test simulator --test robustness --test churn --test backends --test fuzz \
      --test fixtures --test real_tcp
