@@ -633,3 +633,92 @@ fn the_driver_reports_work_that_no_readiness_event_will_announce() {
     assert!(driver.has_work(), "the idle deadline has passed");
     assert!(drive(&mut driver, WAIT, |d| d.live_connections() == 0));
 }
+
+// Poll errors --------------------------------------------------------------------------------
+
+/// The real backend, with the next poll's result chosen by the test.
+struct PollFails {
+    inner: muxsim::backend::mio::MioBackend,
+    next: Option<i32>,
+}
+
+impl muxsim::backend::Backend for PollFails {
+    type Stream = <muxsim::backend::mio::MioBackend as muxsim::backend::Backend>::Stream;
+
+    fn now(&self) -> muxsim::time::Instant {
+        self.inner.now()
+    }
+    fn poll(
+        &mut self,
+        events: &mut Vec<muxsim::backend::Event>,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<()> {
+        match self.next.take() {
+            Some(errno) => Err(std::io::Error::from_raw_os_error(errno)),
+            None => self.inner.poll(events, timeout),
+        }
+    }
+    fn accept(&mut self) -> std::io::Result<Self::Stream> {
+        self.inner.accept()
+    }
+    fn set_accepting(&mut self, on: bool) -> std::io::Result<()> {
+        self.inner.set_accepting(on)
+    }
+    fn register(
+        &mut self,
+        stream: &mut Self::Stream,
+        token: muxsim::backend::Token,
+        interest: muxsim::backend::Interest,
+    ) -> std::io::Result<()> {
+        self.inner.register(stream, token, interest)
+    }
+    fn reregister(
+        &mut self,
+        stream: &mut Self::Stream,
+        token: muxsim::backend::Token,
+        interest: muxsim::backend::Interest,
+    ) -> std::io::Result<()> {
+        self.inner.reregister(stream, token, interest)
+    }
+    fn read(&mut self, stream: &mut Self::Stream, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(stream, buf)
+    }
+    fn write(&mut self, stream: &mut Self::Stream, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(stream, buf)
+    }
+    fn shutdown_write(&mut self, stream: &mut Self::Stream) -> std::io::Result<()> {
+        self.inner.shutdown_write(stream)
+    }
+    fn close(&mut self, stream: Self::Stream) {
+        self.inner.close(stream)
+    }
+    fn describe(&self, stream: &Self::Stream) -> String {
+        self.inner.describe(stream)
+    }
+}
+
+#[test]
+fn eintr_from_poll_is_an_empty_wake_up_and_any_other_poll_error_is_returned() {
+    let inner =
+        muxsim::backend::mio::MioBackend::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .unwrap();
+    let backend = PollFails { inner, next: None };
+    let mut driver = muxsim::driver::Driver::new(backend, Echo::default(), Config::default());
+    let zero = Some(Duration::ZERO);
+    driver.turn(zero).unwrap();
+    driver.turn(zero).unwrap();
+    assert_eq!(driver.stats().polls, 2, "one poll per turn");
+
+    driver.backend_mut().next = Some(libc::EINTR);
+    driver.turn(zero).expect("EINTR is an empty wake-up");
+    assert_eq!(driver.stats().polls, 3);
+
+    driver.backend_mut().next = Some(libc::EBADF);
+    let err = driver
+        .turn(zero)
+        .expect_err("EBADF from poll is the caller's to see");
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    // The driver is still whole: the next turn polls again.
+    driver.turn(zero).unwrap();
+    assert_eq!(driver.stats().polls, 5);
+}

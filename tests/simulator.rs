@@ -664,3 +664,74 @@ fn on_linux_epoll_a_short_write_ends_the_writing_and_elsewhere_the_driver_writes
         "writes under epoll-linux and epoll-et"
     );
 }
+
+/// The clients each `poll:` line of a run's detail reports, as descriptors, in order.
+fn polled_fds(run: &Run) -> Vec<Vec<u32>> {
+    let lines = detail(run);
+    let fd_of: std::collections::HashMap<String, u32> = lines
+        .iter()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("accept: fd ")?;
+            let (fd, who) = rest.split_once(" for ")?;
+            Some((who.to_string(), fd.parse().ok()?))
+        })
+        .collect();
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("poll: "))
+        .map(|list| {
+            list.split(", ")
+                .filter_map(|entry| fd_of.get(entry.rsplit_once(' ')?.0).copied())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn polls_report_in_descriptor_order_except_epoll_whose_order_the_seed_chooses() {
+    let mut text = String::from("service echo\nsemantics SEMANTICS\nseed SEED\n\n");
+    for c in ["a", "b", "c", "d"] {
+        text.push_str(&format!("{c} connect\n{c} recv \"hello\"\n"));
+    }
+    text.push_str("a wait 5ms\nb wait 5ms\nc wait 5ms\nd wait 5ms\n");
+    for c in ["a", "b", "c", "d"] {
+        text.push_str(&format!("{c} send \"x\"\n{c} recv \"x\"\n{c} close\n"));
+    }
+    let mut shuffled = false;
+    for semantics in [Semantics::Poll, Semantics::Select, Semantics::EpollEt] {
+        for seed in 0..20 {
+            let run = with_detail(
+                &text
+                    .replace("SEMANTICS", &semantics.to_string())
+                    .replace("SEED", &seed.to_string()),
+            );
+            assert_pass(&run);
+            let lines = detail(&run);
+            // Every report names what it reports: the listener, or a client and how.
+            for line in lines.iter().filter(|l| l.starts_with("poll:")) {
+                assert!(line.len() > "poll: ".len(), "an empty report: {line:?}");
+            }
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with("poll: ") && l.contains("listener r")),
+                "{lines:#?}"
+            );
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with("poll: ") && l.contains("a r")),
+                "{lines:#?}"
+            );
+            for fds in polled_fds(&run).into_iter().filter(|f| f.len() > 1) {
+                let ascending = fds.windows(2).all(|w| w[0] < w[1]);
+                if semantics.is_ordered() {
+                    assert!(ascending, "{semantics} seed {seed}: {fds:?}");
+                } else {
+                    shuffled |= !ascending;
+                }
+            }
+        }
+    }
+    assert!(shuffled, "epoll's ready list never came in another order");
+}
