@@ -735,3 +735,306 @@ fn polls_report_in_descriptor_order_except_epoll_whose_order_the_seed_chooses() 
     }
     assert!(shuffled, "epoll's ready list never came in another order");
 }
+
+// ----- each fault does what it says ------------------------------------------------------------
+
+/// One request of 8 bytes and its answer of 16.
+const ONE_LINE: &str = "service lines\n\na connect\na recv \"hello\\n\"\na send \"abcdefg\\n\"\na recv \"abcdefgresponse\\n\"\na close\n";
+
+#[test]
+fn drawn_faults_stop_once_the_run_heals() {
+    let fired_with = |heal_after: u64| {
+        (0..20)
+            .map(|seed| {
+                let mut s =
+                    common::scenario(&ONE_LINE.replace("\n\n", &format!("\nseed {seed}\n\n")));
+                s.config.plan = Some(FaultPlan::every(FaultFamilies::ALL, 500_000));
+                s.config.heal_after = heal_after;
+                let run = s.run();
+                if heal_after == 0 {
+                    assert_pass(&run);
+                }
+                faults_fired(&run).len()
+            })
+            .sum::<usize>()
+    };
+    assert!(
+        fired_with(u64::MAX) > 0,
+        "faults fire while the run has not healed"
+    );
+    assert_eq!(
+        fired_with(0),
+        0,
+        "no drawn fault fires once the run has healed"
+    );
+}
+
+#[test]
+fn every_fault_a_plan_can_draw_is_drawn() {
+    let campaign = Campaign::builtin("echo").unwrap().clients(4);
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in 0..60 {
+        let mut s = campaign.scenario(seed);
+        s.config.plan = Some(FaultPlan::every(FaultFamilies::ALL, 200_000));
+        let (run, verdict) = campaign.check(&s);
+        assert!(verdict.is_pass(), "seed {seed}: {verdict}");
+        for spec in faults_fired(&run) {
+            let name = format!("{spec:?}");
+            kinds.insert(name.split('(').next().unwrap().to_string());
+        }
+    }
+    for kind in [
+        "ShortRead",
+        "ShortWrite",
+        "ReadBlock",
+        "WriteBlock",
+        "ReadReset",
+        "WriteReset",
+        "ReadEintr",
+        "WriteEintr",
+        "PollEintr",
+        "AcceptEintr",
+        "AcceptEmfile",
+        "AcceptAborted",
+        "Spurious",
+        "Delay",
+        "ClientClose",
+        "ClientReset",
+        "ClientShutdown",
+    ] {
+        assert!(kinds.contains(kind), "{kind} never drawn; drawn: {kinds:?}");
+    }
+}
+
+#[test]
+fn drawn_short_io_is_short_and_a_read_block_hides_bytes_that_are_there() {
+    let (mut short_reads, mut short_writes, mut read_blocks) = (0, 0, 0);
+    for seed in 0..200 {
+        let mut s = common::scenario(&ONE_LINE.replace("\n\n", &format!("\nseed {seed}\n\n")));
+        s.config.plan = Some(FaultPlan::every(
+            FaultFamilies::NONE
+                .with(Family::ShortIo)
+                .with(Family::WouldBlock),
+            600_000,
+        ));
+        s.config.sim.detail = true;
+        let run = s.run();
+        assert_pass(&run);
+        for spec in faults_fired(&run) {
+            match spec {
+                // The client sends 8 bytes; the greeting is 6, the answer 16.
+                FaultSpec::ShortRead(n) => {
+                    short_reads += 1;
+                    assert!((1..8).contains(&n), "seed {seed}: short read of {n}");
+                }
+                FaultSpec::ShortWrite(n) => {
+                    short_writes += 1;
+                    assert!((1..16).contains(&n), "seed {seed}: short write of {n}");
+                }
+                _ => {}
+            }
+        }
+        let lines = detail(&run);
+        // Once the whole request was read there is nothing a read-block could hide.
+        let mut got = String::new();
+        for line in &lines {
+            if let Some(quoted) = line.strip_prefix("read a: \"") {
+                got.push_str(quoted.trim_end_matches('"'));
+            } else if line == "read a: read-block" {
+                assert!(
+                    !got.contains("abcdefg\\n"),
+                    "seed {seed}: a read-block with nothing to read: {lines:#?}"
+                );
+            }
+        }
+        for (i, _) in lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| *l == "read a: read-block")
+        {
+            read_blocks += 1;
+            let next = lines[i + 1..]
+                .iter()
+                .find(|l| l.starts_with("read a: ") && *l != "read a: read-block")
+                .expect("read again");
+            assert!(
+                next.starts_with("read a: \"") && next != "read a: \"\"",
+                "seed {seed}: a read-block hid nothing: the next read got {next}"
+            );
+        }
+    }
+    assert!(short_reads > 0 && short_writes > 0 && read_blocks > 0);
+}
+
+/// Lines of `lines` from the one equal to `from` up to the first after it starting with `to`.
+fn between<'a>(lines: &'a [String], from: &str, to: &str) -> &'a [String] {
+    let start = lines
+        .iter()
+        .position(|l| l == from)
+        .unwrap_or_else(|| panic!("no {from:?} in {lines:#?}"));
+    let len = lines[start + 1..]
+        .iter()
+        .position(|l| l.starts_with(to))
+        .unwrap_or_else(|| panic!("nothing starting {to:?} after {from:?} in {lines:#?}"));
+    &lines[start + 1..start + 1 + len]
+}
+
+#[test]
+fn scripted_faults_have_their_effect() {
+    let script = |fault: &str| {
+        let text = format!(
+            "service echo\n\na connect\na recv \"hello\"\n{fault}a send \"xy\"\na recv \"xyresponse\"\na close\n"
+        );
+        with_detail(&text)
+    };
+    let calm = script("");
+    assert_pass(&calm);
+
+    // EAGAIN on a read that had bytes: the bytes wait for the next report.
+    let run = script("! a read-block\n");
+    assert_pass(&run);
+    let lines = detail(&run);
+    assert!(
+        between(&lines, "read a: read-block", "read a: \"xy\"")
+            .iter()
+            .any(|l| l.starts_with("poll:")),
+        "{lines:#?}"
+    );
+    // EAGAIN on a write with room: the answer waits for writability.
+    let run = script("! a write-block\n");
+    assert_pass(&run);
+    let lines = detail(&run);
+    assert!(
+        between(&lines, "write a: write-block", "write a: \"xyresponse\"")
+            .iter()
+            .any(|l| l.starts_with("poll:")),
+        "{lines:#?}"
+    );
+    // EINTR: the call made nothing happen and is made again.
+    let run = script("! a read-eintr\n");
+    assert_pass(&run);
+    assert_eq!(run.driver_stats.reads, calm.driver_stats.reads + 1);
+    assert_eq!(run.driver_stats.bytes_read, calm.driver_stats.bytes_read);
+    let run = script("! a write-eintr\n");
+    assert_pass(&run);
+    assert_eq!(run.driver_stats.writes, calm.driver_stats.writes + 1);
+    assert_eq!(
+        run.driver_stats.bytes_written,
+        calm.driver_stats.bytes_written
+    );
+    // The log names the peer as the backend describes it.
+    assert!(
+        detail(&calm)
+            .iter()
+            .any(|l| l.ends_with("a: open from a (fd 4)")),
+        "{:#?}",
+        detail(&calm)
+    );
+}
+
+#[test]
+fn a_write_after_the_peer_reset_fails_with_epipe() {
+    // The client sends 40 bytes and closes without reading: the answer's first bytes reach a
+    // closed socket, whose kernel answers with a reset; writing again fails.
+    let epipe = (0..20).any(|seed| {
+        let run = with_detail(&format!(
+            "service echo\nlimit buffer 16\nseed {seed}\n\na connect\na recv \"hello\"\na send \"0123456789012345678901234567890123456789\"\na close\n"
+        ));
+        assert_pass(&run);
+        detail(&run)
+            .iter()
+            .any(|l| l.starts_with("write a: Broken pipe"))
+    });
+    assert!(epipe, "no write ever failed after the reset");
+}
+
+#[test]
+fn an_emfile_run_owes_exactly_its_count_and_nothing_else_fires_meanwhile() {
+    let campaign = Campaign::builtin("echo").unwrap().clients(6);
+    let mut runs = 0;
+    for seed in 0..60 {
+        let mut s = campaign.scenario(seed);
+        s.config.plan = Some(FaultPlan::every(
+            FaultFamilies::NONE.with(Family::Accept).with(Family::Eintr),
+            500_000,
+        ));
+        s.config.sim.detail = true;
+        let (run, verdict) = campaign.check(&s);
+        assert!(verdict.is_pass(), "seed {seed}: {verdict}");
+        let mut owed = 0u32;
+        for event in &run.trace {
+            match &event.kind {
+                TraceKind::Fault { spec, .. } => {
+                    let accept = matches!(
+                        spec,
+                        FaultSpec::AcceptEintr
+                            | FaultSpec::AcceptAborted
+                            | FaultSpec::AcceptEmfile(_)
+                    );
+                    assert!(
+                        !(accept && owed > 0),
+                        "seed {seed}: {spec:?} drawn while {owed} EMFILE are owed"
+                    );
+                    if let FaultSpec::AcceptEmfile(k) = spec {
+                        owed = *k;
+                        runs += 1;
+                    }
+                }
+                TraceKind::Server(line) if line == "accept: EMFILE" => {
+                    assert!(owed > 0, "seed {seed}: an EMFILE nobody owed");
+                    owed -= 1;
+                }
+                TraceKind::Server(line) if line.starts_with("accept: fd ") => {
+                    assert_eq!(owed, 0, "seed {seed}: accepted while EMFILE is owed");
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(runs > 0, "no EMFILE was drawn");
+}
+
+#[test]
+fn each_idle_connection_is_closed_at_its_own_deadline() {
+    // Three clients active at different times, then idle: each is closed a timeout after its
+    // own last byte, whatever the others do (the idle list keeps them in order).
+    let mut text = String::from("service lines\nlimit idle-timeout-ms 100\nseed SEED\n\n");
+    text.push_str("a connect\na recv \"hello\\n\"\n");
+    text.push_str("b wait 20ms\nb connect\nb recv \"hello\\n\"\n");
+    text.push_str("c wait 40ms\nc connect\nc recv \"hello\\n\"\nc send \"ping\\n\"\nc recv \"pingresponse\\n\"\n");
+    text.push_str("a wait 60ms\na send \"ping\\n\"\na recv \"pingresponse\\n\"\n");
+    text.push_str("b wait 70ms\nb send \"ping\\n\"\nb recv \"pingresponse\\n\"\nb send \"ping\\n\"\nb recv \"pingresponse\\n\"\n");
+    for c in ["a", "b", "c"] {
+        text.push_str(&format!("{c} recv-eof\n{c} close\n"));
+    }
+    for seed in 0..20 {
+        let run = common::run(&text.replace("SEED", &seed.to_string()));
+        assert_pass(&run);
+        for client in &run.clients {
+            let last_send = client
+                .timeline
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e.kind,
+                        muxsim::world::EventKind::Sent(_) | muxsim::world::EventKind::Connected
+                    )
+                })
+                .map(|e| e.at)
+                .max()
+                .unwrap();
+            let eof = client
+                .timeline
+                .iter()
+                .find(|e| e.kind == muxsim::world::EventKind::Eof)
+                .map(|e| e.at)
+                .expect("closed for idling");
+            let idle = eof.saturating_since(last_send);
+            assert!(
+                idle >= Duration::from_millis(100) && idle < Duration::from_millis(150),
+                "seed {seed}: client {} closed {idle:?} after its last byte",
+                client.name
+            );
+        }
+    }
+}

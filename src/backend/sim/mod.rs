@@ -152,12 +152,7 @@ impl SimBackend {
     /// with a connection or a retired token.
     fn injected_events(&mut self, index: u64) -> Vec<Event> {
         let net = &mut self.net;
-        // A shortcut only: without it every client below is asked, and `Net::fault` finds
-        // nothing scripted and draws nothing at a rate of 0 or once faults have healed, so
-        // the run is the same (mutating this test is equivalent; only speed tells).
-        let may_fire = net.faults.scripted_polls > 0
-            || (net.faults.drawing() && net.faults.plan.rate(Family::Spurious) != 0);
-        if !may_fire {
+        if !net.faults.polls_may_fire() {
             return Vec::new();
         }
         let mut extra = Vec::new();

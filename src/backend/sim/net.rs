@@ -166,9 +166,7 @@ impl Net {
 
     /// Moves the clock forward (never back) and delivers what is due.
     pub(crate) fn advance_to(&mut self, at: Instant) {
-        if at > self.now {
-            self.now = at;
-        }
+        self.now = self.now.max(at);
         for index in 0..self.pipes.len() {
             if !self.pipes[index].inflight.is_empty() {
                 self.deliver(PipeId(index as u32));
