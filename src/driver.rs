@@ -534,7 +534,9 @@ impl<B: Backend, S: Service> Driver<B, S> {
 
     fn handle_event(&mut self, event: Event) {
         if event.token == Token::LISTENER {
-            if event.readable && self.backoff_until.is_none() {
+            // A listener is only ever reported readable. While accepting is paused it is not
+            // reported at all; an event queued before the pause waits for its end.
+            if self.backoff_until.is_none() {
                 self.accept_ready();
             }
             return;

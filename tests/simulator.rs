@@ -239,7 +239,62 @@ fn eintr_on_every_call_is_retried() {
         let run = common::run(&base.replace("{F}", fault));
         assert_pass(&run);
         assert_eq!(faults_fired(&run).len(), 1, "{fault}");
+        assert_eq!(run.net_stats.faults, 1, "{fault}");
         assert_eq!(received(&run, "a"), received(&calm, "a"), "{fault}");
+        // Retried at once: no pause in accepting, no later answer.
+        assert_eq!(run.driver_stats.accept_backoffs, 0, "{fault}");
+        assert_eq!(first_got(&run, "a"), first_got(&calm, "a"), "{fault}");
+    }
+    // ECONNABORTED: that connection is gone, the next is accepted at once.
+    let run = common::run(
+        "service echo\n\n! accept-aborted\na connect\na recv-reset\nb wait 1ms\nb connect\nb recv \"hello\"\nb close\n",
+    );
+    assert_pass(&run);
+    assert_eq!(run.driver_stats.accept_backoffs, 0);
+    assert!(
+        run.clients[0].disrupted,
+        "the aborted client is owed nothing"
+    );
+    assert!(!run.clients[1].disrupted);
+}
+
+#[test]
+fn a_fault_that_resets_a_connection_marks_its_client_disrupted() {
+    let run = common::run(
+        "service echo\n\na connect\na recv \"hello\"\n! a read-reset\na send \"x\"\na recv-reset\nb connect\nb recv \"hello\"\nb close\n",
+    );
+    assert_pass(&run);
+    assert!(run.clients[0].disrupted);
+    assert!(!run.clients[1].disrupted);
+}
+
+#[test]
+fn a_client_may_send_to_a_closed_connection_and_never_overfills_the_network() {
+    // After the server closed, sends "succeed" (the peer answers with a reset): the client
+    // must not block on a buffer nobody drains.
+    let run = common::run(
+        "service lines\nlimit max-line 8\nlimit buffer 16\n\na connect\na recv \"hello\\n\"\na send \"123456789\\n\"\na recv \"error: line too long (limit 8 bytes)\\n\"\na recv-eof\na send \"0123456789012345678901234567890123456789\"\na close\n",
+    );
+    assert_pass(&run);
+    // While the server reads, what it reads at once never exceeds the network's buffer.
+    for seed in 0..20 {
+        let run = with_detail(&format!(
+            "service echo\nlimit buffer 16\nseed {seed}\n\na connect\na recv \"hello\"\na send \"{}\"\na close\n",
+            "0123456789".repeat(20)
+        ));
+        assert_pass(&run);
+        let mut total = 0;
+        for line in detail(&run) {
+            if let Some(bytes) = line.strip_prefix("read a: \"") {
+                let n = bytes.trim_end_matches('"').len();
+                assert!(
+                    n <= 16,
+                    "seed {seed}: read {n} bytes at once through a 16-byte buffer"
+                );
+                total += n;
+            }
+        }
+        assert_eq!(total, 200, "seed {seed}");
     }
 }
 
