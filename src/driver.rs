@@ -121,6 +121,10 @@ pub(crate) enum Defect {
     IgnoreHangUp,
     /// Read again after `WouldBlock`: the loop never leaves the turn.
     RetryWouldBlock,
+    /// Read into an empty buffer, whose `Ok(0)` would look like the peer's EOF.
+    EmptyRead,
+    /// Write an empty buffer before each read.
+    EmptyWrite,
 }
 
 impl Default for Config {
@@ -768,6 +772,15 @@ impl<B: Backend, S: Service> Driver<B, S> {
             let hung_up = conn.has(HUNG_UP);
             let refusal = conn.has(REFUSAL);
             let want = budget.min(self.buf.len());
+            #[cfg(test)]
+            let want = match self.config.defect {
+                Some(Defect::EmptyRead) => 0,
+                Some(Defect::EmptyWrite) => {
+                    let _ = self.backend.write(&mut conn.stream, &[]);
+                    want
+                }
+                _ => want,
+            };
             self.stats.reads += 1;
             match self.backend.read(&mut conn.stream, &mut self.buf[..want]) {
                 Ok(0) => {

@@ -111,3 +111,16 @@ fn a_driver_looping_inside_one_turn_fails_loudly_instead_of_hanging() {
         other => panic!("expected a runaway driver, got {other:?}"),
     }
 }
+
+#[test]
+fn a_read_or_write_with_an_empty_buffer_is_a_failure_of_its_own() {
+    for defect in [Defect::EmptyRead, Defect::EmptyWrite] {
+        let run = big_line(Semantics::EpollEt, Some(defect)).run();
+        assert_eq!(
+            run.verdict.failure(),
+            Some(&Failure::EmptyBuffer),
+            "{defect:?}"
+        );
+    }
+    assert!(big_line(Semantics::EpollEt, None).run().verdict.is_pass());
+}
