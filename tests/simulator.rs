@@ -490,6 +490,13 @@ impl Service for Buggy {
     fn handle_received(&mut self, _now: Instant, conn: ConnId, bytes: &[u8]) {
         self.out.send(conn, bytes);
     }
+    fn handle_peer_closed(&mut self, _now: Instant, conn: ConnId) {
+        // Told only of connections it was told of first: never of a refused one.
+        assert!(self.open.contains(&conn), "EOF of unknown {conn}");
+        if self.bug == "bye" {
+            self.out.send(conn, &b"bye"[..]);
+        }
+    }
     fn handle_closed(&mut self, _now: Instant, conn: ConnId, _reason: CloseReason) {
         if self.bug != "leak" {
             self.open.retain(|c| *c != conn);
@@ -1092,4 +1099,124 @@ fn each_idle_connection_is_closed_at_its_own_deadline() {
             );
         }
     }
+}
+
+#[test]
+fn the_service_hears_of_a_half_close_and_never_of_a_refused_connection() {
+    let service = ServiceDescriptor::new("buggy", move |_| Buggy {
+        bug: "bye",
+        ..Buggy::default()
+    });
+    let t = transcript::parse(
+        "service buggy\nlimit max-conns 1\n\na connect\na recv \"hello\"\na send \"x\"\na recv \"x\"\nb wait 1ms\nb connect\nb shutdown\nb wait 5ms\nb close\na wait 10ms\na shutdown\na recv \"bye\"\na recv-eof\na close\n",
+    )
+    .unwrap();
+    for seed in 0..10 {
+        let mut s = Scenario::from_transcript_with(&t, &service).unwrap();
+        s.config.seed = seed;
+        // b's refusal and close are not its script's business.
+        s.config.strict = false;
+        let run = s.run();
+        assert_pass(&run);
+        assert_eq!(run.driver_stats.refused, 1);
+    }
+}
+
+#[test]
+fn every_refused_client_is_counted_polite_or_not() {
+    // One client served, 199 turned away; past 64 refusals in progress the rest are closed
+    // at once without the polite message.
+    let mut text = String::from("service lines\nlimit max-conns 1\nlimit backlog 1000\n\n");
+    for i in 0..200 {
+        text.push_str(&format!("c{i} connect\nc{i} wait 50ms\nc{i} close\n"));
+    }
+    let mut s = common::scenario(&text);
+    s.config.strict = false;
+    let run = s.run();
+    assert_pass(&run);
+    assert_eq!(run.driver_stats.refused, 199);
+    let told = run
+        .clients
+        .iter()
+        .filter(|c| String::from_utf8_lossy(&c.received).contains("max number of clients"))
+        .count();
+    assert!(told > 0, "some were told why");
+    assert!(
+        told < 199,
+        "past the cap the rest were closed without a word"
+    );
+}
+
+#[test]
+fn a_connection_left_in_the_backlog_is_held_unless_its_client_reset_it() {
+    // The listener never accepts again (EMFILE for good): a client that closes leaves its
+    // connection queued, which the server still holds; one that resets takes it away.
+    let left = "service echo\n\n! accept-emfile 1000000\na connect\na wait 10ms\na END\n";
+    let run = common::run(&left.replace("END", "close"));
+    match &run.verdict {
+        Verdict::Fail(Failure::Leak { client }) => assert_eq!(client, "a"),
+        other => panic!("expected a leak, got {other:?}"),
+    }
+    assert_pass(&common::run(&left.replace("END", "reset")));
+}
+
+#[test]
+fn a_level_triggered_poll_scans_only_what_is_registered() {
+    // Twenty clients one after the other: never more than one registered beside the listener.
+    let mut text = String::from("service echo\nsemantics poll\n\n");
+    for i in 0..20 {
+        text.push_str(&format!(
+            "c{i} wait {}ms\nc{i} connect\nc{i} recv \"hello\"\nc{i} close\n",
+            i * 10
+        ));
+    }
+    let run = common::run(&text);
+    assert_pass(&run);
+    let (scanned, polls) = (run.net_stats.scanned, run.net_stats.polls);
+    assert!(
+        scanned <= 2 * polls,
+        "{scanned} descriptors scanned in {polls} polls"
+    );
+}
+
+#[test]
+fn the_listener_is_reported_only_with_a_connection_to_accept() {
+    for semantics in [Semantics::Poll, Semantics::EpollEt] {
+        let mut text = format!("service echo\nsemantics {semantics}\n\n");
+        for c in ["a", "b", "c"] {
+            text.push_str(&format!("{c} connect\n{c} recv \"hello\"\n{c} send \"x\"\n{c} recv \"xresponse\"\n{c} close\n"));
+        }
+        for seed in 0..10 {
+            let run = with_detail(&text.replace("\n\n", &format!("\nseed {seed}\n\n")));
+            assert_pass(&run);
+            let lines = detail(&run);
+            for (i, line) in lines.iter().enumerate() {
+                if line.starts_with("poll: ") && line.contains("listener r") {
+                    let next = lines[i + 1..]
+                        .iter()
+                        .find(|l| l.starts_with("poll:") || l.starts_with("accept: fd "));
+                    assert!(
+                        next.is_some_and(|l| l.starts_with("accept: fd ")),
+                        "{semantics} seed {seed}: the listener reported with nothing to accept"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn closing_with_answers_unread_resets_and_closing_after_reading_them_does_not() {
+    let unread =
+        common::run("service echo\n\na connect\na pause\na send \"x\"\na wait 5ms\na close\n");
+    assert_pass(&unread);
+    assert_eq!(
+        unread.driver_stats.resets, 1,
+        "unread answers: the close is a reset"
+    );
+    let read = common::run(
+        "service echo\n\na connect\na recv \"hello\"\na send \"x\"\na recv \"xresponse\"\na close\n",
+    );
+    assert_pass(&read);
+    assert_eq!(read.driver_stats.resets, 0);
 }

@@ -54,6 +54,14 @@ pub(crate) struct Pipe {
 }
 
 impl Pipe {
+    /// Whether the server's end is readable and writable now, for a send buffer of `buffer`
+    /// bytes: a reset makes both, as on Linux.
+    fn readiness(&self, buffer: usize) -> (bool, bool) {
+        let readable = self.reset || !self.c2s.is_empty() || self.c2s_fin;
+        let writable = self.reset || self.s2c_fin || self.s2c.len() < buffer;
+        (readable, writable)
+    }
+
     /// Whether bytes are still on their way to the server.
     pub(crate) fn has_inflight(&self) -> bool {
         self.inflight_bytes > 0
@@ -478,14 +486,6 @@ impl Net {
 
     // ----- readiness ---------------------------------------------------------------------
 
-    /// Whether the pipe is readable and writable for the server now.
-    fn readiness(&self, pipe: PipeId) -> (bool, bool) {
-        let p = self.pipe(pipe);
-        let readable = p.reset || !p.c2s.is_empty() || p.c2s_fin;
-        let writable = p.reset || p.s2c_fin || p.s2c.len() < self.config.buffer;
-        (readable, writable)
-    }
-
     fn listener_ready(&self) -> bool {
         self.accepting && !self.backlog.is_empty()
     }
@@ -500,7 +500,7 @@ impl Net {
             let Some(reg) = &entry.reg else {
                 return false;
             };
-            let (r, w) = self.readiness(entry.pipe);
+            let (r, w) = self.pipe(entry.pipe).readiness(self.config.buffer);
             (r && reg.interest.is_readable() && (level || reg.armed_read))
                 || (w && reg.interest.is_writable() && (level || reg.armed_write))
         })
@@ -522,8 +522,7 @@ impl Net {
                 continue;
             };
             let p = &pipes[entry.pipe.index()];
-            let r = p.reset || !p.c2s.is_empty() || p.c2s_fin;
-            let w = p.reset || p.s2c_fin || p.s2c.len() < buffer;
+            let (r, w) = p.readiness(buffer);
             let readable = r && reg.interest.is_readable() && (level || reg.armed_read);
             let writable = w && reg.interest.is_writable() && (level || reg.armed_write);
             if readable {
