@@ -488,7 +488,19 @@ impl Service for Buggy {
         }
     }
     fn handle_received(&mut self, _now: Instant, conn: ConnId, bytes: &[u8]) {
-        self.out.send(conn, bytes);
+        match self.bug {
+            // Every connection hears what one says, in one burst of outputs.
+            "broadcast" => {
+                for &c in &self.open {
+                    self.out.send(c, bytes);
+                }
+            }
+            "close-then-send" => {
+                self.out.close(conn);
+                self.out.send(conn, &b"late"[..]);
+            }
+            _ => self.out.send(conn, bytes),
+        }
     }
     fn handle_peer_closed(&mut self, _now: Instant, conn: ConnId) {
         // Told only of connections it was told of first: never of a refused one.
@@ -1219,4 +1231,64 @@ fn closing_with_answers_unread_resets_and_closing_after_reading_them_does_not() 
     );
     assert_pass(&read);
     assert_eq!(read.driver_stats.resets, 0);
+}
+
+#[test]
+fn answers_for_several_connections_in_one_burst_each_reach_their_own() {
+    let service = ServiceDescriptor::new("buggy", move |_| Buggy {
+        bug: "broadcast",
+        ..Buggy::default()
+    });
+    let t = transcript::parse(
+        "service buggy\n\na connect\na recv \"hello\"\nb connect\nb recv \"hello\"\nc connect\nc recv \"hello\"\nc wait 5ms\nc send \"x\"\na recv \"x\"\nb recv \"x\"\nc recv \"x\"\nb wait 5ms\nb send \"y\"\na recv \"y\"\nb recv \"y\"\nc recv \"y\"\na wait 20ms\nb wait 20ms\nc wait 20ms\na close\nb close\nc close\n",
+    )
+    .unwrap();
+    for seed in 0..10 {
+        let mut s = Scenario::from_transcript_with(&t, &service).unwrap();
+        s.config.seed = seed;
+        assert_pass(&s.run());
+    }
+}
+
+#[test]
+fn a_send_after_the_service_s_own_close_is_a_failure_with_its_size_logged() {
+    let service = ServiceDescriptor::new("buggy", move |_| Buggy {
+        bug: "close-then-send",
+        ..Buggy::default()
+    });
+    let t = transcript::parse(
+        "service buggy\n\na connect\na recv \"hello\"\na send \"x\"\na recv-eof\na close\n",
+    )
+    .unwrap();
+    let mut s = Scenario::from_transcript_with(&t, &service).unwrap();
+    s.config.sim.detail = true;
+    let run = s.run();
+    match &run.verdict {
+        Verdict::Fail(Failure::SendAfterClose { count }) => assert_eq!(*count, 1),
+        other => panic!("expected a send after close, got {other:?}"),
+    }
+    assert!(
+        detail(&run)
+            .iter()
+            .any(|l| l.ends_with("service sent 4 bytes after close; dropped")),
+        "{:#?}",
+        detail(&run)
+    );
+}
+
+#[test]
+fn on_linux_epoll_a_short_read_ends_the_drain() {
+    // The same conversation: under the portable edge-triggered contract every drain ends in
+    // a read that finds nothing; under Linux epoll a short read proves the socket empty.
+    let text = "service echo\nsemantics SEM\n\na connect\na recv \"hello\"\na send \"x\"\na recv \"xresponse\"\na wait 1ms\na send \"y\"\na recv \"yresponse\"\na close\n";
+    let reads = |semantics: Semantics| {
+        let run = common::run(&text.replace("SEM", &semantics.to_string()));
+        assert_pass(&run);
+        run.driver_stats.reads
+    };
+    let (portable, linux) = (reads(Semantics::EpollEt), reads(Semantics::EpollLinux));
+    assert!(
+        linux < portable,
+        "reads: {linux} under epoll-linux, {portable} under epoll-et"
+    );
 }
