@@ -1292,3 +1292,41 @@ fn on_linux_epoll_a_short_read_ends_the_drain() {
         "reads: {linux} under epoll-linux, {portable} under epoll-et"
     );
 }
+
+/// A client that does not read sends `k` bytes to `echo` over a 64-byte network: the greeting
+/// (5) and 59 bytes of the answer (`k` + 8) fit, the rest stays pending in the server.
+fn backlogged(limits: &str, k: usize) -> Run {
+    let mut s = common::scenario(&format!(
+        "service echo\nlimit buffer 64\n{limits}\n\na connect\na pause\na send \"{}\"\na wait 5ms\na close\n",
+        "x".repeat(k)
+    ));
+    s.config.sim.detail = true;
+    s.config.strict = false;
+    s.run()
+}
+
+#[test]
+fn reading_pauses_just_above_the_high_water_mark_not_at_it() {
+    let paused = |k| {
+        detail(&backlogged("limit high-water 10", k))
+            .iter()
+            .any(|l| l.ends_with(": 11 bytes pending, over 10: pausing reads"))
+    };
+    assert!(!paused(61), "10 bytes pending is at the mark, not over it");
+    assert!(paused(62), "11 bytes pending is over the mark");
+}
+
+#[test]
+fn output_is_cut_just_above_the_hard_limit_not_at_it() {
+    let run = backlogged("limit high-water 1000\nlimit hard-limit 70", 62);
+    assert_eq!(run.driver_stats.limited, 0, "70 bytes is at the limit");
+    let run = backlogged("limit high-water 1000\nlimit hard-limit 70", 63);
+    assert_eq!(run.driver_stats.limited, 1, "71 bytes is over it");
+    assert!(
+        detail(&run)
+            .iter()
+            .any(|l| l.ends_with("output limit: 71 bytes pending, limit 70; closing")),
+        "{:#?}",
+        detail(&run)
+    );
+}
