@@ -1044,7 +1044,9 @@ impl<B: Backend, S: Service> Driver<B, S> {
         let pending = conn.pending();
         if conn.state == State::Paused && pending <= high_water / 2 {
             conn.state = State::Open;
-            self.note(Some(id), || "output drained: resuming reads".to_string());
+            self.note(Some(id), || {
+                format!("{pending} bytes pending, at most half of {high_water}: resuming reads")
+            });
             // Input may be waiting, and an edge-triggered backend will not report it again.
             self.queue_ready(id);
         }
@@ -1108,11 +1110,11 @@ impl<B: Backend, S: Service> Driver<B, S> {
 
     /// Closes `id` at once. The service is told at the next drain of its outputs.
     fn close_conn(&mut self, id: ConnId, reason: CloseReason) {
-        let index = id.slot();
-        match self.slots.get(index) {
-            Some(slot) if slot.generation == id.generation() && slot.conn.is_some() => {}
-            _ => return,
+        // Every caller holds a live id; a stale one would close nothing.
+        if lookup(&mut self.slots, id).is_none() {
+            return;
         }
+        let index = id.slot();
         self.idle_unlink(index as u32);
         let slot = &mut self.slots[index];
         let Some(conn) = slot.conn.take() else {

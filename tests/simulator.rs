@@ -1330,3 +1330,51 @@ fn output_is_cut_just_above_the_hard_limit_not_at_it() {
         detail(&run)
     );
 }
+
+#[test]
+fn reading_resumes_once_output_drains_to_half_the_high_water_mark() {
+    // Answers pile up while the client does not read; once it reads again, the server resumes
+    // reading as soon as half the mark is left, before it has written everything.
+    let mut s = common::scenario(&format!(
+        "service echo\nlimit buffer 64\nlimit high-water 100\n\na connect\na pause\na send \"{}\"\na wait 5ms\na resume\na wait 5ms\na close\n",
+        "x".repeat(200)
+    ));
+    s.config.sim.detail = true;
+    s.config.strict = false;
+    let run = s.run();
+    let lines = detail(&run);
+    assert!(
+        lines.iter().any(|l| l.contains("pausing reads")),
+        "{lines:#?}"
+    );
+    let resumed: Vec<usize> = lines
+        .iter()
+        .filter_map(|l| {
+            let (head, _) = l.split_once(" bytes pending, at most half of 100: resuming reads")?;
+            head.rsplit(' ').next()?.parse().ok()
+        })
+        .collect();
+    assert!(!resumed.is_empty(), "{lines:#?}");
+    assert!(
+        resumed.iter().all(|&n| n <= 50) && resumed.iter().any(|&n| n > 0),
+        "resumed with {resumed:?} bytes pending"
+    );
+}
+
+#[test]
+fn refusals_one_after_another_are_all_polite() {
+    // Each refused connection is closed before the next arrives: the count of refusals in
+    // progress goes back down, so the flood cap never applies.
+    let mut text =
+        String::from("service lines\nlimit max-conns 1\n\na connect\na recv \"hello\\n\"\n");
+    for i in 0..100 {
+        text.push_str(&format!(
+            "c{i} wait {}ms\nc{i} connect\nc{i} recv \"error: max number of clients reached\\n\"\nc{i} recv-eof\nc{i} close\n",
+            2 * i + 1
+        ));
+    }
+    text.push_str("a wait 300ms\na close\n");
+    let run = common::run(&text);
+    assert_pass(&run);
+    assert_eq!(run.driver_stats.refused, 100);
+}
