@@ -996,6 +996,14 @@ fn scripted_faults_have_their_effect() {
         run.driver_stats.bytes_written,
         calm.driver_stats.bytes_written
     );
+    // The log says how the connection ended.
+    assert!(
+        detail(&calm)
+            .iter()
+            .any(|l| l.ends_with("a: closed by peer")),
+        "{:#?}",
+        detail(&calm)
+    );
     // The log names the peer as the backend describes it.
     assert!(
         detail(&calm)
