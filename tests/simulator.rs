@@ -260,12 +260,17 @@ fn eintr_on_every_call_is_retried() {
 
 #[test]
 fn a_fault_that_resets_a_connection_marks_its_client_disrupted() {
-    let run = common::run(
+    let run = with_detail(
         "service echo\n\na connect\na recv \"hello\"\n! a read-reset\na send \"x\"\na recv-reset\nb connect\nb recv \"hello\"\nb close\n",
     );
     assert_pass(&run);
     assert!(run.clients[0].disrupted);
     assert!(!run.clients[1].disrupted);
+    assert!(
+        detail(&run).iter().any(|l| l.ends_with("] a: reset")),
+        "{:#?}",
+        detail(&run)
+    );
 }
 
 #[test]
@@ -1385,4 +1390,25 @@ fn refusals_one_after_another_are_all_polite() {
     let run = common::run(&text);
     assert_pass(&run);
     assert_eq!(run.driver_stats.refused, 100);
+}
+
+#[test]
+fn a_lingering_close_ends_at_its_deadline_not_before_and_not_never() {
+    // A line too long: the server answers, shuts down its side and lingers 50 ms reading what
+    // still comes, then closes, while the client keeps its end open for 200 ms.
+    let run = with_detail(
+        "service lines\nlimit max-line 8\nlimit linger-ms 50\n\na connect\na recv \"hello\\n\"\na send \"123456789\\n\"\na recv \"error: line too long (limit 8 bytes)\\n\"\na recv-eof\na wait 200ms\na close\n",
+    );
+    assert_pass(&run);
+    let closed: Vec<f64> = detail(&run)
+        .iter()
+        .filter(|l| l.ends_with("] a: closed"))
+        .filter_map(|l| l.strip_prefix('[')?.split_once("s]")?.0.parse().ok())
+        .collect();
+    assert_eq!(closed.len(), 1, "{:#?}", detail(&run));
+    assert!(
+        (0.050..0.100).contains(&closed[0]),
+        "closed at {}s: the linger is 50 ms and the client holds on for 200 ms",
+        closed[0]
+    );
 }
