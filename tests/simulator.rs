@@ -1412,3 +1412,17 @@ fn a_lingering_close_ends_at_its_deadline_not_before_and_not_never() {
         closed[0]
     );
 }
+
+#[test]
+fn closing_while_the_client_s_bytes_are_in_flight_is_a_reset() {
+    // The idle deadline closes the connection while a delayed send is still on its way: the
+    // server's kernel answers the arriving bytes with a reset. With nothing in flight, an EOF.
+    let run = common::run(
+        "service lines\nlimit idle-timeout-ms 50\n\na connect\na recv \"hello\\n\"\na wait 45ms\n! a delay 20ms\na send \"x\"\na recv-reset\na close\n",
+    );
+    assert_pass(&run);
+    let run = common::run(
+        "service lines\nlimit idle-timeout-ms 50\n\na connect\na recv \"hello\\n\"\na recv-eof\na close\n",
+    );
+    assert_pass(&run);
+}
