@@ -274,8 +274,8 @@ impl Backend for SimBackend {
         let net = &mut self.net;
         net.collect_events(events);
         events.extend(extra);
-        if !net.config.semantics.is_ordered() && events.len() > 1 {
-            // epoll's ready list promises no order: let the seed choose one.
+        if !net.config.semantics.is_ordered() {
+            // epoll's ready list promises no order: let the seed choose one (Fisher-Yates).
             for i in (1..events.len()).rev() {
                 let j = net.order_rng.below(i as u64 + 1) as usize;
                 events.swap(i, j);
