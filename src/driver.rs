@@ -912,8 +912,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 None => true,
             },
         };
-        let dropped = self.tx.len() - mark;
-        self.tx.truncate(mark);
+        let dropped = self.tx.drain(mark..).len();
         if blame {
             self.stats.sends_to_closed += 1;
             self.note(Some(conn), || {
