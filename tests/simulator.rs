@@ -245,6 +245,11 @@ fn eintr_on_every_call_is_retried() {
         assert_eq!(run.driver_stats.accept_backoffs, 0, "{fault}");
         assert_eq!(first_got(&run, "a"), first_got(&calm, "a"), "{fault}");
     }
+    // EINTR takes a call of its own: the fault planned for the second call finds the
+    // connection still queued.
+    assert_pass(&common::run(
+        "service echo\n\n! accept-eintr at 1\n! accept-aborted at 2\na connect\na recv-reset\nb wait 1ms\nb connect\nb recv \"hello\"\nb close\n",
+    ));
     // ECONNABORTED: that connection is gone, the next is accepted at once.
     let run = common::run(
         "service echo\n\n! accept-aborted\na connect\na recv-reset\nb wait 1ms\nb connect\nb recv \"hello\"\nb close\n",
@@ -796,9 +801,15 @@ fn polls_report_in_descriptor_order_except_epoll_whose_order_the_seed_chooses() 
             assert_pass(&run);
             let lines = detail(&run);
             // Every report names what it reports: the listener, or a client and how.
+            let mut reported = 0;
             for line in lines.iter().filter(|l| l.starts_with("poll:")) {
                 assert!(line.len() > "poll: ".len(), "an empty report: {line:?}");
+                reported += line.split(", ").count() as u64;
             }
+            assert_eq!(
+                run.net_stats.events, reported,
+                "every event delivered is counted"
+            );
             assert!(
                 lines
                     .iter()
@@ -1470,4 +1481,19 @@ fn an_answer_to_a_connection_the_driver_closed_is_too_late_not_a_bug() {
     assert_pass(&run);
     assert_eq!(run.driver_stats.limited, 1, "a was cut by the hard limit");
     assert_eq!(run.driver_stats.sends_to_closed, 0);
+}
+
+#[test]
+fn a_report_says_whether_it_is_for_reading_writing_or_both() {
+    // The first answer's write would block; input arrives while the driver waits to write.
+    let run = with_detail(
+        "service echo\nsemantics poll\n\na connect\na recv \"hello\"\n! a write-block\na send \"x\"\na send \"y\"\na recv-len 18\na close\n",
+    );
+    assert_pass(&run);
+    let polls: Vec<String> = detail(&run)
+        .into_iter()
+        .filter(|l| l.starts_with("poll: "))
+        .collect();
+    assert!(polls.iter().any(|l| l == "poll: a rw"), "{polls:#?}");
+    assert!(polls.iter().any(|l| l == "poll: a r"), "{polls:#?}");
 }
