@@ -58,7 +58,20 @@ fn main() {
         .map(|seed| {
             let scenario = campaign.scenario(seed);
             let (run, _) = campaign.check(&scenario);
-            parse(&scenario.recorded(&run, false).to_string()).unwrap()
+            // What each client observed becomes what it expects, so that loopback replays
+            // end as soon as the bytes are there instead of waiting for quiet to judge them.
+            let text = scenario.recorded(&run, false).to_string();
+            let expected: String = text
+                .lines()
+                .filter(|l| *l != "oracle on")
+                .map(|l| match l.split_once(' ') {
+                    Some((who, rest)) if rest.starts_with("got") => {
+                        format!("{who} {}\n", rest.replacen("got", "recv", 1))
+                    }
+                    _ => format!("{l}\n"),
+                })
+                .collect();
+            parse(&expected).unwrap()
         })
         .collect();
     let registry = Registry::builtin();
