@@ -1497,3 +1497,11 @@ fn a_report_says_whether_it_is_for_reading_writing_or_both() {
     assert!(polls.iter().any(|l| l == "poll: a rw"), "{polls:#?}");
     assert!(polls.iter().any(|l| l == "poll: a r"), "{polls:#?}");
 }
+
+#[test]
+fn a_reset_with_nothing_to_read_still_wakes_the_server() {
+    let run = common::run("service echo\n\na connect\na recv \"hello\"\na wait 1ms\na reset\n");
+    assert_pass(&run);
+    assert_eq!(run.driver_stats.resets, 1);
+    assert_eq!(run.driver_stats.closed, 1);
+}
