@@ -1505,3 +1505,25 @@ fn a_reset_with_nothing_to_read_still_wakes_the_server() {
     assert_eq!(run.driver_stats.resets, 1);
     assert_eq!(run.driver_stats.closed, 1);
 }
+
+#[test]
+fn connects_beyond_the_listen_backlog_wait() {
+    // Nothing is ever accepted; a backlog of 2 holds two connections and the others wait.
+    let mut text = String::from("service echo\nlimit backlog 2\n\n! accept-emfile 1000000\n");
+    for c in ["a", "b", "c", "d"] {
+        text.push_str(&format!("{c} connect\n{c} wait 10ms\n{c} reset\n"));
+    }
+    let mut s = common::scenario(&text);
+    s.config.strict = false;
+    let run = s.run();
+    let connected = run
+        .clients
+        .iter()
+        .filter(|c| {
+            c.timeline
+                .iter()
+                .any(|e| e.kind == muxsim::world::EventKind::Connected)
+        })
+        .count();
+    assert_eq!(connected, 2, "{}", run.verdict);
+}
