@@ -88,6 +88,16 @@ fn kinds(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Asserts that a bucket of the report is a failure of `kind` whose message contains `needle`.
+#[track_caller]
+fn assert_found(report: &Value, kind: &str, needle: &str) {
+    let found = kinds(report);
+    assert!(
+        found.iter().any(|(k, m)| k == kind && m.contains(needle)),
+        "no {kind} failure mentioning {needle:?}: {found:#?}"
+    );
+}
+
 fn injected(report: &Value) -> u64 {
     report["injected"]
         .as_object()
@@ -142,13 +152,7 @@ fn seed_server_2_spins_when_a_client_leaves() {
         &["python3", "fixtures/peers/seed2.py", "0"],
     );
     assert_eq!(code, Some(1), "{report:#}");
-    let found = kinds(&report);
-    assert!(
-        found
-            .iter()
-            .any(|(k, m)| k == "busy-loop" && m.contains("after every client left")),
-        "{found:#?}"
-    );
+    assert_found(&report, "busy-loop", "after every client left");
 }
 
 #[test]
@@ -158,13 +162,7 @@ fn a_blocking_read_after_a_spurious_report_hangs_seed_server_3() {
         &["python3", "fixtures/peers/seed3.py", "0"],
     );
     assert_eq!(code, Some(1), "{report:#}");
-    let found = kinds(&report);
-    assert!(
-        found
-            .iter()
-            .any(|(k, m)| k == "hang" && m.contains("blocked in recvfrom")),
-        "{found:#?}"
-    );
+    assert_found(&report, "hang", "blocked in recvfrom");
 }
 
 #[test]
@@ -183,13 +181,7 @@ fn seed_server_4_crashes_and_its_crash_is_reported_with_its_last_words() {
         &["python3", "fixtures/peers/seed4.py", "0"],
     );
     assert_eq!(code, Some(1), "{report:#}");
-    let found = kinds(&report);
-    assert!(
-        found
-            .iter()
-            .any(|(k, m)| k == "crash" && m.contains("KeyError")),
-        "{found:#?}"
-    );
+    assert_found(&report, "crash", "KeyError");
     assert!(report["restarts"].as_u64().unwrap() >= 1, "{report:#}");
     let reproduce = report["reproduce"][0].as_str().unwrap();
     assert!(
@@ -207,13 +199,7 @@ fn short_reads_show_seed_server_4_answering_newest_first() {
         &["python3", "fixtures/peers/seed4_nocrash.py", "0"],
     );
     assert_eq!(code, Some(1), "{report:#}");
-    let found = kinds(&report);
-    assert!(
-        found
-            .iter()
-            .any(|(k, m)| k == "mismatch" && m.contains("expected \"pingresponse\"")),
-        "{found:#?}"
-    );
+    assert_found(&report, "mismatch", "expected \"pingresponse\"");
     // The transcript carries the short read that did it.
     let transcripts = report["transcript_texts"].as_array().unwrap();
     assert!(
@@ -239,13 +225,7 @@ fn an_edge_triggered_server_that_reads_once_per_event_hangs() {
         &["python3", "fixtures/peers/lines_et_read_once.py", "0"],
     );
     assert_eq!(code, Some(1), "{report:#}");
-    let found = kinds(&report);
-    assert!(
-        found
-            .iter()
-            .any(|(k, m)| k == "hang" && m.contains("is owed bytes that never came")),
-        "{found:#?}"
-    );
+    assert_found(&report, "hang", "is owed bytes that never came");
 }
 
 #[test]

@@ -631,60 +631,29 @@ fn conn_fault_line(conn: &Conn, call: u64, spec: &str) {
     ));
 }
 
+/// Which way a data call moves bytes.
+#[derive(Clone, Copy, PartialEq)]
+enum Dir {
+    Read,
+    Write,
+}
+
 fn decide_read(fd: c_int, len: usize, flags: c_int) -> Decision {
-    if !CONNS.get(fd) || flags & MSG_PEEK != 0 || len == 0 || !enabled() {
+    // A peek consumes nothing, so nothing is injected into it.
+    if flags & MSG_PEEK != 0 {
         return Decision::PASS;
     }
-    let mut guard = state();
-    let Some(st) = guard.as_mut() else {
-        return Decision::PASS;
-    };
-    let Some(conn) = st.conns.get_mut(&fd) else {
-        return Decision::PASS;
-    };
-    conn.reads += 1;
-    let (seed, idx, n) = (conn.seed, conn.idx, conn.reads);
-    let r = rates();
-    let die = |salt| roll(seed, idx, OP_READ, n, salt);
-    let blocking = flags & MSG_DONTWAIT == 0 && !nonblocking(fd);
-    if blocking && fires(r.eintr, die(SALT_EINTR)) {
-        conn_fault_line(conn, n, "read-eintr");
-        return Decision {
-            io: Io::Fail(EINTR),
-            ..Decision::PASS
-        };
-    }
-    if fires(r.reset, die(SALT_RESET)) {
-        conn_fault_line(conn, n, "read-reset");
-        return Decision {
-            io: Io::Fail(ECONNRESET),
-            reset: true,
-            sigpipe: false,
-        };
-    }
-    let avail = available(fd);
-    if avail > 1 && len > 1 && fires(r.short_io, die(SALT_SHORT)) {
-        let most = avail.min(len) - 1;
-        let k = 1 + (die(SALT_SHORT_LEN) % most as u64) as usize;
-        conn_fault_line(conn, n, &format!("short-read {k}"));
-        st.owe(fd, EPOLLIN);
-        return Decision {
-            io: Io::Limit(k),
-            ..Decision::PASS
-        };
-    }
-    if !blocking && avail > 0 && fires(r.would_block, die(SALT_BLOCK)) {
-        conn_fault_line(conn, n, "read-block");
-        st.owe(fd, EPOLLIN);
-        return Decision {
-            io: Io::Fail(EAGAIN),
-            ..Decision::PASS
-        };
-    }
-    Decision::PASS
+    decide_io(fd, len, flags, Dir::Read, false)
 }
 
 fn decide_write(fd: c_int, len: usize, flags: c_int, signals: bool) -> Decision {
+    decide_io(fd, len, flags, Dir::Write, signals)
+}
+
+/// The fault, if any, for one read or write of `len` bytes on `fd`: `EINTR` (blocking calls
+/// only), a reset, then a short transfer or `EAGAIN` (non-blocking calls only), each owing
+/// the descriptor an edge-triggered event.
+fn decide_io(fd: c_int, len: usize, flags: c_int, dir: Dir, signals: bool) -> Decision {
     if !CONNS.get(fd) || len == 0 || !enabled() {
         return Decision::PASS;
     }
@@ -695,44 +664,70 @@ fn decide_write(fd: c_int, len: usize, flags: c_int, signals: bool) -> Decision 
     let Some(conn) = st.conns.get_mut(&fd) else {
         return Decision::PASS;
     };
-    conn.writes += 1;
-    let (seed, idx, n) = (conn.seed, conn.idx, conn.writes);
+    let (name, op, interest, calls) = match dir {
+        Dir::Read => ("read", OP_READ, EPOLLIN, &mut conn.reads),
+        Dir::Write => ("write", OP_WRITE, EPOLLOUT, &mut conn.writes),
+    };
+    *calls += 1;
+    let (seed, idx, n) = (conn.seed, conn.idx, *calls);
+    let fault = |spec: String| conn_fault_line(conn, n, &spec);
     let r = rates();
-    let die = |salt| roll(seed, idx, OP_WRITE, n, salt);
+    let die = |salt| roll(seed, idx, op, n, salt);
     let blocking = flags & MSG_DONTWAIT == 0 && !nonblocking(fd);
     if blocking && fires(r.eintr, die(SALT_EINTR)) {
-        conn_fault_line(conn, n, "write-eintr");
+        fault(format!("{name}-eintr"));
         return Decision {
             io: Io::Fail(EINTR),
             ..Decision::PASS
         };
     }
     if fires(r.reset, die(SALT_RESET)) {
-        conn_fault_line(conn, n, "write-reset");
-        return Decision {
-            io: Io::Fail(EPIPE),
-            reset: true,
-            sigpipe: signals && flags & MSG_NOSIGNAL == 0,
+        fault(format!("{name}-reset"));
+        return match dir {
+            Dir::Read => Decision {
+                io: Io::Fail(ECONNRESET),
+                reset: true,
+                sigpipe: false,
+            },
+            Dir::Write => Decision {
+                io: Io::Fail(EPIPE),
+                reset: true,
+                sigpipe: signals && flags & MSG_NOSIGNAL == 0,
+            },
         };
     }
-    if !blocking && fires(r.would_block, die(SALT_BLOCK)) {
-        conn_fault_line(conn, n, "write-block");
-        st.owe(fd, EPOLLOUT);
-        return Decision {
-            io: Io::Fail(EAGAIN),
-            ..Decision::PASS
-        };
+    // A short transfer leaves at least one byte: of what is queued for a read, of the
+    // buffer for a write. `EAGAIN` only where the caller asked not to block, and for a read
+    // only with bytes there to hide.
+    let (most, may_block) = match dir {
+        Dir::Read => {
+            let avail = available(fd);
+            (avail.min(len).saturating_sub(1), !blocking && avail > 0)
+        }
+        Dir::Write => (len - 1, !blocking),
+    };
+    let short = || {
+        (most > 0 && fires(r.short_io, die(SALT_SHORT)))
+            .then(|| Io::Limit(1 + (die(SALT_SHORT_LEN) % most as u64) as usize))
+    };
+    let block = || (may_block && fires(r.would_block, die(SALT_BLOCK))).then_some(Io::Fail(EAGAIN));
+    // A read tries a short transfer first, a write `EAGAIN` first.
+    let io = match dir {
+        Dir::Read => short().or_else(block),
+        Dir::Write => block().or_else(short),
+    };
+    let Some(io) = io else {
+        return Decision::PASS;
+    };
+    match io {
+        Io::Limit(k) => fault(format!("short-{name} {k}")),
+        _ => fault(format!("{name}-block")),
     }
-    if len > 1 && fires(r.short_io, die(SALT_SHORT)) {
-        let k = 1 + (die(SALT_SHORT_LEN) % (len as u64 - 1)) as usize;
-        conn_fault_line(conn, n, &format!("short-write {k}"));
-        st.owe(fd, EPOLLOUT);
-        return Decision {
-            io: Io::Limit(k),
-            ..Decision::PASS
-        };
+    st.owe(fd, interest);
+    Decision {
+        io,
+        ..Decision::PASS
     }
-    Decision::PASS
 }
 
 // ----- reads ----------------------------------------------------------------------------------
