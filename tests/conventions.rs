@@ -2,7 +2,10 @@
 //! that names its commit, completions, stdin as `-`, JSON and JUnit for CI, defaults from the
 //! environment, colour that obeys the flag and `NO_COLOR`.
 
+mod common;
+
 use assert_cmd::Command;
+use common::Reaped;
 use serde_json::Value;
 
 fn muxsim() -> Command {
@@ -267,14 +270,4 @@ fn serve_prints_the_log_level_asked_for() {
     assert!(rest.contains("refused"), "{rest}");
     assert!(!rest.contains("open from"), "{rest}");
     assert!(!rest.contains("closed"), "{rest}");
-}
-
-/// A child process killed when dropped.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -552,16 +552,22 @@ impl Service for Buggy {
     }
 }
 
-fn run_buggy(bug: &'static str) -> Run {
+/// `text` (a transcript of `service buggy`) against [`Buggy`] with `bug`.
+fn buggy_scenario(bug: &'static str, text: &str) -> Scenario {
     let service = ServiceDescriptor::new("buggy", move |_| Buggy {
         bug,
         ..Buggy::default()
     });
-    let t = transcript::parse(
+    let t = transcript::parse(text).unwrap();
+    Scenario::from_transcript_with(&t, &service).unwrap()
+}
+
+fn run_buggy(bug: &'static str) -> Run {
+    buggy_scenario(
+        bug,
         "service buggy\n\na connect\na recv \"hello\"\na send \"x\"\na recv \"x\"\na close\n",
     )
-    .unwrap();
-    Scenario::from_transcript_with(&t, &service).unwrap().run()
+    .run()
 }
 
 #[test]
@@ -1156,16 +1162,9 @@ fn each_idle_connection_is_closed_at_its_own_deadline() {
 
 #[test]
 fn the_service_hears_of_a_half_close_and_never_of_a_refused_connection() {
-    let service = ServiceDescriptor::new("buggy", move |_| Buggy {
-        bug: "bye",
-        ..Buggy::default()
-    });
-    let t = transcript::parse(
-        "service buggy\nlimit max-conns 1\n\na connect\na recv \"hello\"\na send \"x\"\na recv \"x\"\nb wait 1ms\nb connect\nb shutdown\nb wait 5ms\nb close\na wait 10ms\na shutdown\na recv \"bye\"\na recv-eof\na close\n",
-    )
-    .unwrap();
+    let text = "service buggy\nlimit max-conns 1\n\na connect\na recv \"hello\"\na send \"x\"\na recv \"x\"\nb wait 1ms\nb connect\nb shutdown\nb wait 5ms\nb close\na wait 10ms\na shutdown\na recv \"bye\"\na recv-eof\na close\n";
     for seed in 0..10 {
-        let mut s = Scenario::from_transcript_with(&t, &service).unwrap();
+        let mut s = buggy_scenario("bye", text);
         s.config.seed = seed;
         // b's refusal and close are not its script's business.
         s.config.strict = false;
@@ -1276,16 +1275,9 @@ fn closing_with_answers_unread_resets_and_closing_after_reading_them_does_not() 
 
 #[test]
 fn answers_for_several_connections_in_one_burst_each_reach_their_own() {
-    let service = ServiceDescriptor::new("buggy", move |_| Buggy {
-        bug: "broadcast",
-        ..Buggy::default()
-    });
-    let t = transcript::parse(
-        "service buggy\n\na connect\na recv \"hello\"\nb connect\nb recv \"hello\"\nc connect\nc recv \"hello\"\nc wait 5ms\nc send \"x\"\na recv \"x\"\nb recv \"x\"\nc recv \"x\"\nb wait 5ms\nb send \"y\"\na recv \"y\"\nb recv \"y\"\nc recv \"y\"\na wait 20ms\nb wait 20ms\nc wait 20ms\na close\nb close\nc close\n",
-    )
-    .unwrap();
+    let text = "service buggy\n\na connect\na recv \"hello\"\nb connect\nb recv \"hello\"\nc connect\nc recv \"hello\"\nc wait 5ms\nc send \"x\"\na recv \"x\"\nb recv \"x\"\nc recv \"x\"\nb wait 5ms\nb send \"y\"\na recv \"y\"\nb recv \"y\"\nc recv \"y\"\na wait 20ms\nb wait 20ms\nc wait 20ms\na close\nb close\nc close\n";
     for seed in 0..10 {
-        let mut s = Scenario::from_transcript_with(&t, &service).unwrap();
+        let mut s = buggy_scenario("broadcast", text);
         s.config.seed = seed;
         assert_pass(&s.run());
     }
@@ -1293,15 +1285,8 @@ fn answers_for_several_connections_in_one_burst_each_reach_their_own() {
 
 #[test]
 fn a_send_after_the_service_s_own_close_is_a_failure_with_its_size_logged() {
-    let service = ServiceDescriptor::new("buggy", move |_| Buggy {
-        bug: "close-then-send",
-        ..Buggy::default()
-    });
-    let t = transcript::parse(
-        "service buggy\n\na connect\na recv \"hello\"\na send \"x\"\na recv-eof\na close\n",
-    )
-    .unwrap();
-    let mut s = Scenario::from_transcript_with(&t, &service).unwrap();
+    let text = "service buggy\n\na connect\na recv \"hello\"\na send \"x\"\na recv-eof\na close\n";
+    let mut s = buggy_scenario("close-then-send", text);
     s.config.sim.detail = true;
     let run = s.run();
     match &run.verdict {
@@ -1467,15 +1452,8 @@ fn closing_while_the_client_s_bytes_are_in_flight_is_a_reset() {
 
 #[test]
 fn an_answer_to_a_connection_the_driver_closed_is_too_late_not_a_bug() {
-    let service = ServiceDescriptor::new("buggy", move |_| Buggy {
-        bug: "burst",
-        ..Buggy::default()
-    });
-    let t = transcript::parse(
-        "service buggy\nlimit hard-limit 50\n\nb connect\nb recv \"hello\"\na wait 1ms\na connect\na recv \"hello\"\na send \"go\"\nb recv \"x\"\nb close\na wait 5ms\na close\n",
-    )
-    .unwrap();
-    let mut s = Scenario::from_transcript_with(&t, &service).unwrap();
+    let text = "service buggy\nlimit hard-limit 50\n\nb connect\nb recv \"hello\"\na wait 1ms\na connect\na recv \"hello\"\na send \"go\"\nb recv \"x\"\nb close\na wait 5ms\na close\n";
+    let mut s = buggy_scenario("burst", text);
     s.config.strict = false;
     let run = s.run();
     assert_pass(&run);
