@@ -40,10 +40,10 @@ use crate::check::{self, Campaign, ReportFile};
 use crate::driver::Config;
 use crate::fault::FaultFamilies;
 use crate::inject;
-use crate::scenario::{Outcome, Scenario, unfired};
+use crate::scenario::{self, Outcome, Scenario, unfired};
 use crate::semantics::Semantics;
 use crate::service::{Framing, Registry, ServiceDescriptor, ServiceOptions};
-use crate::tcp::{self, LineEnding, RealBackend, ServerHandle, TcpOutcome, TcpReplayOptions};
+use crate::tcp::{self, LineEnding, RealBackend, TcpOutcome, TcpReplayOptions};
 use crate::text::{DurationError, human_duration, parse_duration, side_by_side};
 use crate::transcript::{self, Transcript};
 use crate::world::{Failure, Limit, Verdict, WorldConfig, limits::Scope};
@@ -381,6 +381,10 @@ struct ReplayArgs {
     /// The service, for transcripts without a `service` line (naming another is an error).
     #[arg(long)]
     service: Option<String>,
+    /// Run transcripts written for another service against --service (a variant against
+    /// the original's fixtures); each such file says so.
+    #[arg(long, requires = "service")]
+    any_service: bool,
     /// On real sockets: how long an expectation waits, in milliseconds.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     timeout_ms: u64,
@@ -441,6 +445,10 @@ struct FuzzArgs {
     /// Fixtures to start one scenario in three from, mutated (files or directories).
     #[arg(long)]
     fixtures: Vec<PathBuf>,
+    /// Take fixtures written for another service too (a variant fuzzed from the original's
+    /// fixtures); each such file is named on standard error.
+    #[arg(long, requires = "fixtures")]
+    any_service: bool,
     /// Where the minimal failing transcripts (one per distinct failure) are written.
     #[arg(long, default_value = "target/muxsim/regressions")]
     out: PathBuf,
@@ -471,15 +479,15 @@ The server's listening address comes from its listen(2) call (no port flag neede
 names it when the server listens on a socket it inherited. See docs/run.md.")]
 struct RunArgs {
     /// The service the server speaks: clients are generated from its protocol and judged by
-    /// its oracle (see `services`).
-    #[arg(
-        long,
-        required_unless_present = "fixtures",
-        conflicts_with = "fixtures"
-    )]
+    /// its oracle (see `services`). With fixtures: the service of those without a `service`
+    /// line.
+    #[arg(long, required_unless_present = "fixtures")]
     service: Option<String>,
     /// Fixtures to run under every seed instead (files or directories).
     fixtures: Vec<PathBuf>,
+    /// Run fixtures written for another service as --service's (each such file says so).
+    #[arg(long, requires_all = ["service", "fixtures"])]
+    any_service: bool,
     /// Number of seeds.
     #[arg(long, env = "MUXSIM_SEEDS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
@@ -1244,10 +1252,25 @@ impl App {
             }
         };
         let scenario = match service
-            .map(|s| Scenario::from_transcript_with(&t, s))
+            .map(|s| match (args.any_service, t.service()) {
+                (true, Some(written)) if written != s.name() => {
+                    result.warnings.push(format!(
+                        "written for service `{written}`, run against `{}` (--any-service)",
+                        s.name()
+                    ));
+                    Scenario::from_transcript_as(&t, s)
+                }
+                _ => Scenario::from_transcript_with(&t, s),
+            })
             .transpose()
         {
             Ok(s) => s,
+            Err(e) if e.kind == scenario::ScenarioErrorKind::OtherService => {
+                return result.error(format!(
+                    "{}:{e} (--any-service runs it against --service anyway)",
+                    path.display()
+                ));
+            }
             Err(e) => return result.error(format!("{}:{e}", path.display())),
         };
         match (target, backend, scenario) {
@@ -1310,36 +1333,34 @@ impl App {
                     BackendArg::Select => RealBackend::Select,
                     _ => RealBackend::Mio,
                 };
-                let mut config = scenario.config.driver.clone();
-                // Real sockets have no virtual clock: keep the server's timers short.
-                config.linger = config.linger.min(Duration::from_millis(500));
-                // A transcript's `limit buffer` sizes the real sockets too, as far as the
-                // kernel allows.
-                let buffer = t
-                    .limits()
-                    .find(|(_, name, _)| *name == "buffer")
-                    .map(|_| scenario.config.sim.buffer);
-                let service = scenario.service.build(&scenario.options);
-                let server = match ServerHandle::start_sized(kind, service, config, buffer) {
-                    Ok(server) => server,
+                let played = match tcp::replay_in_process(
+                    kind,
+                    &t,
+                    (&scenario.service, &scenario.options),
+                    &scenario.config,
+                    options,
+                ) {
+                    Ok(played) => played,
                     Err(e) => return result.error(format!("cannot start a server: {e}")),
                 };
-                let options = TcpReplayOptions {
-                    socket_buffer: buffer,
-                    ..options.clone()
-                };
-                let cpu = || server.cpu_time();
-                let replayed = tcp::replay_tcp_watched(&t, server.addr(), &options, Some(&cpu));
-                let crashed = match server.stop() {
-                    Ok(()) => None,
-                    Err(e) => Some(e.to_string()),
-                };
-                let outcome = replayed.verdict(
-                    &t,
-                    Some((&scenario.service, &scenario.options)),
-                    crashed.as_deref(),
-                );
-                self.tcp_result(result, &replayed, outcome)
+                // Client-side lines are the clients' own doing: only the server's can miss.
+                let never: Vec<_> = scenario::unfired_of(&t, played.fired)
+                    .into_iter()
+                    .filter(|(_, f)| f.spec.kind().is_server_side())
+                    .collect();
+                for (line, fault) in &never {
+                    result.warnings.push(format!(
+                        "the fault on line {line} (`{}`) never fired",
+                        transcript::render_item(&transcript::Item::Fault(fault.clone()))
+                    ));
+                }
+                if args.strict && !never.is_empty() && played.outcome.is_pass() {
+                    return result.fail(format!(
+                        "{} fault line(s) never fired (--strict)",
+                        never.len()
+                    ));
+                }
+                self.tcp_result(result, &played.replay, played.outcome)
             }
             (None, _, None) => result.error("no service to run".to_string()),
         }
@@ -1451,8 +1472,20 @@ impl App {
             let mut scenarios = Vec::new();
             for path in transcript::find(&args.fixtures).map_err(|e| e.to_string())? {
                 let t = transcript::load(&path).map_err(|e| e.to_string())?;
-                let s = Scenario::from_transcript_with(&t, service)
-                    .map_err(|e| format!("{}:{e}", path.display()))?;
+                let s = match t.service() {
+                    Some(written) if args.any_service && written != service.name() => {
+                        let _ = writeln!(
+                            io::stderr(),
+                            "{}: {}: written for service `{written}`, fuzzed as `{}` (--any-service)",
+                            self.name(),
+                            path.display(),
+                            service.name()
+                        );
+                        Scenario::from_transcript_as(&t, service)
+                    }
+                    _ => Scenario::from_transcript_with(&t, service),
+                }
+                .map_err(|e| format!("{}:{e}", path.display()))?;
                 scenarios.push(s);
             }
             campaign = campaign.fixtures(scenarios);
@@ -1614,7 +1647,7 @@ impl App {
             ));
         }
         let (target, name) = match &args.service {
-            Some(name) => {
+            Some(name) if args.fixtures.is_empty() => {
                 let service = self.service(name)?;
                 let mut campaign = self.campaign(service, &args.limits)?.faults(args.faults);
                 if let Some(clients) = args.clients {
@@ -1625,12 +1658,32 @@ impl App {
                     name.clone(),
                 )
             }
-            None => {
+            _ => {
                 let mut fixtures = Vec::new();
                 for path in transcript::find(&args.fixtures).map_err(|e| e.to_string())? {
                     let t = self.read_transcript(&path).map_err(|e| e.to_string())?;
-                    let mut s = Scenario::from_transcript(&t, &self.registry)
-                        .map_err(|e| format!("{}:{e}", path.display()))?;
+                    let given = args
+                        .service
+                        .as_deref()
+                        .map(|n| self.service(n))
+                        .transpose()?;
+                    let mut s = match (given, t.service()) {
+                        (Some(service), Some(written))
+                            if args.any_service && written != service.name() =>
+                        {
+                            let _ = writeln!(
+                                io::stderr(),
+                                "{}: {}: written for service `{written}`, run as `{}` (--any-service)",
+                                self.name(),
+                                path.display(),
+                                service.name()
+                            );
+                            Scenario::from_transcript_as(&t, service)
+                        }
+                        (Some(service), _) => Scenario::from_transcript_with(&t, service),
+                        (None, _) => Scenario::from_transcript(&t, &self.registry),
+                    }
+                    .map_err(|e| format!("{}:{e}", path.display()))?;
                     for (limit, value) in &args.limits {
                         s.service
                             .set_option(&mut s.options, limit, *value)

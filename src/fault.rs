@@ -14,7 +14,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::rng::SimRng;
+use crate::rng::{SimRng, Stream};
 use crate::text::format_duration;
 
 /// One fault, with its argument.
@@ -500,7 +500,7 @@ impl FaultPlan {
     }
 
     /// Draws a plan: each allowed family is active with probability one half.
-    pub fn draw(allowed: FaultFamilies, rng: &mut SimRng) -> Self {
+    pub(crate) fn draw(allowed: FaultFamilies, rng: &mut SimRng) -> Self {
         let mut plan = FaultPlan::default();
         for family in Family::ALL {
             // Draw for every family, allowed or not, so one family's switch never shifts
@@ -512,6 +512,13 @@ impl FaultPlan {
             }
         }
         plan
+    }
+
+    /// The plan of seed `seed`: drawn from the seed's own plan stream, so that the simulator,
+    /// a real backend under faults and a server under `muxsim run` switch on the same
+    /// families at the same rates for the same seed.
+    pub fn for_seed(allowed: FaultFamilies, seed: u64) -> Self {
+        FaultPlan::draw(allowed, &mut SimRng::new(seed, Stream::Plan))
     }
 
     /// Every allowed family active at the given rate (parts per million).
@@ -545,6 +552,90 @@ impl FaultPlan {
             .into_iter()
             .filter(|f| self.rate(*f) > 0)
             .collect()
+    }
+
+    // The draws of each server operation, one place for every backend that injects them (the
+    // simulator and a real backend under faults): the order of the calls is what makes a
+    // seed reproduce, so it is written once.
+
+    /// The drawn fault of a server read with `available` bytes waiting.
+    pub(crate) fn draw_read(&self, available: usize, rng: &mut SimRng) -> Option<FaultSpec> {
+        if self.fires(Family::Eintr, rng) {
+            return Some(FaultSpec::ReadEintr);
+        }
+        if self.fires(Family::Reset, rng) {
+            return Some(FaultSpec::ReadReset);
+        }
+        if available > 1 && self.fires(Family::ShortIo, rng) {
+            return Some(FaultSpec::ShortRead(
+                rng.between(1, available as u64 - 1) as u32
+            ));
+        }
+        if available > 0 && self.fires(Family::WouldBlock, rng) {
+            return Some(FaultSpec::ReadBlock);
+        }
+        None
+    }
+
+    /// The drawn fault of a server write of `len` bytes.
+    pub(crate) fn draw_write(&self, len: usize, rng: &mut SimRng) -> Option<FaultSpec> {
+        if self.fires(Family::Eintr, rng) {
+            return Some(FaultSpec::WriteEintr);
+        }
+        if self.fires(Family::Reset, rng) {
+            return Some(FaultSpec::WriteReset);
+        }
+        if self.fires(Family::WouldBlock, rng) {
+            return Some(FaultSpec::WriteBlock);
+        }
+        if len > 1 && self.fires(Family::ShortIo, rng) {
+            return Some(FaultSpec::ShortWrite(rng.between(1, len as u64 - 1) as u32));
+        }
+        None
+    }
+
+    /// The drawn fault of a poll of the server's selector.
+    pub(crate) fn draw_poll(&self, rng: &mut SimRng) -> Option<FaultSpec> {
+        self.fires(Family::Eintr, rng)
+            .then_some(FaultSpec::PollEintr)
+    }
+
+    /// The drawn fault of an accept, `head_pending` when a connection is queued.
+    pub(crate) fn draw_accept(&self, head_pending: bool, rng: &mut SimRng) -> Option<FaultSpec> {
+        if self.fires(Family::Eintr, rng) {
+            return Some(FaultSpec::AcceptEintr);
+        }
+        if head_pending && self.fires(Family::Accept, rng) {
+            return Some(if rng.chance(500_000) {
+                FaultSpec::AcceptEmfile(rng.between(1, 3) as u32)
+            } else {
+                FaultSpec::AcceptAborted
+            });
+        }
+        None
+    }
+
+    /// The drawn injected event of a poll for one client: `registered` when its connection
+    /// is registered, `retired` when it had a token the server closed.
+    pub(crate) fn draw_injected(
+        &self,
+        registered: bool,
+        retired: bool,
+        rng: &mut SimRng,
+    ) -> Option<FaultSpec> {
+        if !self.fires(Family::Spurious, rng) {
+            return None;
+        }
+        match (registered, retired) {
+            (true, true) => Some(if rng.chance(500_000) {
+                FaultSpec::Spurious
+            } else {
+                FaultSpec::Stale
+            }),
+            (true, false) => Some(FaultSpec::Spurious),
+            (false, true) => Some(FaultSpec::Stale),
+            (false, false) => None,
+        }
     }
 }
 

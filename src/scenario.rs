@@ -182,12 +182,31 @@ impl Scenario {
         Scenario::from_transcript_with(t, service)
     }
 
+    /// Reads a transcript written for any service as a scenario of `service`, whatever its
+    /// `service` line names: a variant of a service run against the other's fixtures. Its
+    /// limits and options must still be ones `service` has.
+    pub fn from_transcript_as(
+        t: &Transcript,
+        service: &ServiceDescriptor,
+    ) -> Result<Self, ScenarioError> {
+        Scenario::build(t, service, false)
+    }
+
     /// Reads a transcript for `service`: its `service` line, if it has one, must name it.
     pub fn from_transcript_with(
         t: &Transcript,
         service: &ServiceDescriptor,
     ) -> Result<Self, ScenarioError> {
+        Scenario::build(t, service, true)
+    }
+
+    fn build(
+        t: &Transcript,
+        service: &ServiceDescriptor,
+        same_service: bool,
+    ) -> Result<Self, ScenarioError> {
         if let Some(name) = t.service()
+            && same_service
             && name != service.name()
         {
             let (line, column) = service_position(t);
@@ -523,18 +542,24 @@ fn validate(play: &Play, origins: &Origins) -> Result<(), ScenarioError> {
 /// The fault lines of `t` that never fired in `run` (a run of `t`'s scenario, recorded):
 /// a regression fixture whose fault no longer fires passes vacuously.
 pub fn unfired(t: &Transcript, run: &Run) -> Vec<(usize, FaultLine)> {
-    let mut fired: Vec<(Option<String>, crate::fault::FaultSpec, u64)> = run
-        .trace
-        .iter()
-        .filter_map(|e| match &e.kind {
-            TraceKind::Fault { client, spec, at } => Some((
-                client.map(|c| run.clients[c.index()].name.clone()),
-                *spec,
-                *at,
-            )),
-            _ => None,
-        })
-        .collect();
+    let fired = run.trace.iter().filter_map(|e| match &e.kind {
+        TraceKind::Fault { client, spec, at } => Some((
+            client.map(|c| run.clients[c.index()].name.clone()),
+            *spec,
+            *at,
+        )),
+        _ => None,
+    });
+    unfired_of(t, fired)
+}
+
+/// The fault lines of `t` that no fault of `fired` (client name, fault, operation) matches,
+/// by line number, whichever backend fired them.
+pub(crate) fn unfired_of(
+    t: &Transcript,
+    fired: impl IntoIterator<Item = (Option<String>, crate::fault::FaultSpec, u64)>,
+) -> Vec<(usize, FaultLine)> {
+    let mut fired: Vec<_> = fired.into_iter().collect();
     let mut left = Vec::new();
     for (i, line) in t.lines.iter().enumerate() {
         let Item::Fault(fault) = &line.item else {

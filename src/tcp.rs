@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
+use crate::backend::faulty::{Faulty, ServerFaults};
 use crate::backend::level::{LevelBackend, Mechanism};
 use crate::backend::mio::MioBackend;
 use crate::core::Service;
@@ -94,7 +95,39 @@ pub fn serve_on<S: Service>(
     log: &mut dyn Write,
     ready: impl FnOnce(SocketAddr, WakeFn),
 ) -> io::Result<()> {
-    serve_sized(kind, addr, service, config, None, stop, log, ready)
+    serve_sized(kind, addr, service, config, None, None, stop, log, ready)
+}
+
+/// Server-side faults for an in-process server: the shared book and the scenario's rule for
+/// short I/O (see [`Faulty`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Faulting {
+    pub(crate) book: ServerFaults,
+    pub(crate) short_io_drains: bool,
+}
+
+/// Runs `service` on `backend`, under `faults` when given.
+fn serve_faulting<S: Service, B: Backend>(
+    backend: B,
+    faults: Option<Faulting>,
+    service: S,
+    config: Config,
+    stop: &AtomicBool,
+    log: &mut dyn Write,
+) -> io::Result<()>
+where
+    B::Stream: std::os::fd::AsFd,
+{
+    match faults {
+        Some(f) => serve(
+            Faulty::new(backend, f.book, f.short_io_drains),
+            service,
+            config,
+            stop,
+            log,
+        ),
+        None => serve(backend, service, config, stop, log),
+    }
 }
 
 /// [`serve_on`], with the accepted sockets' buffers set to about `socket_buffer` bytes.
@@ -105,6 +138,7 @@ fn serve_sized<S: Service>(
     service: S,
     config: Config,
     socket_buffer: Option<usize>,
+    faults: Option<Faulting>,
     stop: &AtomicBool,
     log: &mut dyn Write,
     ready: impl FnOnce(SocketAddr, WakeFn),
@@ -115,7 +149,7 @@ fn serve_sized<S: Service>(
             backend.set_socket_buffer(socket_buffer);
             let waker = backend.waker();
             ready(backend.local_addr(), Arc::new(move || waker.wake()));
-            serve(backend, service, config, stop, log)
+            serve_faulting(backend, faults, service, config, stop, log)
         }
         RealBackend::Poll | RealBackend::Select => {
             let mechanism = if kind == RealBackend::Poll {
@@ -127,7 +161,7 @@ fn serve_sized<S: Service>(
             backend.set_socket_buffer(socket_buffer);
             let waker = backend.waker();
             ready(backend.local_addr(), Arc::new(move || waker.wake()));
-            serve(backend, service, config, stop, log)
+            serve_faulting(backend, faults, service, config, stop, log)
         }
     }
 }
@@ -219,6 +253,17 @@ impl ServerHandle {
         config: Config,
         socket_buffer: Option<usize>,
     ) -> io::Result<Self> {
+        ServerHandle::start_faulting(kind, service, config, socket_buffer, None)
+    }
+
+    /// [`ServerHandle::start_sized`], with server-side faults injected into the backend.
+    pub(crate) fn start_faulting<S: Service + Send + 'static>(
+        kind: RealBackend,
+        service: S,
+        config: Config,
+        socket_buffer: Option<usize>,
+        faults: Option<Faulting>,
+    ) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -234,6 +279,7 @@ impl ServerHandle {
                         service,
                         config,
                         socket_buffer,
+                        faults,
                         &flag,
                         &mut io::sink(),
                         |addr, wake| {
@@ -590,7 +636,16 @@ pub enum TcpOutcome {
     Inconclusive(String),
 }
 
+impl TcpOutcome {
+    /// Whether the replay ended as the transcript expects.
+    pub fn is_pass(&self) -> bool {
+        matches!(self, TcpOutcome::Pass { .. })
+    }
+}
+
 struct RealClient {
+    /// The client's index in the transcript's scheduling order.
+    id: crate::script::ClientId,
     report: ClientReport,
     stream: Option<TcpStream>,
     inbox: Vec<u8>,
@@ -616,11 +671,28 @@ pub fn replay_tcp_watched(
     options: &TcpReplayOptions,
     server_cpu: Option<&dyn Fn() -> Option<Duration>>,
 ) -> TcpReplay {
+    play(t, addr, options, server_cpu, None)
+}
+
+/// The replay: with `book`, the server runs in this process under faults, and its fault book
+/// takes the transcript's server-side fault lines (instead of skipping them) and learns which
+/// client each connection is.
+fn play(
+    t: &Transcript,
+    addr: SocketAddr,
+    options: &TcpReplayOptions,
+    server_cpu: Option<&dyn Fn() -> Option<Duration>>,
+    book: Option<&ServerFaults>,
+) -> TcpReplay {
     let started = Instant::now();
     let mut result = TcpReplay::default();
     let mut idle = (Duration::ZERO, Duration::ZERO);
     let mut measured = false;
     let mut clients: Vec<RealClient> = Vec::new();
+    let order = t.clients();
+    let id_of = |name: &str| {
+        crate::script::ClientId::from_index(order.iter().position(|n| n == name).unwrap_or(0))
+    };
     for (index, line) in t.lines.iter().enumerate() {
         let line_no = index + 1;
         match &line.item {
@@ -629,6 +701,7 @@ pub fn replay_tcp_watched(
                     Some(c) => c,
                     None => {
                         clients.push(RealClient {
+                            id: id_of(client),
                             report: ClientReport::new(client.clone()),
                             stream: None,
                             inbox: Vec::new(),
@@ -660,7 +733,15 @@ pub fn replay_tcp_watched(
                             .map(|cpu| (cpu, Instant::now()))
                     })
                     .flatten();
-                let stepped = real_step(&mut clients[c], step, addr, options, &mut result, clock);
+                let stepped = real_step(
+                    &mut clients[c],
+                    step,
+                    addr,
+                    options,
+                    &mut result,
+                    clock,
+                    book,
+                );
                 if let (Some((cpu0, wall0)), Some(cpu1)) =
                     (before, server_cpu.and_then(|cpu| cpu()))
                 {
@@ -694,10 +775,21 @@ pub fn replay_tcp_watched(
                             FaultSpec::ClientReset => Step::Reset,
                             _ => Step::Shutdown,
                         };
-                        let _ = real_step(c, &step, addr, options, &mut result, Clock(started));
+                        let _ =
+                            real_step(c, &step, addr, options, &mut result, Clock(started), book);
                     }
                 }
-                (spec, _) => result.skipped_faults.push((line_no, spec)),
+                // Inside a server of this process, the fault book takes the rest.
+                (spec, client) => match book {
+                    Some(book) => {
+                        let client = client.as_deref().map(id_of);
+                        match fault.at {
+                            Some(at) => book.anchor(client, spec, at),
+                            None => book.arm(client, spec),
+                        }
+                    }
+                    None => result.skipped_faults.push((line_no, spec)),
+                },
             },
             _ => {}
         }
@@ -708,9 +800,84 @@ pub fn replay_tcp_watched(
             collect_rest(c, options.timeout, Clock(started));
         }
     }
-    result.clients = clients.into_iter().map(|c| c.report).collect();
+    result.clients = clients
+        .into_iter()
+        .map(|mut c| {
+            // A client whose connection a fault reset or aborted is owed nothing after it.
+            if let Some(book) = book {
+                c.report.disrupted |= book.is_disrupted(c.id);
+            }
+            c.report
+        })
+        .collect();
     result.idle_cpu = measured.then_some(idle);
     result
+}
+
+/// A transcript replayed against a server of this process on a real backend: what the
+/// clients saw, how the server ended, and the faults that fired inside it.
+#[derive(Debug)]
+pub(crate) struct InProcessReplay {
+    pub(crate) replay: TcpReplay,
+    pub(crate) outcome: TcpOutcome,
+    /// Each fault that fired: the client's name (`None`: the whole server), the fault, and
+    /// the operation it hit.
+    pub(crate) fired: Vec<(Option<String>, FaultSpec, u64)>,
+}
+
+/// Replays `t` against `service` served by a real backend of this process: the transcript's
+/// server-side fault lines and the faults the seed draws under `world.faults` happen inside
+/// that server, from the same picker as the simulator's; short I/O follows the rule of
+/// `world.sim.semantics` where it is weaker than the kernel's.
+pub(crate) fn replay_in_process(
+    kind: RealBackend,
+    t: &Transcript,
+    service: (&ServiceDescriptor, &ServiceOptions),
+    world: &crate::world::WorldConfig,
+    options: &TcpReplayOptions,
+) -> io::Result<InProcessReplay> {
+    let mut config = world.driver.clone();
+    // Real sockets have no virtual clock: keep the server's timers short.
+    config.linger = config.linger.min(Duration::from_millis(500));
+    // A transcript's `limit buffer` sizes the real sockets too, as far as the kernel allows.
+    let buffer = t
+        .limits()
+        .find(|(_, name, _)| *name == "buffer")
+        .map(|_| world.sim.buffer);
+    let book = ServerFaults::new(world.seed, world.fault_plan());
+    let faulting = Faulting {
+        book: book.clone(),
+        short_io_drains: world.sim.semantics.short_io_drains(),
+    };
+    let server = ServerHandle::start_faulting(
+        kind,
+        service.0.build(service.1),
+        config,
+        buffer,
+        Some(faulting),
+    )?;
+    let options = TcpReplayOptions {
+        socket_buffer: buffer,
+        ..options.clone()
+    };
+    let cpu = || server.cpu_time();
+    let replay = play(t, server.addr(), &options, Some(&cpu), Some(&book));
+    let crashed = server.stop().err().map(|e| e.to_string());
+    let outcome = replay.verdict(t, Some(service), crashed.as_deref());
+    let names = t.clients();
+    let fired = book
+        .fired()
+        .into_iter()
+        .map(|f| {
+            let name = f.client.and_then(|c| names.get(c.index()).cloned());
+            (name, f.spec, f.at)
+        })
+        .collect();
+    Ok(InProcessReplay {
+        replay,
+        outcome,
+        fired,
+    })
 }
 
 /// Real time since the replay began, as the timeline's clock.
@@ -829,10 +996,17 @@ fn real_step(
     options: &TcpReplayOptions,
     result: &mut TcpReplay,
     clock: Clock,
+    book: Option<&ServerFaults>,
 ) -> Result<(), TcpFailure> {
     match step {
         Step::Connect => {
+            if let Some(book) = book {
+                book.connecting(c.id);
+            }
             let stream = connect_sized(addr, options).map_err(|e| {
+                if let Some(book) = book {
+                    book.connect_failed(c.id);
+                }
                 fail(
                     TcpFailureKind::Connect,
                     format!("cannot connect to {addr}: {e}"),

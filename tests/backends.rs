@@ -171,3 +171,69 @@ fn the_simulator_refuses_descriptors_where_real_select_does() {
     );
     assert!(sim_refused.iter().all(|fd| *fd > largest));
 }
+
+/// Fault lines that only the server's own kernel could cause, each one armed where the
+/// transcript puts it, and the answers a correct server gives under them. (Over real sockets
+/// a client's round trips may all pass inside one turn of the server: the `wait` lets the
+/// server return to its poll, where the spurious report is made.)
+const SERVER_FAULTS: &str = r#"service echo
+! accept-eintr
+! poll-eintr
+a connect
+a recv "hello"
+! a read-eintr
+! a write-eintr
+a send "ping"
+a recv "pingresponse"
+! a short-write 2
+! a write-block
+a send "pong"
+a recv "pongresponse"
+! a read-block
+a send "x"
+a recv "xresponse"
+! a spurious
+a wait 100ms
+a send "y"
+a recv "yresponse"
+! a read-reset
+a send "gone"
+a recv-reset
+b connect
+b recv "hello"
+b send "still here"
+b recv "still hereresponse"
+b close
+"#;
+
+/// A reset fault is not a transcript's assumption: without it this expectation fails.
+const RESET_ONLY: &str = r#"service echo
+a connect
+a recv "hello"
+! a read-reset
+a send "ping"
+a recv-reset
+"#;
+
+#[test]
+fn server_side_fault_lines_fire_inside_every_real_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = dir.path().join("faults.txn");
+    std::fs::write(&faults, SERVER_FAULTS).unwrap();
+    let reset = dir.path().join("reset.txn");
+    std::fs::write(&reset, RESET_ONLY).unwrap();
+    for backend in ["mio", "poll", "select"] {
+        // --strict fails a fault line that never fired.
+        let out = common::muxsim()
+            .args(["replay", "--strict", "--backend", backend])
+            .arg(&faults)
+            .arg(&reset)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{backend}:\n{text}");
+        assert!(text.contains("2 passed, 0 failed"), "{backend}:\n{text}");
+        assert!(!text.contains("never fired"), "{backend}:\n{text}");
+        assert!(!text.contains("INCONCLUSIVE"), "{backend}:\n{text}");
+    }
+}

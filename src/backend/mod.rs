@@ -32,6 +32,8 @@
 //!   for the listener so a driver backing off from `EMFILE` does not spin.
 //! - **A clock**, [`Backend::now`], the only time the driver and the service ever see.
 
+pub(crate) mod faults;
+pub(crate) mod faulty;
 pub mod level;
 pub mod mio;
 pub(crate) mod sim;

@@ -44,7 +44,6 @@ pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, merge};
 pub(crate) use shrink::to_transcript;
 
 use crate::fault::{Family, FaultFamilies, FaultPlan};
-use crate::rng::{SimRng, Stream};
 use crate::scenario::{Scenario, judge_run};
 use crate::semantics::Semantics;
 use crate::service::{Oracle, Registry, ServiceDescriptor, ServiceOptions};
@@ -457,7 +456,7 @@ impl Campaign {
 
     fn shape(&self, seed: u64) -> Shape {
         let protocol = self.service.protocol_for(&self.options);
-        let plan = FaultPlan::draw(self.faults, &mut SimRng::new(seed, Stream::Plan));
+        let plan = FaultPlan::for_seed(self.faults, seed);
         Shape {
             clients: self.clients.unwrap_or(protocol.client_count()),
             protocol,

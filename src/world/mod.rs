@@ -94,6 +94,15 @@ pub struct WorldConfig {
     pub record: bool,
 }
 
+impl WorldConfig {
+    /// The run's fault plan: the one given, or the seed's.
+    pub(crate) fn fault_plan(&self) -> FaultPlan {
+        self.plan
+            .clone()
+            .unwrap_or_else(|| FaultPlan::for_seed(self.faults, self.seed))
+    }
+}
+
 impl Default for WorldConfig {
     fn default() -> Self {
         WorldConfig {
@@ -350,9 +359,7 @@ impl<S: Service> World<S> {
     /// Builds a world that plays `play` against `service`.
     pub fn new(config: WorldConfig, service: S, play: Play) -> Result<Self, ScriptError> {
         play.validate()?;
-        let plan = config.plan.clone().unwrap_or_else(|| {
-            FaultPlan::draw(config.faults, &mut SimRng::new(config.seed, Stream::Plan))
-        });
+        let plan = config.fault_plan();
         let mut net = Net::new(config.sim.clone(), config.seed, plan);
         if config.sim.detail {
             net.names = play.clients.iter().map(|c| c.name.clone()).collect();

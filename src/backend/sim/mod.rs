@@ -33,14 +33,13 @@
 //! descriptor order for `select` and `poll` and drawn from the seed for epoll, whose ready
 //! list has no promised order.
 
-mod faults;
 pub(crate) mod net;
 
 use std::io;
 use std::time::Duration;
 
 use super::{Backend, Event, Interest, Token};
-use crate::fault::{Family, FaultSpec, Op};
+use crate::fault::{FaultSpec, Op};
 use crate::script::ClientId;
 use crate::semantics::{FD_SETSIZE, Semantics};
 use crate::text::quote;
@@ -168,21 +167,7 @@ impl SimBackend {
                 Op::Poll,
                 index,
                 |_| true,
-                |plan, rng| {
-                    if !plan.fires(Family::Spurious, rng) {
-                        return None;
-                    }
-                    match (registered.is_some(), retired.is_some()) {
-                        (true, true) => Some(if rng.chance(500_000) {
-                            FaultSpec::Spurious
-                        } else {
-                            FaultSpec::Stale
-                        }),
-                        (true, false) => Some(FaultSpec::Spurious),
-                        (false, true) => Some(FaultSpec::Stale),
-                        (false, false) => None,
-                    }
-                },
+                |plan, rng| plan.draw_injected(registered.is_some(), retired.is_some(), rng),
             );
             match (spec, registered, retired) {
                 (Some(FaultSpec::Spurious), Some(reg), _) => extra.push(Event {
@@ -262,10 +247,7 @@ impl Backend for SimBackend {
             Op::Poll,
             index,
             |_| true,
-            |plan, rng| {
-                plan.fires(Family::Eintr, rng)
-                    .then_some(FaultSpec::PollEintr)
-            },
+            |plan, rng| plan.draw_poll(rng),
         );
         if fault == Some(FaultSpec::PollEintr) {
             return Err(errno(libc::EINTR));
@@ -318,17 +300,7 @@ impl Backend for SimBackend {
         } else {
             let applicable = |spec| head_pending || spec != FaultSpec::AcceptAborted;
             net.fault(None, Op::Accept, index, applicable, |plan, rng| {
-                if plan.fires(Family::Eintr, rng) {
-                    return Some(FaultSpec::AcceptEintr);
-                }
-                if head_pending && plan.fires(Family::Accept, rng) {
-                    return Some(if rng.chance(500_000) {
-                        FaultSpec::AcceptEmfile(rng.between(1, 3) as u32)
-                    } else {
-                        FaultSpec::AcceptAborted
-                    });
-                }
-                None
+                plan.draw_accept(head_pending, rng)
             })
         };
         match fault {
@@ -431,23 +403,8 @@ impl Backend for SimBackend {
             .c2s
             .len()
             .min(buf.len());
-        let (client, fault) = self.call_fault(stream, Op::Read, |plan, rng| {
-            if plan.fires(Family::Eintr, rng) {
-                return Some(FaultSpec::ReadEintr);
-            }
-            if plan.fires(Family::Reset, rng) {
-                return Some(FaultSpec::ReadReset);
-            }
-            if available > 1 && plan.fires(Family::ShortIo, rng) {
-                return Some(FaultSpec::ShortRead(
-                    rng.between(1, available as u64 - 1) as u32
-                ));
-            }
-            if available > 0 && plan.fires(Family::WouldBlock, rng) {
-                return Some(FaultSpec::ReadBlock);
-            }
-            None
-        });
+        let (client, fault) =
+            self.call_fault(stream, Op::Read, |plan, rng| plan.draw_read(available, rng));
         let mut limit = buf.len();
         match fault {
             Some(FaultSpec::ReadEintr) => return Err(errno(libc::EINTR)),
@@ -505,21 +462,8 @@ impl Backend for SimBackend {
             ));
         }
         let len = buf.len();
-        let (client, fault) = self.call_fault(stream, Op::Write, |plan, rng| {
-            if plan.fires(Family::Eintr, rng) {
-                return Some(FaultSpec::WriteEintr);
-            }
-            if plan.fires(Family::Reset, rng) {
-                return Some(FaultSpec::WriteReset);
-            }
-            if plan.fires(Family::WouldBlock, rng) {
-                return Some(FaultSpec::WriteBlock);
-            }
-            if len > 1 && plan.fires(Family::ShortIo, rng) {
-                return Some(FaultSpec::ShortWrite(rng.between(1, len as u64 - 1) as u32));
-            }
-            None
-        });
+        let (client, fault) =
+            self.call_fault(stream, Op::Write, |plan, rng| plan.draw_write(len, rng));
         let mut limit = len;
         match fault {
             Some(FaultSpec::WriteEintr) => return Err(errno(libc::EINTR)),

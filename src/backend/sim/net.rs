@@ -6,8 +6,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Duration;
 
-use super::faults::Faults;
 use super::{NetEvent, NetStats, SimConfig};
+use crate::backend::faults::Faults;
 use crate::backend::{Event, Interest, Token};
 use crate::fault::{Family, FaultPlan, FaultSpec, Op};
 use crate::rng::{SimRng, Stream};

@@ -1,4 +1,4 @@
-//! Picking the fault for one operation of the simulated network: scripted faults anchored to
+//! Picking the fault for one operation of a backend under faults (simulated or real): scripted faults anchored to
 //! an exact operation first, then scripted faults armed for the next operation of a kind, then
 //! a fault drawn from the run's plan.
 
