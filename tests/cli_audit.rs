@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::muxsim;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -11,16 +13,6 @@ use std::time::Duration;
 
 use assert_cmd::Command as Cmd;
 use common::Serve;
-
-fn muxsim() -> Cmd {
-    let mut cmd = Cmd::cargo_bin("muxsim").expect("the binary is built");
-    // No environment defaults leak in, and nothing may hang a test.
-    for var in ["MUXSIM_SEED", "MUXSIM_SEEDS", "MUXSIM_JOBS", "NO_COLOR"] {
-        cmd.env_remove(var);
-    }
-    cmd.timeout(Duration::from_secs(60));
-    cmd
-}
 
 fn run(cmd: &mut Cmd) -> (Option<i32>, String, String) {
     let out = cmd.output().expect("runs");

@@ -4,17 +4,10 @@
 
 mod common;
 
-use assert_cmd::Command;
+use common::muxsim;
+
 use common::Reaped;
 use serde_json::Value;
-
-fn muxsim() -> Command {
-    let mut cmd = Command::cargo_bin("muxsim").unwrap();
-    for var in ["MUXSIM_SEED", "MUXSIM_SEEDS", "MUXSIM_JOBS", "NO_COLOR"] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

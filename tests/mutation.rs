@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::time::Duration;
+use common::muxsim;
 
-use assert_cmd::Command as Cmd;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -17,15 +16,6 @@ fn mutants() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(120)
-}
-
-fn muxsim() -> Cmd {
-    let mut cmd = Cmd::cargo_bin("muxsim").expect("the binary is built");
-    for var in ["MUXSIM_SEED", "MUXSIM_SEEDS", "MUXSIM_JOBS"] {
-        cmd.env_remove(var);
-    }
-    cmd.timeout(Duration::from_secs(30));
-    cmd
 }
 
 /// Pieces of the grammar, to splice into fixtures.

@@ -4,20 +4,9 @@
 
 mod common;
 
-use std::time::Duration;
+use common::muxsim;
 
-use assert_cmd::Command as Cmd;
 use serde_json::Value;
-
-fn muxsim() -> Cmd {
-    let mut cmd = Cmd::cargo_bin("muxsim").expect("the binary is built");
-    for var in ["MUXSIM_SEED", "MUXSIM_SEEDS", "MUXSIM_JOBS"] {
-        cmd.env_remove(var);
-    }
-    cmd.current_dir(common::root());
-    cmd.timeout(Duration::from_secs(240));
-    cmd
-}
 
 /// `muxsim run ARGS -- SERVER...` with short waits, as JSON; the transcripts it wrote go in
 /// the report as `transcript_texts`.

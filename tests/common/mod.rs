@@ -414,3 +414,18 @@ impl Service for OnRead {
         self.open
     }
 }
+
+/// The `muxsim` binary as a user runs it from the repository root: no `MUXSIM_*` default
+/// and no `NO_COLOR` leaks in from the environment, and no test can hang on it.
+pub fn muxsim() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("muxsim").expect("the binary is built");
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("MUXSIM_") {
+            cmd.env_remove(&var);
+        }
+    }
+    cmd.env_remove("NO_COLOR");
+    cmd.current_dir(root());
+    cmd.timeout(Duration::from_secs(240));
+    cmd
+}
