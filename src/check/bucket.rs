@@ -1,7 +1,8 @@
 //! Failure signatures: what makes two failing seeds the same bug.
 //!
 //! A signature is the kind of check that fired and its message with everything that varies
-//! from seed to seed normalized: client names become `_`, quoted bytes `"…"`, numbers `N`.
+//! from seed to seed normalized: client names become `_`, quoted bytes `"…"`, numbers `N`,
+//! and a quantity's unit goes with its number (`12 ns` and `1.500 ms` of CPU are one `N`).
 //! The message already says at which kind of step the check fired (a `recv`, a `recv-eof`, the
 //! end of the run), so two seeds with one signature failed the same way at the same kind of
 //! step. A campaign keeps one minimal reproduction per signature.
@@ -19,9 +20,16 @@ pub fn signature(failure: &Failure) -> String {
     }
 }
 
-/// Normalizes a failure message: `client NAME` to `client _`, quoted strings to `"…"`, runs
-/// of digits to `N`, object descriptions in angle brackets (`<socket.socket fd=7, ...>`, as
-/// a server's error message may print them) to `<…>`.
+/// Units a measured quantity is printed in, whose choice depends on the quantity's size: a
+/// number in one of them is one `N` whatever the unit, so a magnitude never splits a bucket.
+const UNITS: [&str; 14] = [
+    "ns", "us", "µs", "ms", "s", "m", "h", "B", "KB", "kB", "MB", "KiB", "MiB", "GiB",
+];
+
+/// Normalizes a failure message: `client NAME` to `client _`, quoted strings to `"…"`,
+/// numbers (with their decimals, and with a unit of time or size that follows them) to `N`,
+/// object descriptions in angle brackets (`<socket.socket fd=7, ...>`, as a server's error
+/// message may print them) to `<…>`.
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -51,6 +59,29 @@ pub fn normalize(text: &str) -> String {
             d if d.is_ascii_digit() => {
                 while chars.peek().is_some_and(char::is_ascii_digit) {
                     chars.next();
+                }
+                // Decimals: `1.500` is one number, a full stop after `3.` is not.
+                let mut ahead = chars.clone();
+                if ahead.next() == Some('.') && ahead.peek().is_some_and(char::is_ascii_digit) {
+                    chars.next();
+                    while chars.peek().is_some_and(char::is_ascii_digit) {
+                        chars.next();
+                    }
+                }
+                // A unit right after it, with or without a space, is part of the quantity.
+                let mut ahead = chars.clone();
+                if ahead.peek() == Some(&' ') {
+                    ahead.next();
+                }
+                let word: String = ahead
+                    .clone()
+                    .take_while(|c| c.is_alphanumeric() || *c == 'µ')
+                    .collect();
+                if UNITS.contains(&word.as_str()) {
+                    for _ in 0..word.chars().count() {
+                        ahead.next();
+                    }
+                    chars = ahead;
                 }
                 out.push('N');
             }
@@ -100,8 +131,24 @@ mod tests {
         };
         assert_eq!(
             signature(&panic),
-            "panic: the service panicked: KeyError: conn N.N"
+            "panic: the service panicked: KeyError: conn N"
         );
         assert_ne!(signature(&a), signature(&panic));
+    }
+
+    #[test]
+    fn a_quantity_is_one_number_whatever_its_unit_and_magnitude() {
+        let small =
+            normalize("hang: client a: no answer (the server used 830 ns of CPU in 2.004 s)");
+        let large =
+            normalize("hang: client b: no answer (the server used 1.250 ms of CPU in 2.1s)");
+        assert_eq!(small, large);
+        assert_eq!(
+            small,
+            "hang: client _: no answer (the server used N of CPU in N)"
+        );
+        // A unit is a whole word: `7 sockets` keeps its word, a sentence keeps its full stop.
+        assert_eq!(normalize("7 sockets left at 3."), "N sockets left at N.");
+        assert_eq!(normalize("64 KiB over 3B"), "N over N");
     }
 }

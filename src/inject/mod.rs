@@ -38,7 +38,6 @@ use serde::Serialize;
 use crate::check::{Campaign, bucket};
 use crate::fault::{Family, FaultFamilies, FaultPlan};
 use crate::live::{self, LiveFailureKind, LiveOptions, LiveRun};
-use crate::rng::{SimRng, Stream};
 use crate::scenario::{Scenario, entry_item};
 use crate::script::{Entry, Step};
 use crate::text::human_duration;
@@ -413,7 +412,7 @@ impl Runner<'_> {
     fn attempt(&mut self, seed: u64, scenario: &Scenario) -> Result<Attempt, String> {
         self.epoch += 1;
         let epoch = self.epoch;
-        let plan = FaultPlan::draw(self.config.faults, &mut SimRng::new(seed, Stream::Plan));
+        let plan = FaultPlan::for_seed(self.config.faults, seed);
         let live_options = self.config.live.clone();
         let server = self.server()?;
         let _ = server.events();
@@ -704,12 +703,49 @@ fn blocked_reading_a_socket(server: &Server) -> Option<String> {
         .then(|| format!("{call} on fd {fd} ({target})"))
 }
 
-/// How the server died, with the last line it printed (an exception, a panic message).
+/// How the server died, with what it said of the cause (a panic's message, an exception).
 fn crash_message(server: &Server, how: &str) -> String {
-    match server.output_tail(1).first() {
-        Some(last) => format!("the server {how}: {}", last.trim()),
+    match crash_cause(&server.output_tail(40)) {
+        Some(cause) => format!("the server {how}: {cause}"),
         None => format!("the server {how}"),
     }
+}
+
+/// The line of a server's last output that names why it died: a Rust panic's location with
+/// its message, a Python traceback's exception line, or else the last line that is not a
+/// hint about backtraces.
+fn crash_cause(lines: &[String]) -> Option<String> {
+    let lines: Vec<&str> = lines.iter().map(|l| l.trim_end()).collect();
+    // Rust: `thread 'main' panicked at src/main.rs:9:5:` and the message on the next line
+    // (1.73 and later), or `thread 'main' panicked at 'message', src/main.rs:9:5` (before).
+    if let Some(i) = lines
+        .iter()
+        .rposition(|l| l.starts_with("thread '") && l.contains("' panicked at "))
+    {
+        let head = lines[i].trim();
+        return Some(match lines.get(i + 1) {
+            Some(message) if head.ends_with(':') && !message.trim().is_empty() => {
+                format!("{head} {}", message.trim())
+            }
+            _ => head.to_string(),
+        });
+    }
+    // Python: the exception line closes the last traceback, after its indented frames.
+    if let Some(i) = lines
+        .iter()
+        .rposition(|l| l.starts_with("Traceback (most recent call last)"))
+        && let Some(exception) = lines[i + 1..]
+            .iter()
+            .find(|l| !l.is_empty() && !l.starts_with(char::is_whitespace))
+    {
+        return Some(exception.trim().to_string());
+    }
+    lines
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .map(str::to_string)
 }
 
 /// Clients as the oracle sees them over real sockets: one that closed was cut off from
@@ -1054,4 +1090,62 @@ pub fn run(config: &RunConfig, progress: &mut dyn FnMut(RunProgress)) -> Result<
 /// Where `run` writes a bucket's transcript: `DIR/NAME-KIND-SEED.txn`.
 pub fn example_path(dir: &Path, name: &str, example: &RunExample) -> PathBuf {
     dir.join(format!("{name}-{}-{}.txn", example.kind, example.seed))
+}
+
+#[cfg(test)]
+mod crash_tests {
+    use super::crash_cause;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_rust_panic_is_quoted_with_its_message_not_the_backtrace_hint() {
+        let out = lines(
+            "listening on 127.0.0.1:4000\n\
+             thread 'main' panicked at src/main.rs:41:27:\n\
+             called `Option::unwrap()` on a `None` value\n\
+             note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+        );
+        assert_eq!(
+            crash_cause(&out).as_deref(),
+            Some(
+                "thread 'main' panicked at src/main.rs:41:27: called `Option::unwrap()` on a `None` value"
+            )
+        );
+        let old = lines(
+            "thread 'main' panicked at 'index out of bounds', src/main.rs:9:5\n\
+             note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+        );
+        assert_eq!(
+            crash_cause(&old).as_deref(),
+            Some("thread 'main' panicked at 'index out of bounds', src/main.rs:9:5")
+        );
+    }
+
+    #[test]
+    fn a_python_traceback_is_quoted_by_its_exception_line() {
+        let out = lines(
+            "Traceback (most recent call last):\n\
+             \x20 File \"server.py\", line 40, in <module>\n\
+             \x20   main()\n\
+             \x20 File \"server.py\", line 31, in main\n\
+             \x20   del queues[sock]\n\
+             KeyError: <socket.socket fd=7>",
+        );
+        assert_eq!(
+            crash_cause(&out).as_deref(),
+            Some("KeyError: <socket.socket fd=7>")
+        );
+    }
+
+    #[test]
+    fn other_output_is_quoted_by_its_last_line() {
+        assert_eq!(
+            crash_cause(&lines("starting\nsegfault in handler\n")).as_deref(),
+            Some("segfault in handler")
+        );
+        assert_eq!(crash_cause(&[]), None);
+    }
 }
