@@ -325,3 +325,34 @@ fn a_server_that_cannot_be_run_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// Compiles a C peer of `fixtures/peers/` into `dir` with the system's C compiler.
+fn compile_peer(source: &str, dir: &std::path::Path) -> String {
+    let binary = dir.join(source.trim_end_matches(".c"));
+    let status = std::process::Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&binary)
+        .arg(common::root().join("fixtures/peers").join(source))
+        .status()
+        .expect("a C compiler (cc) is installed; .ci/run installs one");
+    assert!(status.success(), "{source} compiles");
+    binary.display().to_string()
+}
+
+#[test]
+fn events_owed_past_a_full_epoll_array_are_delivered_at_the_next_wait() {
+    // A correct edge-triggered server that takes one event per epoll_wait: an event muxsim
+    // owes it after an injected EAGAIN or short read must wait for a later call, not vanish
+    // (a server waiting for that edge hangs).
+    let dir = tempfile::tempdir().unwrap();
+    let server = compile_peer("lines_et_one_event.c", dir.path());
+    let (code, report, stderr) = run(&["--service", "lines", "--seeds", "30"], &[&server, "0"]);
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+    let fired = &report["injected"];
+    for kind in ["read-block", "short-read", "short-write", "write-block"] {
+        assert!(
+            fired[kind].as_u64().unwrap_or(0) > 0,
+            "{kind} never fired: {report:#}"
+        );
+    }
+}

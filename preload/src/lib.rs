@@ -1442,8 +1442,34 @@ fn take_owed(epfd: c_int) -> Vec<(u64, u32)> {
     out
 }
 
-/// After a real epoll wait: adds what is owed and a spurious report if planned, and
-/// disarms one-shot registrations that were reported.
+/// Puts owed events that were not delivered back on the books, for the next wait.
+fn give_back(epfd: c_int, owed: &[(u64, u32)]) {
+    if owed.is_empty() {
+        return;
+    }
+    if let Some(st) = state().as_mut() {
+        let instances = st.instances(epfd);
+        let mut back: Vec<(c_int, u32)> = Vec::new();
+        for &(data, bits) in owed {
+            for i in &instances {
+                if let Some(regs) = st.regs.get(i) {
+                    back.extend(
+                        regs.iter()
+                            .filter(|(_, r)| r.data == data)
+                            .map(|(&fd, _)| (fd, bits)),
+                    );
+                }
+            }
+        }
+        for (fd, bits) in back {
+            *st.owed.entry(fd).or_insert(0) |= bits;
+        }
+    }
+}
+
+/// After a real epoll wait: adds what is owed (what does not fit in the caller's array stays
+/// owed for the next wait) and a spurious report if planned, and disarms one-shot
+/// registrations that were reported.
 unsafe fn epoll_after(
     epfd: c_int,
     events: *mut epoll_event,
@@ -1454,14 +1480,18 @@ unsafe fn epoll_after(
 ) -> c_int {
     let max = maxevents.max(0) as usize;
     let out = std::slice::from_raw_parts_mut(events, max);
+    let mut left = Vec::new();
     for (data, bits) in owed {
         if let Some(e) = out[..n].iter_mut().find(|e| e.data == data) {
             e.events |= bits;
         } else if n < max {
             out[n] = epoll_event { events: bits, data };
             n += 1;
+        } else {
+            left.push((data, bits));
         }
     }
+    give_back(epfd, &left);
     let mut guard = state();
     if let Some(st) = guard.as_mut() {
         let instances = st.instances(epfd);
@@ -1525,24 +1555,7 @@ unsafe fn epoll_common(
         if !owed.is_empty() {
             // Still owed: give them back.
             let e = errno();
-            if let Some(st) = state().as_mut() {
-                let instances = st.instances(epfd);
-                let mut back: Vec<(c_int, u32)> = Vec::new();
-                for &(data, bits) in &owed {
-                    for i in &instances {
-                        if let Some(regs) = st.regs.get(i) {
-                            back.extend(
-                                regs.iter()
-                                    .filter(|(_, r)| r.data == data)
-                                    .map(|(&fd, _)| (fd, bits)),
-                            );
-                        }
-                    }
-                }
-                for (fd, bits) in back {
-                    *st.owed.entry(fd).or_insert(0) |= bits;
-                }
-            }
+            give_back(epfd, &owed);
             set_errno(e);
         }
         return r;
