@@ -51,8 +51,12 @@ fn crowd(kind: RealBackend, n: usize) -> (ServerHandle, Vec<TcpStream>, usize) {
 }
 
 /// Raises this process's descriptor limit as far as the hard limit allows (up to 8,192):
-/// the test holds both ends of 1,100 connections.
-fn raise_fd_limit() {
+/// the test holds both ends of 1,100 connections. Held until the guard drops.
+fn raise_fd_limit() -> std::sync::MutexGuard<'static, ()> {
+    // The tests that crowd select(2) past descriptor 1024 share this process's numbering:
+    // one at a time, or one's listener is born past the boundary the other is filling.
+    static CROWD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = CROWD.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: getrlimit/setrlimit read and write the struct we own; no pointer is kept.
     unsafe {
         let mut limit: libc::rlimit = std::mem::zeroed();
@@ -61,11 +65,12 @@ fn raise_fd_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
+    guard
 }
 
 #[test]
 fn select_refuses_descriptors_past_fd_setsize_and_keeps_serving() {
-    raise_fd_limit();
+    let _crowd = raise_fd_limit();
     // 1,100 clients. Client and server sockets share this process, so the server's
     // descriptors pass 1024 after about 510 clients; the rest get a clean refusal.
     let (server, mut greeted, refused) = crowd(RealBackend::Select, 1100);
@@ -95,7 +100,7 @@ fn real_select_boundary() -> (i32, i32) {
     use muxsim::backend::{Backend, Interest, Token};
     use muxsim::{LevelBackend, Mechanism};
     use std::os::fd::AsRawFd;
-    raise_fd_limit();
+    let _crowd = raise_fd_limit();
     let mut backend =
         LevelBackend::bind("127.0.0.1:0".parse().unwrap(), Mechanism::Select).unwrap();
     let addr = backend.local_addr();
