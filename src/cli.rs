@@ -332,8 +332,9 @@ struct SimArgs {
     /// The seed: it decides the scenario, the schedule and the faults.
     #[arg(long, env = "MUXSIM_SEED")]
     seed: u64,
-    /// Readiness semantics; `all` lets the seed pick one.
-    #[arg(long, value_parser = semantics_values(), default_value = "epoll-et")]
+    /// Readiness semantics; `all` lets the seed pick one as `fuzz` does, so that seed N here
+    /// is the run a campaign calls seed N (with the same --faults, --clients and --limit).
+    #[arg(long, value_parser = semantics_values(), default_value = "all")]
     semantics: SemanticsChoice,
     /// Clients in the scenario (default: the service's protocol says).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]

@@ -551,3 +551,45 @@ fn fixtures_of_one_service_run_against_another_only_when_asked_and_say_so() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn a_campaigns_seed_is_the_same_run_under_sim_without_extra_flags() {
+    let out = muxsim()
+        .args([
+            "fuzz",
+            "--service",
+            "seed4-literal",
+            "--seeds",
+            "40",
+            "--jobs",
+            "1",
+        ])
+        .args(["--no-shrink", "--format", "json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let buckets = report["buckets"].as_array().unwrap();
+    assert!(!buckets.is_empty(), "{report}");
+    let mut semantics_seen = std::collections::BTreeSet::new();
+    for bucket in buckets {
+        for seed in bucket["seeds"].as_array().unwrap().iter().take(4) {
+            let seed = seed.as_u64().unwrap().to_string();
+            let out = muxsim()
+                .args(["sim", "--service", "seed4-literal", "--seed", &seed])
+                .args(["--format", "json"])
+                .output()
+                .unwrap();
+            let sim: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(sim["pass"], false, "seed {seed}: {sim}");
+            let message = sim["failure"]["message"].as_str().unwrap_or_default();
+            let kind = bucket["kind"].as_str().unwrap();
+            assert!(
+                sim["failure"]["kind"] == kind,
+                "seed {seed} failed the campaign as {kind} but sim says {message}"
+            );
+            semantics_seen.insert(sim["semantics"].as_str().unwrap().to_string());
+        }
+    }
+    // The seed chose the semantics, as the campaign's seeds do.
+    assert!(semantics_seen.len() > 1, "{semantics_seen:?}");
+}
