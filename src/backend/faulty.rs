@@ -159,6 +159,13 @@ where
         }
     }
 
+    /// Keeps what a client's connection is registered under, for the reports it may be owed.
+    fn remember(&mut self, stream: &B::Stream, token: Token, interest: Interest) {
+        if let Some(client) = self.client(stream) {
+            self.registered.insert(client, (token, interest));
+        }
+    }
+
     fn client(&self, stream: &B::Stream) -> Option<ClientId> {
         self.conns
             .get(&stream.as_fd().as_raw_fd())
@@ -411,9 +418,7 @@ where
         interest: Interest,
     ) -> io::Result<()> {
         self.inner.register(stream, token, interest)?;
-        if let Some(client) = self.client(stream) {
-            self.registered.insert(client, (token, interest));
-        }
+        self.remember(stream, token, interest);
         Ok(())
     }
 
@@ -424,9 +429,7 @@ where
         interest: Interest,
     ) -> io::Result<()> {
         self.inner.reregister(stream, token, interest)?;
-        if let Some(client) = self.client(stream) {
-            self.registered.insert(client, (token, interest));
-        }
+        self.remember(stream, token, interest);
         Ok(())
     }
 
