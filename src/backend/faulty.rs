@@ -41,6 +41,26 @@ struct Book {
     disrupted: Vec<ClientId>,
 }
 
+impl Book {
+    fn record(&mut self, client: Option<ClientId>, spec: FaultSpec, at: u64) {
+        self.fired.push(Fired { client, spec, at });
+    }
+
+    /// Picks the fault for an operation, recording it when one fires.
+    fn fault(
+        &mut self,
+        client: Option<ClientId>,
+        op: Op,
+        index: u64,
+        applicable: impl Fn(FaultSpec) -> bool,
+        draw: impl FnOnce(&FaultPlan, &mut crate::rng::SimRng) -> Option<FaultSpec>,
+    ) -> Option<FaultSpec> {
+        let spec = self.faults.pick(client, op, index, applicable, draw)?;
+        self.record(client, spec, index);
+        Some(spec)
+    }
+}
+
 /// The faults of one real run, shared by the server's backend and the clients' side.
 #[derive(Clone)]
 pub(crate) struct ServerFaults(Arc<Mutex<Book>>);
@@ -188,14 +208,9 @@ where
             conn.writes
         };
         let client = conn.client?;
-        let mut book = self.book.book();
-        let spec = book.faults.pick(Some(client), op, index, |_| true, draw)?;
-        book.fired.push(Fired {
-            client: Some(client),
-            spec,
-            at: index,
-        });
-        Some(spec)
+        self.book
+            .book()
+            .fault(Some(client), op, index, |_| true, draw)
     }
 
     /// Resets the connection for real: the driver's close after the error sends an RST.
@@ -229,11 +244,9 @@ where
                 FaultSpec::Stale => retired.is_some(),
                 _ => true,
             };
-            let spec = book
-                .faults
-                .pick(Some(client), Op::Poll, index, applicable, |plan, rng| {
-                    plan.draw_injected(registered.is_some(), retired.is_some(), rng)
-                });
+            let spec = book.fault(Some(client), Op::Poll, index, applicable, |plan, rng| {
+                plan.draw_injected(registered.is_some(), retired.is_some(), rng)
+            });
             let event = match (spec, registered, retired) {
                 (Some(FaultSpec::Spurious), Some((token, interest)), _) => Event {
                     token,
@@ -249,13 +262,6 @@ where
                 },
                 _ => continue,
             };
-            if let Some(spec) = spec {
-                book.fired.push(Fired {
-                    client: Some(client),
-                    spec,
-                    at: index,
-                });
-            }
             events.push(event);
         }
     }
@@ -290,24 +296,13 @@ where
     fn poll(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
         self.polls += 1;
         let index = self.polls;
-        let fault = {
-            let mut book = self.book.book();
-            let spec = book.faults.pick(
-                None,
-                Op::Poll,
-                index,
-                |_| true,
-                |plan, rng| plan.draw_poll(rng),
-            );
-            if let Some(spec) = spec {
-                book.fired.push(Fired {
-                    client: None,
-                    spec,
-                    at: index,
-                });
-            }
-            spec
-        };
+        let fault = self.book.book().fault(
+            None,
+            Op::Poll,
+            index,
+            |_| true,
+            |plan, rng| plan.draw_poll(rng),
+        );
         if fault == Some(FaultSpec::PollEintr) {
             events.clear();
             return Err(errno(libc::EINTR));
@@ -346,13 +341,7 @@ where
                     })
             }
         };
-        let fired = |book: &ServerFaults, spec| {
-            book.book().fired.push(Fired {
-                client: None,
-                spec,
-                at: index,
-            })
-        };
+        let fired = |book: &ServerFaults, spec| book.book().record(None, spec, index);
         match fault {
             Some(spec @ FaultSpec::AcceptEintr) => {
                 fired(&self.book, spec);
