@@ -468,6 +468,11 @@ struct FuzzArgs {
     /// Do not shrink failures.
     #[arg(long)]
     no_shrink: bool,
+    /// Run every seed twice and compare the runs event by event; a seed whose runs differ
+    /// fails as nondeterministic, with the first difference. (Failing seeds are always run
+    /// again before they are reported.)
+    #[arg(long)]
+    check_determinism: bool,
 }
 
 #[derive(Args, Debug)]
@@ -1033,19 +1038,21 @@ impl App {
         let mut campaign = self
             .campaign(service, &args.limits)?
             .faults(args.faults)
-            .semantics(semantics);
+            .semantics(semantics)
+            .check_determinism(args.check_determinism);
         if let Some(clients) = args.clients {
             campaign = campaign.clients(clients as usize);
         }
         let mut scenario = campaign.scenario(args.seed);
         scenario.config.sim.detail = args.trace;
-        let (run, verdict) = campaign.check(&scenario);
+        let (run, first) = campaign.check(&scenario);
         let transcript = scenario.recorded(&run, args.trace);
-        let determinism = args.check_determinism.then(|| {
-            let (again, _) = campaign.check(&scenario);
-            again.trace_hash() == run.trace_hash()
-        });
-        let failed = !verdict.is_pass() || determinism == Some(false);
+        // A failure is run again before it is reported, as a campaign does; every run is with
+        // --check-determinism.
+        let verdict = campaign.confirmed(first, || scenario.clone());
+        let nondeterministic = matches!(verdict.failure(), Some(Failure::Nondeterministic { .. }));
+        let determinism = args.check_determinism.then_some(!nondeterministic);
+        let failed = !verdict.is_pass();
         if args.format == Format::Json {
             #[derive(Serialize)]
             struct Sim {
@@ -1101,11 +1108,13 @@ impl App {
                 );
             }
             Some(false) => {
-                let _ = writeln!(out, "# determinism: FAILED, the second run differs");
+                let _ = writeln!(out, "# determinism: FAILED, the runs differ");
             }
             None => {}
         }
-        let _ = writeln!(out, "# seed {}: {verdict}", run.seed);
+        for line in format!("seed {}: {verdict}", run.seed).lines() {
+            let _ = writeln!(out, "# {line}");
+        }
         Ok(i32::from(failed))
     }
 
@@ -1461,6 +1470,7 @@ impl App {
             .semantics(args.semantics.list())
             .shard(shard.0, shard.1)
             .shrink(!args.no_shrink)
+            .check_determinism(args.check_determinism)
             .max_failures(if args.stop_on_failure {
                 Some(1)
             } else {

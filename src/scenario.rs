@@ -20,6 +20,7 @@ use crate::fault::FaultFamilies;
 use crate::script::{ClientId, Entry, Script};
 use crate::semantics::Semantics;
 use crate::service::{Registry, ServiceDescriptor, ServiceOptions};
+use crate::text::shorten;
 use crate::transcript::{
     Expect, FaultLine, Header, HeaderKind, Item, Line, ParseError, Transcript,
 };
@@ -309,6 +310,45 @@ impl Scenario {
         headers
     }
 
+    /// Runs the scenario twice, tracing every server call, and compares the two runs event by
+    /// event: where they first differ, if they do. A service that iterates a `HashMap`, reads
+    /// the wall clock or draws from an unseeded RNG shows here.
+    pub fn divergence(&self) -> Option<Divergence> {
+        self.twice().0
+    }
+
+    /// [`Scenario::divergence`], with the second run's verdict.
+    ///
+    /// Cheap first: two runs with the clients' trace only, compared by hash; only when they
+    /// differ are two more run with every server call traced, to say where.
+    pub(crate) fn twice(&self) -> (Option<Divergence>, Verdict) {
+        let mut s = self.clone();
+        s.config.record = true;
+        s.config.sim.detail = false;
+        let first = s.run();
+        let second = s.run();
+        let verdict = s.judge(&second);
+        // The same trace and the same reports judge the same: no need to judge twice.
+        if first.trace == second.trace
+            && first.clients == second.clients
+            && first.verdict == second.verdict
+        {
+            return (None, verdict);
+        }
+        s.config.sim.detail = true;
+        let a = s.recorded(&s.run(), true).to_string();
+        let b = s.recorded(&s.run(), true).to_string();
+        let divergence = Divergence::between(self.config.seed, &a, &b).or_else(|| {
+            // The traced runs happened to agree: say where the quick ones differed.
+            Divergence::between(
+                self.config.seed,
+                &s.recorded(&first, false).to_string(),
+                &s.recorded(&second, false).to_string(),
+            )
+        });
+        (divergence, verdict)
+    }
+
     /// The run as the transcript that replays it: this scenario's header, then every client
     /// event and fault in the order it happened, with `@` lines where the clock moved. Server
     /// detail and log lines become comments when `with_detail` is set.
@@ -537,6 +577,88 @@ fn validate(play: &Play, origins: &Origins) -> Result<(), ScenarioError> {
         other => other.to_string(),
     };
     Err(ScenarioError::new(line, column, kind, message))
+}
+
+/// Where two runs of one scenario first differ, in transcript syntax: the recorded runs, with
+/// every server call, poll and log line, compared line by line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    seed: u64,
+    line: usize,
+    client: Option<String>,
+    before: Vec<String>,
+    first: Option<String>,
+    second: Option<String>,
+}
+
+/// Lines of context a [`Divergence`] keeps before the first difference.
+const DIVERGENCE_CONTEXT: usize = 5;
+
+impl Divergence {
+    /// Compares two recordings of seed `seed`'s run; `None` when they are the same.
+    fn between(seed: u64, first: &str, second: &str) -> Option<Divergence> {
+        let a: Vec<&str> = first.lines().collect();
+        let b: Vec<&str> = second.lines().collect();
+        let i = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))?;
+        let differing = a.get(i).or(b.get(i)).copied().unwrap_or_default();
+        // A step line starts with its client's name; a comment (`# read a: ...`) names it second.
+        let words: Vec<&str> = differing.split_whitespace().collect();
+        let client = match words.as_slice() {
+            ["#", _, who, ..] => Some(who.trim_end_matches(':').to_string()),
+            [who, ..] if !who.starts_with(['#', '!', '@']) => Some(who.to_string()),
+            _ => None,
+        };
+        Some(Divergence {
+            seed,
+            line: i + 1,
+            client,
+            before: a[i.saturating_sub(DIVERGENCE_CONTEXT)..i]
+                .iter()
+                .map(|l| shorten(l))
+                .collect(),
+            first: a.get(i).map(|l| shorten(l)),
+            second: b.get(i).map(|l| shorten(l)),
+        })
+    }
+
+    /// The seed whose runs differ.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The line of the recorded run (with detail) where they first differ, from 1.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The client (connection) that line is about, when it names one.
+    pub fn client(&self) -> Option<&str> {
+        self.client.as_deref()
+    }
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "two runs of seed {} differ at line {} of the recorded run",
+            self.seed, self.line
+        )?;
+        if let Some(client) = &self.client {
+            write!(f, " (client {client})")?;
+        }
+        f.write_str(":")?;
+        for line in &self.before {
+            write!(f, "\n      {line}")?;
+        }
+        let end = "(the run ended)".to_string();
+        write!(
+            f,
+            "\n    first:  {}\n    second: {}",
+            self.first.as_ref().unwrap_or(&end),
+            self.second.as_ref().unwrap_or(&end)
+        )
+    }
 }
 
 /// The fault lines of `t` that never fired in `run` (a run of `t`'s scenario, recorded):

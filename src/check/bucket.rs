@@ -12,6 +12,11 @@ use crate::world::Failure;
 /// The signature of `failure`.
 pub fn signature(failure: &Failure) -> String {
     let message = failure.to_string();
+    // Where two runs diverge differs from seed to seed; that they diverge is the bug.
+    let message = match failure {
+        Failure::Nondeterministic { .. } => message.lines().next().unwrap_or_default().to_string(),
+        _ => message,
+    };
     let kind = failure.kind();
     if message.starts_with(&format!("{kind}:")) {
         normalize(&message)

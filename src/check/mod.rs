@@ -143,6 +143,7 @@ pub struct Campaign {
     clients: Option<usize>,
     jobs: usize,
     shrink: bool,
+    determinism: bool,
     max_failures: Option<u64>,
     stop: Option<Arc<AtomicBool>>,
     base: WorldConfig,
@@ -307,6 +308,7 @@ impl Campaign {
             clients: None,
             jobs: 1,
             shrink: true,
+            determinism: false,
             max_failures: None,
             stop: None,
             base: WorldConfig::default(),
@@ -492,6 +494,52 @@ impl Campaign {
         self.scenario_reaching(seed, &mut Reach::default())
     }
 
+    /// Runs every seed twice and compares the runs event by event (readiness, server calls,
+    /// faults, bytes): a seed whose runs differ fails as nondeterministic, with the first
+    /// difference. Off by default, when only failing seeds are run again before they are
+    /// reported (a failure that does not reproduce is reported as nondeterministic, never as
+    /// itself). It costs about two more runs per seed.
+    pub fn check_determinism(mut self, on: bool) -> Self {
+        self.determinism = on;
+        self
+    }
+
+    /// The verdict of `seed` as a campaign reports it: a failure is run again, twice, and a
+    /// seed whose runs differ, or that does not fail the same way again, is nondeterministic;
+    /// with [`Campaign::check_determinism`] a passing seed is run twice too.
+    pub(crate) fn confirmed(
+        &self,
+        verdict: Verdict,
+        scenario: impl FnOnce() -> Scenario,
+    ) -> Verdict {
+        if verdict.is_pass() && !self.determinism {
+            return verdict;
+        }
+        let scenario = scenario();
+        let seed = scenario.config.seed;
+        let (divergence, again) = scenario.twice();
+        if let Some(d) = divergence {
+            return Verdict::Fail(Failure::Nondeterministic {
+                detail: d.to_string(),
+            });
+        }
+        let signature = |v: &Verdict| v.failure().map(bucket::signature);
+        if signature(&again) != signature(&verdict) {
+            let how = |v: &Verdict| match v.failure() {
+                None => "passed".to_string(),
+                Some(f) => format!("failed: {f}"),
+            };
+            return Verdict::Fail(Failure::Nondeterministic {
+                detail: format!(
+                    "seed {seed} does not reproduce: one run {}; two more each {}",
+                    how(&verdict),
+                    how(&again)
+                ),
+            });
+        }
+        verdict
+    }
+
     /// Runs a scenario and judges it with the service's oracle.
     pub fn check(&self, scenario: &Scenario) -> (Run, Verdict) {
         let run = scenario.run();
@@ -516,10 +564,13 @@ impl Campaign {
         let seed = scenario.config.seed;
         let semantics = scenario.config.sim.semantics;
         let (run, verdict) = self.check(&scenario);
+        let verdict = self.confirmed(verdict, || scenario.clone());
         let Verdict::Fail(failure) = verdict else {
             return None;
         };
-        let minimal = self.shrink.then(|| self.minimal(&scenario, &run, &failure));
+        // A failure that does not reproduce cannot be shrunk: the shrinker would chase noise.
+        let minimal = (self.shrink && !matches!(failure, Failure::Nondeterministic { .. }))
+            .then(|| self.minimal(&scenario, &run, &failure));
         Some(Found {
             seed,
             semantics,
@@ -595,6 +646,7 @@ impl Campaign {
                         let scenario = self.scenario_reaching(seed, &mut mine);
                         let semantics = scenario.config.sim.semantics;
                         let (verdict, n) = self.verdict_of(scenario);
+                        let verdict = self.confirmed(verdict, || self.scenario(seed));
                         events.fetch_add(n, Ordering::Relaxed);
                         let mut failures = failed.load(Ordering::Relaxed);
                         let mut distinct = 0;
@@ -669,7 +721,9 @@ impl Campaign {
                         let next = work.lock().unwrap_or_else(|e| e.into_inner()).next();
                         let Some((signature, acc)) = next else { break };
                         let (seed, semantics, failure) = acc.lowest;
-                        let minimal = if self.shrink {
+                        let minimal = if self.shrink
+                            && !matches!(failure, Failure::Nondeterministic { .. })
+                        {
                             let scenario = self.scenario(seed);
                             let (run, verdict) = self.check(&scenario);
                             // The recorded rerun fails the same way: runs are deterministic.

@@ -98,6 +98,13 @@ pub enum Failure {
         /// What is wrong.
         detail: String,
     },
+    /// Two runs of the same seed went differently: the service depends on something the seed
+    /// does not decide (a `HashMap`'s order, the wall clock, an unseeded RNG), so its failures
+    /// do not reproduce.
+    Nondeterministic {
+        /// Where the runs first differ, or how their verdicts did.
+        detail: String,
+    },
 }
 
 impl Failure {
@@ -118,6 +125,7 @@ impl Failure {
             Failure::PollFailed { .. } => "poll-failed",
             Failure::BadScript { .. } => "bad-script",
             Failure::Oracle { .. } => "oracle",
+            Failure::Nondeterministic { .. } => "nondeterministic",
         }
     }
 
@@ -193,6 +201,7 @@ impl fmt::Display for Failure {
             Failure::PollFailed { error } => write!(f, "poll failed: {error}"),
             Failure::BadScript { message } => write!(f, "the scripts cannot run: {message}"),
             Failure::Oracle { client, detail } => write!(f, "client {client}: {detail}"),
+            Failure::Nondeterministic { detail } => write!(f, "nondeterministic: {detail}"),
         }
     }
 }
