@@ -483,6 +483,10 @@ impl FromStr for FaultFamilies {
     }
 }
 
+/// The longest delay the simulator's `delay` family gives one send: what a judgment on the
+/// virtual clock allows for bytes that may still have been on their way.
+pub const MAX_DRAWN_DELAY: Duration = Duration::from_millis(20);
+
 /// Firing rates, in parts per million, a run draws from for each active family. The ladder
 /// spans "one op in a hundred" to "every other op", so campaigns see rare faults and storms.
 const RATE_LADDER: [u32; 4] = [10_000, 50_000, 200_000, 500_000];

@@ -16,8 +16,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::ServiceOptions;
-use super::protocol::{DeadlineKind, Protocol};
+use super::protocol::{DeadlineKind, Framing, Protocol};
 use crate::core::{GREETING, RESPONSE};
+use crate::fault::MAX_DRAWN_DELAY;
 use crate::text::{human_duration, quote_short};
 use crate::time::Instant;
 use crate::world::{ClientReport, EventKind};
@@ -262,8 +263,8 @@ type Init = dyn Fn() -> Box<dyn std::any::Any + Send> + Send + Sync;
 /// (all of it when owed); a message over the declared limit is answered with the declared
 /// reply and must be followed by a close. When the server closes (or sends a deadline's reply)
 /// on its own, some declared deadline must explain it at that moment on the client's
-/// timeline: an idle timeout cannot fire sooner than its length after the last byte of the
-/// last answered request, a request timeout sooner than its length after the first byte of an
+/// timeline: an idle timeout cannot fire sooner than its length after the last byte the client
+/// sent (answered or not: output does not re-arm it), a request timeout sooner than its length after the first byte of an
 /// incomplete request, a session limit sooner than its length after the connect.
 ///
 /// The model gets each request's payload, framing removed (for line protocols, without the
@@ -317,7 +318,14 @@ struct Expected {
 }
 
 impl RequestResponse {
-    fn expected(&self, client: &ClientReport, protocol: &Protocol) -> Expected {
+    /// The expected stream; with `strip_endings`, the part of a longer ending that sits before
+    /// the delimiter (the `\r` of `\r\n`) does not count toward the message limit.
+    fn expected(
+        &self,
+        client: &ClientReport,
+        protocol: &Protocol,
+        strip_endings: bool,
+    ) -> Expected {
         let mut state = (self.init)();
         let sent = &client.sent;
         let split = protocol.split(sent);
@@ -328,7 +336,7 @@ impl RequestResponse {
         for message in &split.messages {
             let payload = &sent[message.payload.clone()];
             if let Some((max, reply)) = limit
-                && payload.len() > max
+                && counted(protocol, payload, strip_endings) > max
             {
                 bytes.extend_from_slice(reply);
                 closes = true;
@@ -348,6 +356,8 @@ impl RequestResponse {
         }
         if let Some(start) = split.partial.filter(|_| !closes) {
             let seen = protocol.partial_payload_len(sent, start);
+            // What may be the start of an ending is not yet known to be content.
+            let seen = seen - ending_prefix(protocol, &sent[start..], strip_endings);
             if let Some((max, reply)) = limit
                 && seen > max
             {
@@ -372,18 +382,33 @@ impl RequestResponse {
     }
 }
 
-/// Why the server may have closed on its own after answering up to the request that ends at
-/// `request_end`, with the client seeing the end at `end`; `Err` names the deadlines that
-/// cannot explain it.
+/// Why the server may have closed on its own, with the client seeing the end at `end` and an
+/// incomplete request starting at `partial`; `Err` names the deadlines that cannot explain it.
 fn justify(
     client: &ClientReport,
     protocol: &Protocol,
-    request_end: usize,
     partial: Option<usize>,
     end: Instant,
     reply: Option<&[u8]>,
 ) -> Result<(), String> {
     let connected = client.connected_at().unwrap_or(Instant::ZERO);
+    // What a client that had stopped reading reads when it resumes may have waited since it
+    // stopped: the server may have decided that early, before bytes sent after then.
+    let decided = {
+        // The last pause before the end, if reading resumed right when the end was seen.
+        let (mut pause, mut resumed) = (None, None);
+        for e in client.timeline.iter().take_while(|e| e.at <= end) {
+            match e.kind {
+                EventKind::Paused => (pause, resumed) = (Some(e.at), None),
+                EventKind::Resumed => resumed = Some(e.at),
+                _ => {}
+            }
+        }
+        match (pause, resumed) {
+            (Some(p), Some(r)) if r == end => p,
+            _ => end,
+        }
+    };
     let mut reasons = Vec::new();
     for deadline in protocol.deadlines() {
         if let Some(reply) = reply
@@ -394,12 +419,19 @@ fn justify(
         let after = deadline.after();
         let (from, what) = match deadline.kind() {
             DeadlineKind::Idle => {
-                let last = if request_end == 0 {
-                    connected
-                } else {
-                    client.sent_at(request_end - 1).unwrap_or(connected)
-                };
-                (last, "the last byte of the last request it answered")
+                // Any byte received re-arms an idle timer, answered or not; output does not.
+                // A byte sent at the server's decision, or up to the simulator's longest
+                // delay before it, may still have been on its way: it re-armed nothing yet.
+                let settled = |at: Instant| at + MAX_DRAWN_DELAY < decided;
+                let last = client
+                    .timeline
+                    .iter()
+                    .filter(|e| matches!(e.kind, EventKind::Sent(_)) && settled(e.at))
+                    .map(|e| e.at)
+                    .max()
+                    .unwrap_or(connected)
+                    .max(connected);
+                (last, "the last byte the client sent")
             }
             DeadlineKind::Incomplete => match partial.and_then(|p| client.sent_at(p)) {
                 Some(first) => (first, "the first byte of the incomplete request"),
@@ -429,10 +461,55 @@ fn justify(
     Err(reasons.join("; "))
 }
 
+/// The bytes of a payload that count toward the message limit: all, or without the part of
+/// a longer ending that stands before the delimiter (`\r` of `\r\n`) when `strip`.
+fn counted(protocol: &Protocol, payload: &[u8], strip: bool) -> usize {
+    payload.len() - ending_prefix(protocol, payload, strip)
+}
+
+/// How many bytes at the end of `bytes` are the part of one of the protocol's endings that
+/// stands before its delimiter (0 unless `strip`).
+fn ending_prefix(protocol: &Protocol, bytes: &[u8], strip: bool) -> usize {
+    let Framing::Delimited(delimiter) = protocol.framing() else {
+        return 0;
+    };
+    if !strip {
+        return 0;
+    }
+    protocol
+        .message_endings()
+        .iter()
+        .filter_map(|e| e.strip_suffix(delimiter.as_slice()))
+        .filter(|head| !head.is_empty() && bytes.ends_with(head))
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0)
+}
+
 impl Oracle for RequestResponse {
+    /// Judged as the limit counts the whole line; where an ending is longer than the
+    /// delimiter (`\r\n` with `\n`), a service that leaves the `\r` out of its limit is as
+    /// right, so that reading is tried too.
     fn judge(&self, client: &ClientReport, context: &Context<'_>) -> Result<(), String> {
-        let protocol = context.protocol;
-        let expected = self.expected(client, protocol);
+        let first = self.judge_counting(client, context.protocol, false);
+        if first.is_err()
+            && context.protocol.message_limit().is_some()
+            && self.judge_counting(client, context.protocol, true).is_ok()
+        {
+            return Ok(());
+        }
+        first
+    }
+}
+
+impl RequestResponse {
+    fn judge_counting(
+        &self,
+        client: &ClientReport,
+        protocol: &Protocol,
+        strip_endings: bool,
+    ) -> Result<(), String> {
+        let expected = self.expected(client, protocol, strip_endings);
         let received = &client.received;
         let owed = client.is_owed();
         if expected.bytes.starts_with(received) {
@@ -468,7 +545,7 @@ impl Oracle for RequestResponse {
                     return Ok(());
                 }
                 let unanswered = (request_end < client.sent.len()).then_some(request_end);
-                justify(client, protocol, request_end, unanswered, end, None).map_err(|why| {
+                justify(client, protocol, unanswered, end, None).map_err(|why| {
                     if fin_first {
                         return format!(
                             "the server closed the connection at {end} after the client shut down its side, without sending all it owed: missing {}",
@@ -522,13 +599,12 @@ impl Oracle for RequestResponse {
                 }
                 let at = client.received_at(reply_end).unwrap_or(Instant::ZERO);
                 let unanswered = (request_end < client.sent.len()).then_some(request_end);
-                return justify(client, protocol, request_end, unanswered, at, Some(reply))
-                    .map_err(|why| {
-                        format!(
-                            "the server sent {} at {at}, before any deadline: {why}",
-                            show(reply)
-                        )
-                    });
+                return justify(client, protocol, unanswered, at, Some(reply)).map_err(|why| {
+                    format!(
+                        "the server sent {} at {at}, before any deadline: {why}",
+                        show(reply)
+                    )
+                });
             }
         }
         let at = first_difference(received, &expected.bytes);

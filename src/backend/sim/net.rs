@@ -303,8 +303,10 @@ impl Net {
             index,
             |_| true,
             |plan, rng| {
-                plan.fires(Family::Delay, rng)
-                    .then(|| FaultSpec::Delay(Duration::from_millis(rng.between(1, 20))))
+                plan.fires(Family::Delay, rng).then(|| {
+                    let most = crate::fault::MAX_DRAWN_DELAY.as_millis() as u64;
+                    FaultSpec::Delay(Duration::from_millis(rng.between(1, most)))
+                })
             },
         ) {
             Some(FaultSpec::Delay(d)) => d,
