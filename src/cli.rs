@@ -46,6 +46,7 @@ use crate::service::{Framing, Registry, ServiceDescriptor, ServiceOptions};
 use crate::tcp::{self, LineEnding, RealBackend, TcpOutcome, TcpReplayOptions};
 use crate::text::{DurationError, human_duration, parse_duration, side_by_side};
 use crate::transcript::{self, Transcript};
+use crate::view;
 use crate::world::{Failure, Limit, Verdict, WorldConfig, limits::Scope};
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("MUXSIM_COMMIT"), ")");
@@ -120,6 +121,22 @@ enum ReplayFormat {
     Text,
     Json,
     Junit,
+    /// A Mermaid sequence diagram of each simulated run.
+    Mermaid,
+    /// Trace Event Format JSON of one simulated run, for Perfetto or chrome://tracing.
+    ChromeTrace,
+}
+
+/// What `sim` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SimFormat {
+    /// The run as a transcript.
+    Text,
+    Json,
+    /// A Mermaid sequence diagram (at most about 40 lines), for a pull request.
+    Mermaid,
+    /// Trace Event Format JSON, for Perfetto (ui.perfetto.dev) or chrome://tracing.
+    ChromeTrace,
 }
 
 /// A wall-clock duration from the command line: `500ms`, `1.5s`, `2m`, `1h`, at least a
@@ -351,9 +368,10 @@ struct SimArgs {
     /// Run the seed twice and compare the traces.
     #[arg(long)]
     check_determinism: bool,
-    /// Output: text (the transcript) or json.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    /// Output: text (the transcript), json, mermaid (a sequence diagram) or chrome-trace
+    /// (for Perfetto).
+    #[arg(long, value_enum, default_value_t = SimFormat::Text)]
+    format: SimFormat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -757,6 +775,15 @@ fn shell_word(word: &str) -> String {
     }
 }
 
+/// A run's view in the format asked for, if a view was asked for.
+fn view_of(format: ReplayFormat, timeline: impl FnOnce() -> view::Timeline) -> Option<String> {
+    match format {
+        ReplayFormat::Mermaid => Some(view::mermaid(&timeline())),
+        ReplayFormat::ChromeTrace => Some(view::chrome_trace(&timeline()) + "\n"),
+        ReplayFormat::Text | ReplayFormat::Json | ReplayFormat::Junit => None,
+    }
+}
+
 fn json<T: Serialize>(value: &T) -> String {
     // Serializing plain data to a string cannot fail.
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
@@ -1044,7 +1071,8 @@ impl App {
             campaign = campaign.clients(clients as usize);
         }
         let mut scenario = campaign.scenario(args.seed);
-        scenario.config.sim.detail = args.trace;
+        // The trace shows every server call.
+        scenario.config.sim.detail = args.trace || args.format == SimFormat::ChromeTrace;
         let (run, first) = campaign.check(&scenario);
         let transcript = scenario.recorded(&run, args.trace);
         // A failure is run again before it is reported, as a campaign does; every run is with
@@ -1053,7 +1081,19 @@ impl App {
         let nondeterministic = matches!(verdict.failure(), Some(Failure::Nondeterministic { .. }));
         let determinism = args.check_determinism.then_some(!nondeterministic);
         let failed = !verdict.is_pass();
-        if args.format == Format::Json {
+        match args.format {
+            SimFormat::Mermaid | SimFormat::ChromeTrace => {
+                let timeline = view::Timeline::of_run(&run, verdict.failure());
+                let text = match args.format {
+                    SimFormat::Mermaid => view::mermaid(&timeline),
+                    _ => view::chrome_trace(&timeline) + "\n",
+                };
+                let _ = write!(io::stdout(), "{text}");
+                return Ok(i32::from(failed));
+            }
+            SimFormat::Text | SimFormat::Json => {}
+        }
+        if args.format == SimFormat::Json {
             #[derive(Serialize)]
             struct Sim {
                 service: String,
@@ -1144,6 +1184,12 @@ impl App {
         if files.is_empty() {
             return Err("no transcripts found (files ending in .txn)".to_string());
         }
+        if args.format == ReplayFormat::ChromeTrace && files.len() != 1 {
+            return Err(format!(
+                "--format chrome-trace draws one run: give one transcript ({} found)",
+                files.len()
+            ));
+        }
         if args.split.is_some() && target.is_none() && args.backend == BackendArg::Sim {
             let _ = writeln!(
                 io::stderr(),
@@ -1210,6 +1256,18 @@ impl App {
             }
             ReplayFormat::Junit => {
                 let _ = write!(io::stdout(), "{}", junit(&results));
+            }
+            ReplayFormat::Mermaid | ReplayFormat::ChromeTrace => {
+                let several = results.len() > 1;
+                let mut out = io::stdout().lock();
+                for r in &results {
+                    let Some(view) = &r.view else { continue };
+                    if several {
+                        // A Mermaid comment names each file's diagram.
+                        let _ = writeln!(out, "%% {}", r.path);
+                    }
+                    let _ = write!(out, "{view}");
+                }
             }
         }
         Ok(if errors > 0 {
@@ -1285,9 +1343,12 @@ impl App {
         };
         match (target, backend, scenario) {
             (None, BackendArg::Sim, Some(mut scenario)) => {
-                scenario.config.sim.detail = args.trace;
+                scenario.config.sim.detail = args.trace || args.format == ReplayFormat::ChromeTrace;
                 let run = scenario.run();
                 let verdict = scenario.judge(&run);
+                result.view = view_of(args.format, || {
+                    view::Timeline::of_run(&run, verdict.failure())
+                });
                 if args.verbose || args.trace {
                     result.transcript = Some(scenario.recorded(&run, args.trace).to_string());
                 }
@@ -1331,11 +1392,11 @@ impl App {
                         .err()
                         .map(|e| format!("the server stopped accepting connections ({e})"));
                 let judged = scenario.as_ref().map(|s| (&s.service, &s.options));
-                self.tcp_result(
-                    result,
-                    &replayed,
-                    replayed.verdict(&t, judged, crashed.as_deref()),
-                )
+                let outcome = replayed.verdict(&t, judged, crashed.as_deref());
+                result.view = view_of(args.format, || {
+                    view::Timeline::of_clients(&replayed.clients, outcome.failure())
+                });
+                self.tcp_result(result, &replayed, outcome)
             }
             (None, real, Some(scenario)) => {
                 let kind = match real {
@@ -1370,6 +1431,9 @@ impl App {
                         never.len()
                     ));
                 }
+                result.view = view_of(args.format, || {
+                    view::Timeline::of_clients(&played.replay.clients, played.outcome.failure())
+                });
                 self.tcp_result(result, &played.replay, played.outcome)
             }
             (None, _, None) => result.error("no service to run".to_string()),
@@ -1576,6 +1640,16 @@ impl App {
                 report.service, bucket.kind, bucket.example.seed
             ));
             fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            // Its diagram beside it, and in the CI step's summary.
+            if let Some(diagram) = view::repro_diagram(service, text) {
+                let mmd = path.with_extension("mmd");
+                fs::write(&mmd, &diagram).map_err(|e| format!("{}: {e}", mmd.display()))?;
+                view::summarize_for_ci(
+                    &format!("muxsim fuzz: {}", bucket.signature),
+                    &diagram,
+                    &format!("{} replay {}", self.program, path.display()),
+                );
+            }
             bucket.example.path = Some(path.display().to_string());
         }
         if let Some(path) = &args.report {
@@ -1793,6 +1867,23 @@ impl App {
             let path = inject::example_path(&args.out, &name, &bucket.example);
             fs::write(&path, &bucket.example.transcript)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
+            // Its diagram beside it, and in the CI step's summary.
+            if let Ok(t) = transcript::parse(&bucket.example.transcript) {
+                let timeline = view::Timeline::of_transcript(&t, Some(&bucket.example.message));
+                let diagram = view::mermaid(&timeline);
+                let mmd = path.with_extension("mmd");
+                fs::write(&mmd, &diagram).map_err(|e| format!("{}: {e}", mmd.display()))?;
+                view::summarize_for_ci(
+                    &format!("muxsim run: {}", bucket.signature),
+                    &diagram,
+                    &format!(
+                        "{} --seed {} -- {}",
+                        again.join(" "),
+                        bucket.example.seed,
+                        server.join(" ")
+                    ),
+                );
+            }
             paths.push(Some(path));
         }
         let stopped_by_signal = interrupted.load(Ordering::Relaxed);
@@ -2123,6 +2214,9 @@ struct FileResult {
     seconds: f64,
     #[serde(skip)]
     transcript: Option<String>,
+    /// The run as `--format mermaid` or `chrome-trace` draws it.
+    #[serde(skip)]
+    view: Option<String>,
 }
 
 impl FileResult {
@@ -2138,6 +2232,7 @@ impl FileResult {
             signature: None,
             seconds: 0.0,
             transcript: None,
+            view: None,
         }
     }
 

@@ -78,6 +78,7 @@ pub mod testing;
 pub mod text;
 pub mod time;
 pub mod transcript;
+pub(crate) mod view;
 pub mod world;
 
 #[doc(hidden)]

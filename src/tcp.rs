@@ -641,6 +641,14 @@ impl TcpOutcome {
     pub fn is_pass(&self) -> bool {
         matches!(self, TcpOutcome::Pass { .. })
     }
+
+    /// What went wrong, when the replay did not end as expected.
+    pub fn failure(&self) -> Option<&str> {
+        match self {
+            TcpOutcome::Fail(message) | TcpOutcome::Inconclusive(message) => Some(message),
+            TcpOutcome::Pass { .. } => None,
+        }
+    }
 }
 
 struct RealClient {

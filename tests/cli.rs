@@ -229,7 +229,20 @@ fn fuzz_finds_the_seed_bugs_writes_minimal_fixtures_that_replay_reproduces() {
         })
         .collect();
     assert_eq!(reproduce.len(), 2, "the LIFO answers and the crash: {text}");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    // Each repro with its diagram beside it.
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 4, "{files:?}");
+    for pair in files.chunks(2) {
+        assert_eq!(
+            pair[0].strip_suffix(".mmd"),
+            pair[1].strip_suffix(".txn"),
+            "{files:?}"
+        );
+    }
     for path in reproduce.iter().take(5) {
         let replay = muxsim().args(["replay", path]).output().unwrap();
         assert_eq!(
