@@ -63,6 +63,7 @@ use std::time::Duration;
 
 use crate::backend::{Backend, Event, Interest, Token, interrupted, would_block};
 use crate::core::{CloseReason, ConnId, Output, Service};
+use crate::heap::{self, Call};
 use crate::text::format_duration;
 use crate::time::Instant;
 
@@ -336,6 +337,8 @@ pub struct Driver<B: Backend, S: Service> {
     /// happens at one instant, and the clock is not read per request.
     now: Instant,
     stop_at_short_io: bool,
+    /// The generation of a new slot (see [`Driver::first_generation`]).
+    first_generation: u32,
 }
 
 /// The live connection `id` names, if its slot still holds that generation. A free function
@@ -415,7 +418,25 @@ impl<B: Backend, S: Service> Driver<B, S> {
             dying: Vec::new(),
             now: Instant::ZERO,
             stop_at_short_io,
+            first_generation: 0,
         }
+    }
+
+    /// Numbers connections from generation `first` on: a service that served another driver
+    /// before sees ids it has never seen (the heap check's second run).
+    pub(crate) fn first_generation(mut self, first: u32) -> Self {
+        self.first_generation = first;
+        self
+    }
+
+    /// The backend, the service, and the first generation no connection of this driver had.
+    pub(crate) fn into_parts(self) -> (B, S, u32) {
+        let next = self
+            .slots
+            .iter()
+            .map(|s| s.generation.wrapping_add(1))
+            .fold(self.first_generation, u32::max);
+        (self.backend, self.service, next)
     }
 
     /// The backend.
@@ -699,7 +720,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
             Some(index) => index,
             None => {
                 self.slots.push(Slot {
-                    generation: 0,
+                    generation: self.first_generation,
                     conn: None,
                 });
                 (self.slots.len() - 1) as u32
@@ -749,7 +770,10 @@ impl<B: Backend, S: Service> Driver<B, S> {
         self.served += 1;
         self.note(Some(id), || format!("open from {peer}"));
         let now = self.now;
-        self.service.handle_connected(now, id);
+        let service = &mut self.service;
+        heap::within(Call::Connected, Some(id), now, || {
+            service.handle_connected(now, id)
+        });
         self.drain_service();
     }
 
@@ -791,7 +815,10 @@ impl<B: Backend, S: Service> Driver<B, S> {
                     conn.state = State::PeerClosed;
                     if !refusal {
                         let now = self.now;
-                        self.service.handle_peer_closed(now, id);
+                        let service = &mut self.service;
+                        heap::within(Call::PeerClosed, Some(id), now, || {
+                            service.handle_peer_closed(now, id)
+                        });
                         self.drain_service();
                     }
                     self.after_progress(id);
@@ -804,7 +831,10 @@ impl<B: Backend, S: Service> Driver<B, S> {
                         self.idle_touch(id.slot() as u32);
                         if !refusal {
                             let now = self.now;
-                            self.service.handle_received(now, id, &self.buf[..n]);
+                            let (service, bytes) = (&mut self.service, &self.buf[..n]);
+                            heap::within(Call::Received, Some(id), now, || {
+                                service.handle_received(now, id, bytes)
+                            });
                             self.drain_service();
                         }
                     }
@@ -861,7 +891,9 @@ impl<B: Backend, S: Service> Driver<B, S> {
     fn drain_service(&mut self) {
         loop {
             let mark = self.tx.len();
-            let Some(output) = self.service.poll_output(&mut self.tx) else {
+            let (service, tx) = (&mut self.service, &mut self.tx);
+            let output = heap::within(Call::Output, None, self.now, || service.poll_output(tx));
+            let Some(output) = output else {
                 self.tx.truncate(mark);
                 self.flush_tx();
                 // Tell the service of closes only once it has nothing queued, so that what
@@ -871,7 +903,10 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 }
                 let now = self.now;
                 for (id, reason) in std::mem::take(&mut self.dying) {
-                    self.service.handle_closed(now, id, reason);
+                    let service = &mut self.service;
+                    heap::within(Call::Closed, Some(id), now, || {
+                        service.handle_closed(now, id, reason)
+                    });
                 }
                 continue;
             };
@@ -1152,7 +1187,8 @@ impl<B: Backend, S: Service> Driver<B, S> {
             self.accept_ready();
         }
         if self.service.poll_timeout().is_some_and(|t| t <= now) {
-            self.service.handle_timeout(now);
+            let service = &mut self.service;
+            heap::within(Call::Timeout, None, now, || service.handle_timeout(now));
             self.drain_service();
         }
         while let Some(&(at, id)) = self.lingering.first() {

@@ -25,8 +25,7 @@ use crate::transcript::{
     Expect, FaultLine, Header, HeaderKind, Item, Line, ParseError, Transcript,
 };
 use crate::world::{
-    Failure, Limit, Play, Run, ScriptError, ScriptedFault, TraceKind, Verdict, World, WorldConfig,
-    limits,
+    Failure, Limit, Play, Run, ScriptError, ScriptedFault, TraceKind, Verdict, WorldConfig, limits,
 };
 
 /// Why a transcript cannot be run: where, and what is wrong.
@@ -266,8 +265,8 @@ impl Scenario {
     pub fn into_run(self) -> Run {
         let service = self.service.build(&self.options);
         let (seed, semantics) = (self.config.seed, self.config.sim.semantics);
-        match World::new(self.config, service, self.play) {
-            Ok(world) => world.run(),
+        match crate::world::run_watching_heap(self.config, service, self.play) {
+            Ok(run) => run,
             Err(e) => Run::refused(seed, semantics, e.to_string()),
         }
     }
@@ -596,7 +595,7 @@ const DIVERGENCE_CONTEXT: usize = 5;
 
 impl Divergence {
     /// Compares two recordings of seed `seed`'s run; `None` when they are the same.
-    fn between(seed: u64, first: &str, second: &str) -> Option<Divergence> {
+    pub(crate) fn between(seed: u64, first: &str, second: &str) -> Option<Divergence> {
         let a: Vec<&str> = first.lines().collect();
         let b: Vec<&str> = second.lines().collect();
         let i = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))?;

@@ -504,6 +504,15 @@ impl Campaign {
         self
     }
 
+    /// Plays each passing seed a second time on the same service and fails it when the
+    /// service holds more heap blocks afterwards (state kept for connections that are gone).
+    /// On by default; it runs only where [`crate::CountingAllocator`] is the global allocator,
+    /// and costs one more run per seed of a service that keeps heap between runs.
+    pub fn check_heap(mut self, on: bool) -> Self {
+        self.base.heap_check = on;
+        self
+    }
+
     /// The verdict of `seed` as a campaign reports it: a failure is run again, twice, and a
     /// seed whose runs differ, or that does not fail the same way again, is nondeterministic;
     /// with [`Campaign::check_determinism`] a passing seed is run twice too.

@@ -34,6 +34,7 @@
 //! server too (no leaked state), and the server did not spin without progress (busy loop).
 
 mod client;
+mod heap;
 pub mod limits;
 mod report;
 mod verdict;
@@ -54,6 +55,7 @@ use crate::script::{ClientId, Entry, Expectation, Script, Step};
 use crate::time::Instant;
 
 use client::{Client, Slot};
+pub(crate) use heap::run_watching_heap;
 pub use report::{ClientEvent, ClientReport, EventKind, Run, TraceEvent, TraceKind};
 pub use verdict::{Failure, Verdict};
 
@@ -92,6 +94,10 @@ pub struct WorldConfig {
     /// Whether to keep the trace (every client step and fault). A campaign's first run of a
     /// seed does without; a failing seed is run again with it.
     pub record: bool,
+    /// Whether a passing run is played a second time on the same service to find state it
+    /// keeps for connections that are gone (only where [`crate::CountingAllocator`] is the
+    /// global allocator; see [`Failure::HeapLeak`]).
+    pub heap_check: bool,
 }
 
 impl WorldConfig {
@@ -122,6 +128,7 @@ impl Default for WorldConfig {
             busy_limit: 1_000,
             strict: true,
             record: true,
+            heap_check: true,
         }
     }
 }
@@ -358,6 +365,17 @@ impl<S: Service> fmt::Debug for World<S> {
 impl<S: Service> World<S> {
     /// Builds a world that plays `play` against `service`.
     pub fn new(config: WorldConfig, service: S, play: Play) -> Result<Self, ScriptError> {
+        World::numbered_from(config, service, play, 0)
+    }
+
+    /// A world whose connections are numbered from generation `first` (see
+    /// [`Driver::first_generation`]).
+    fn numbered_from(
+        config: WorldConfig,
+        service: S,
+        play: Play,
+        first: u32,
+    ) -> Result<Self, ScriptError> {
         play.validate()?;
         let plan = config.fault_plan();
         let mut net = Net::new(config.sim.clone(), config.seed, plan);
@@ -372,7 +390,8 @@ impl<S: Service> World<S> {
         }
         let mut driver_config = config.driver.clone();
         driver_config.log &= config.sim.detail;
-        let driver = Driver::new(SimBackend::new(net), service, driver_config);
+        let driver =
+            Driver::new(SimBackend::new(net), service, driver_config).first_generation(first);
         let clients = play.clients.into_iter().map(Client::new).collect();
         let sched = SimRng::new(config.seed, Stream::Scheduler);
         let mut world = World {
@@ -511,13 +530,23 @@ impl<S: Service> World<S> {
     }
 
     /// Runs to the end and returns the run with its verdict.
-    pub fn run(mut self) -> Run {
+    pub fn run(self) -> Run {
+        self.run_keeping().0
+    }
+
+    /// Runs to the end; the run, and the driver with the service.
+    fn run_keeping(mut self) -> (Run, Driver<SimBackend, S>) {
         while self.step() != Stepped::Over {}
-        self.finish()
+        self.finish_keeping()
     }
 
     /// Ends the run: the final checks (when it ran to its end) and the verdict.
-    pub fn finish(mut self) -> Run {
+    pub fn finish(self) -> Run {
+        self.finish_keeping().0
+    }
+
+    /// Ends the run, and gives back the driver (with the service) too.
+    fn finish_keeping(mut self) -> (Run, Driver<SimBackend, S>) {
         if self.failure.is_none() && self.over {
             self.final_checks();
         }
@@ -547,7 +576,7 @@ impl<S: Service> World<S> {
             Some(f) => Verdict::Fail(f),
             None => Verdict::Pass,
         };
-        Run {
+        let run = Run {
             seed: self.config.seed,
             semantics: self.config.sim.semantics,
             verdict,
@@ -559,7 +588,8 @@ impl<S: Service> World<S> {
             steps: self.steps,
             end: net.now,
             unreached,
-        }
+        };
+        (run, self.driver)
     }
 
     // ----- the server ----------------------------------------------------------------------

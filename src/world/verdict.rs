@@ -69,6 +69,20 @@ pub enum Failure {
         /// Connections open.
         live: usize,
     },
+    /// The same play, run a second time on the same service, left its heap larger than the
+    /// first run did: the service keeps something for connections that are gone.
+    HeapLeak {
+        /// Blocks the service held after the second run beyond those it held after the first.
+        more: u64,
+        /// The client whose connection's calls allocated the blocks left, if a connection's.
+        client: Option<String>,
+        /// Blocks those calls allocated that were never freed.
+        blocks: u64,
+        /// Their bytes.
+        bytes: u64,
+        /// The earliest call that allocated one, and when (`handle_connected at 1.2ms`).
+        call: String,
+    },
     /// The service sent to a connection after it was closed, or after asking to close it.
     SendAfterClose {
         /// How many times.
@@ -119,6 +133,7 @@ impl Failure {
             Failure::BusyLoop { .. } | Failure::Runaway { .. } => "busy-loop",
             Failure::Leak { .. } => "leak",
             Failure::ServiceLeak { .. } => "service-leak",
+            Failure::HeapLeak { .. } => "heap-leak",
             Failure::SendAfterClose { .. } => "send-after-close",
             Failure::EmptyBuffer => "empty-buffer",
             Failure::StepLimit { .. } => "step-limit",
@@ -137,6 +152,7 @@ impl Failure {
             | Failure::UnexpectedEnd { client, .. }
             | Failure::Leak { client }
             | Failure::Oracle { client, .. } => Some(client),
+            Failure::HeapLeak { client, .. } => client.as_deref(),
             _ => None,
         }
     }
@@ -193,6 +209,25 @@ impl fmt::Display for Failure {
                 f,
                 "leak: the service keeps state for {tracked} connections but only {live} are open"
             ),
+            Failure::HeapLeak {
+                more,
+                client,
+                blocks,
+                bytes,
+                call,
+            } => {
+                write!(
+                    f,
+                    "heap leak: a second run of the same play left the service holding {more} block(s) more than the first; {blocks} block(s) ({bytes} bytes) allocated by {call}"
+                )?;
+                match client {
+                    Some(client) => write!(
+                        f,
+                        " for client {client} were never freed after its connection closed"
+                    ),
+                    None => f.write_str(" were never freed"),
+                }
+            }
             Failure::SendAfterClose { count } => {
                 write!(f, "the service sent to a closed connection {count} time(s)")
             }

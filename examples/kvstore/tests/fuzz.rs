@@ -1,10 +1,16 @@
 //! kvstore's fuzz campaign: the correct service passes it (also with a short idle timeout),
 //! the generator reaches what the protocol declares, and every single-bug variant is found
-//! within 10,000 seeds.
+//! within 10,000 seeds. The heap check runs too (this binary installs the counting allocator).
 //!
 //! `MUXSIM_SEEDS` sets the seeds of the campaigns over the correct service (default 2,000).
 
 use kvstore::{Bug, descriptor};
+
+// The heap check: what the service allocates in its calls is counted, so state it kept for a
+// connection that is gone fails the campaign.
+#[global_allocator]
+static ALLOC: muxsim::CountingAllocator = muxsim::CountingAllocator;
+
 use muxsim::Campaign;
 use muxsim::transcript::Item;
 

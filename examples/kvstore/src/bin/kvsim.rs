@@ -6,6 +6,10 @@
 //! cargo run -p kvstore --bin kvsim -- fuzz --service kvstore --seeds 2000
 //! ```
 
+// Opts in to the heap check: what the services allocate in their calls is counted.
+#[global_allocator]
+static ALLOC: muxsim::CountingAllocator = muxsim::CountingAllocator;
+
 fn main() -> std::process::ExitCode {
     muxsim::cli::run(kvstore::registry())
 }
