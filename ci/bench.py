@@ -311,6 +311,19 @@ def determinism_cost():
     rows.append("")
     rows.append("Without the flag only failing seeds run again (twice, traced only if they differ): "
                 f"`seed4-literal`, where about 70 % of seeds fail, runs at {fuzz_rate('--service', 'seed4-literal', '--seeds', '4000'):,.0f} seeds/s.")
+    rows.append("")
+    rows.append(heap_cost())
+    return "\n".join(rows)
+
+
+def heap_cost():
+    """What the heap check costs: a passing seed of a service that keeps heap between runs is
+    played a second time (the muxsim binary installs the counting allocator)."""
+    rows = ["| campaign (2 jobs) | seeds/s with --no-heap-check | with the heap check (default) | ratio |", "|---|---|---|---|"]
+    for service in ("echo", "lines"):
+        plain = fuzz_rate("--service", service, "--seeds", "4000", "--no-heap-check")
+        checked = fuzz_rate("--service", service, "--seeds", "4000")
+        rows.append(f"| {service}, 4,000 seeds | {plain:,.0f} | {checked:,.0f} | {checked / plain:.2f} |")
     return "\n".join(rows)
 
 

@@ -40,7 +40,7 @@ use crate::check::{self, Campaign, ReportFile};
 use crate::driver::Config;
 use crate::fault::FaultFamilies;
 use crate::inject;
-use crate::scenario::{self, Outcome, Scenario, unfired};
+use crate::scenario::{self, Divergence, Outcome, Scenario, unfired};
 use crate::semantics::Semantics;
 use crate::service::{Framing, Registry, ServiceDescriptor, ServiceOptions};
 use crate::tcp::{self, LineEnding, RealBackend, TcpOutcome, TcpReplayOptions};
@@ -368,10 +368,22 @@ struct SimArgs {
     /// Run the seed twice and compare the traces.
     #[arg(long)]
     check_determinism: bool,
+    /// With --check-determinism, make the second run in a fresh process of this command, so
+    /// that what a service fixes once per process (a static seeded at start-up, an address)
+    /// shows too.
+    #[arg(long, requires = "check_determinism")]
+    fresh_process: bool,
+    /// Do not play a passing run a second time to find heap the service keeps for
+    /// connections that are gone.
+    #[arg(long)]
+    no_heap_check: bool,
     /// Output: text (the transcript), json, mermaid (a sequence diagram) or chrome-trace
     /// (for Perfetto).
     #[arg(long, value_enum, default_value_t = SimFormat::Text)]
     format: SimFormat,
+    /// Also write the run's timeline page (one self-contained HTML file) here.
+    #[arg(long, value_name = "FILE.html")]
+    timeline: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -426,6 +438,10 @@ struct ReplayArgs {
     /// Output: text, json, or junit (XML for CI systems).
     #[arg(long, value_enum, default_value_t = ReplayFormat::Text)]
     format: ReplayFormat,
+    /// Also write each run's timeline page (one self-contained HTML file): to FILE.html for
+    /// one transcript, or into the directory FILE, one page per transcript, for several.
+    #[arg(long, value_name = "FILE.html")]
+    timeline: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -491,6 +507,10 @@ struct FuzzArgs {
     /// again before they are reported.)
     #[arg(long)]
     check_determinism: bool,
+    /// Do not play a passing seed a second time on the same service to find heap it keeps
+    /// for connections that are gone (state that grows by design, such as a history).
+    #[arg(long)]
+    no_heap_check: bool,
 }
 
 #[derive(Args, Debug)]
@@ -554,6 +574,10 @@ struct RunArgs {
     /// Where each distinct failure's transcript is written.
     #[arg(long, default_value = "target/muxsim/run")]
     out: PathBuf,
+    /// Also write the timeline page of the first failure's repro here (the run's clients and
+    /// faults; one page per repro is written beside it in --out anyway).
+    #[arg(long, value_name = "FILE.html")]
+    timeline: Option<PathBuf>,
     /// Output: text, or json (the report).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -782,6 +806,35 @@ fn view_of(format: ReplayFormat, timeline: impl FnOnce() -> view::Timeline) -> O
         ReplayFormat::ChromeTrace => Some(view::chrome_trace(&timeline()) + "\n"),
         ReplayFormat::Text | ReplayFormat::Json | ReplayFormat::Junit => None,
     }
+}
+
+/// A replayed run's view in `--format` and its timeline page, each when asked for.
+fn views(
+    args: &ReplayArgs,
+    path: &Path,
+    timeline: impl FnOnce() -> view::Timeline,
+) -> (Option<String>, Option<String>) {
+    if args.timeline.is_none() {
+        return (view_of(args.format, timeline), None);
+    }
+    let timeline = timeline();
+    let name = path
+        .file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy();
+    let verdict = if timeline.failed() { "FAIL" } else { "pass" };
+    let page = view::page(&timeline, &format!("{name}: {verdict}"));
+    (view_of(args.format, || timeline), Some(page))
+}
+
+/// Writes a timeline page, making its directory; says where on standard error.
+fn write_page(path: &Path, page: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    fs::write(path, page).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("timeline: {}", path.display());
+    Ok(())
 }
 
 fn json<T: Serialize>(value: &T) -> String {
@@ -1066,21 +1119,43 @@ impl App {
             .campaign(service, &args.limits)?
             .faults(args.faults)
             .semantics(semantics)
-            .check_determinism(args.check_determinism);
+            .check_determinism(args.check_determinism)
+            .check_heap(!args.no_heap_check);
         if let Some(clients) = args.clients {
             campaign = campaign.clients(clients as usize);
         }
         let mut scenario = campaign.scenario(args.seed);
         // The trace shows every server call.
-        scenario.config.sim.detail = args.trace || args.format == SimFormat::ChromeTrace;
+        scenario.config.sim.detail =
+            args.trace || args.format == SimFormat::ChromeTrace || args.timeline.is_some();
         let (run, first) = campaign.check(&scenario);
         let transcript = scenario.recorded(&run, args.trace);
         // A failure is run again before it is reported, as a campaign does; every run is with
         // --check-determinism.
-        let verdict = campaign.confirmed(first, || scenario.clone());
+        let mut verdict = campaign.confirmed(first, || scenario.clone());
+        if args.fresh_process
+            && !matches!(verdict.failure(), Some(Failure::Nondeterministic { .. }))
+        {
+            if let Some(divergence) = fresh_process_divergence(&scenario)? {
+                verdict = Verdict::Fail(Failure::Nondeterministic {
+                    detail: format!("a fresh process ran it otherwise: {divergence}"),
+                });
+            }
+        }
         let nondeterministic = matches!(verdict.failure(), Some(Failure::Nondeterministic { .. }));
         let determinism = args.check_determinism.then_some(!nondeterministic);
         let failed = !verdict.is_pass();
+        if let Some(path) = &args.timeline {
+            let timeline = view::Timeline::of_run(&run, verdict.failure());
+            let title = format!(
+                "{} seed {} ({}): {}",
+                service.name(),
+                run.seed,
+                run.semantics.name(),
+                if failed { "FAIL" } else { "pass" }
+            );
+            write_page(path, &view::page(&timeline, &title))?;
+        }
         match args.format {
             SimFormat::Mermaid | SimFormat::ChromeTrace => {
                 let timeline = view::Timeline::of_run(&run, verdict.failure());
@@ -1208,6 +1283,15 @@ impl App {
             let started = std::time::Instant::now();
             let mut result = self.replay_one(path, forced, target, args.backend, &options, &args);
             result.seconds = started.elapsed().as_secs_f64();
+            if let (Some(to), Some(page)) = (&args.timeline, result.page.take()) {
+                let to = if files.len() == 1 {
+                    to.clone()
+                } else {
+                    let stem = path.file_stem().unwrap_or(path.as_os_str());
+                    to.join(stem).with_extension("html")
+                };
+                write_page(&to, &page)?;
+            }
             if text {
                 self.print_result(&result, args.verbose);
             }
@@ -1343,10 +1427,12 @@ impl App {
         };
         match (target, backend, scenario) {
             (None, BackendArg::Sim, Some(mut scenario)) => {
-                scenario.config.sim.detail = args.trace || args.format == ReplayFormat::ChromeTrace;
+                scenario.config.sim.detail = args.trace
+                    || args.format == ReplayFormat::ChromeTrace
+                    || args.timeline.is_some();
                 let run = scenario.run();
                 let verdict = scenario.judge(&run);
-                result.view = view_of(args.format, || {
+                (result.view, result.page) = views(args, path, || {
                     view::Timeline::of_run(&run, verdict.failure())
                 });
                 if args.verbose || args.trace {
@@ -1393,7 +1479,7 @@ impl App {
                         .map(|e| format!("the server stopped accepting connections ({e})"));
                 let judged = scenario.as_ref().map(|s| (&s.service, &s.options));
                 let outcome = replayed.verdict(&t, judged, crashed.as_deref());
-                result.view = view_of(args.format, || {
+                (result.view, result.page) = views(args, path, || {
                     view::Timeline::of_clients(&replayed.clients, outcome.failure())
                 });
                 self.tcp_result(result, &replayed, outcome)
@@ -1431,7 +1517,7 @@ impl App {
                         never.len()
                     ));
                 }
-                result.view = view_of(args.format, || {
+                (result.view, result.page) = views(args, path, || {
                     view::Timeline::of_clients(&played.replay.clients, played.outcome.failure())
                 });
                 self.tcp_result(result, &played.replay, played.outcome)
@@ -1535,6 +1621,7 @@ impl App {
             .shard(shard.0, shard.1)
             .shrink(!args.no_shrink)
             .check_determinism(args.check_determinism)
+            .check_heap(!args.no_heap_check)
             .max_failures(if args.stop_on_failure {
                 Some(1)
             } else {
@@ -1640,10 +1727,14 @@ impl App {
                 report.service, bucket.kind, bucket.example.seed
             ));
             fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-            // Its diagram beside it, and in the CI step's summary.
-            if let Some(diagram) = view::repro_diagram(service, text) {
+            // Its diagram and its timeline page beside it, and the diagram in the CI step's
+            // summary.
+            let title = format!("{}: {}", path.display(), bucket.kind);
+            if let Some((diagram, page)) = view::repro_views(service, text, &title) {
                 let mmd = path.with_extension("mmd");
                 fs::write(&mmd, &diagram).map_err(|e| format!("{}: {e}", mmd.display()))?;
+                let html = path.with_extension("html");
+                fs::write(&html, &page).map_err(|e| format!("{}: {e}", html.display()))?;
                 view::summarize_for_ci(
                     &format!("muxsim fuzz: {}", bucket.signature),
                     &diagram,
@@ -1867,12 +1958,20 @@ impl App {
             let path = inject::example_path(&args.out, &name, &bucket.example);
             fs::write(&path, &bucket.example.transcript)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-            // Its diagram beside it, and in the CI step's summary.
+            // Its diagram and its timeline page beside it, and the diagram in the CI step's
+            // summary.
             if let Ok(t) = transcript::parse(&bucket.example.transcript) {
                 let timeline = view::Timeline::of_transcript(&t, Some(&bucket.example.message));
                 let diagram = view::mermaid(&timeline);
                 let mmd = path.with_extension("mmd");
                 fs::write(&mmd, &diagram).map_err(|e| format!("{}: {e}", mmd.display()))?;
+                let title = format!("{}: {}", path.display(), bucket.example.kind.name());
+                let page = view::page(&timeline, &title);
+                let html = path.with_extension("html");
+                fs::write(&html, &page).map_err(|e| format!("{}: {e}", html.display()))?;
+                if let Some(to) = args.timeline.as_ref().filter(|_| paths.is_empty()) {
+                    write_page(to, &page)?;
+                }
                 view::summarize_for_ci(
                     &format!("muxsim run: {}", bucket.signature),
                     &diagram,
@@ -2217,6 +2316,9 @@ struct FileResult {
     /// The run as `--format mermaid` or `chrome-trace` draws it.
     #[serde(skip)]
     view: Option<String>,
+    /// The run's timeline page, when `--timeline` asks for it.
+    #[serde(skip)]
+    page: Option<String>,
 }
 
 impl FileResult {
@@ -2233,6 +2335,7 @@ impl FileResult {
             seconds: 0.0,
             transcript: None,
             view: None,
+            page: None,
         }
     }
 
@@ -2319,6 +2422,55 @@ fn junit(results: &[FileResult]) -> String {
     }
     out.push_str("</testsuite>\n");
     out
+}
+
+/// Set in the environment of the fresh process `sim --fresh-process` starts.
+const FRESH_CHILD: &str = "MUXSIM_FRESH_PROCESS_CHILD";
+
+/// Runs this `sim` again in a fresh process of the same command (its arguments, traced, as
+/// JSON) and compares its recorded run with this process's: where they first differ.
+fn fresh_process_divergence(scenario: &Scenario) -> Result<Option<Divergence>, String> {
+    if std::env::var_os(FRESH_CHILD).is_some() {
+        return Ok(None);
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find this command to start it again: {e}"))?;
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    let mut skip = false;
+    for arg in std::env::args_os().skip(1) {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        let text = arg.to_string_lossy();
+        match text.as_ref() {
+            "--fresh-process" | "--check-determinism" | "--trace" => continue,
+            "--format" => {
+                skip = true;
+                continue;
+            }
+            t if t.starts_with("--format=") => continue,
+            _ => args.push(arg),
+        }
+    }
+    args.extend(["--trace", "--format", "json"].map(Into::into));
+    let output = std::process::Command::new(&exe)
+        .args(&args)
+        .env(FRESH_CHILD, "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    let child: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| {
+        format!(
+            "the fresh process printed no run ({e}): {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    })?;
+    let theirs = child["transcript"].as_str().unwrap_or_default();
+    let mut s = scenario.clone();
+    s.config.record = true;
+    s.config.sim.detail = true;
+    let ours = s.recorded(&s.run(), true).to_string();
+    Ok(Divergence::between(scenario.config.seed, &ours, theirs))
 }
 
 #[cfg(test)]

@@ -161,3 +161,62 @@ fn a_failure_that_does_not_reproduce_is_reported_as_nondeterministic() {
         .run();
     assert!(kinds(&report).contains(&"nondeterministic"), "{report}");
 }
+
+/// The `per_process` example command (`cargo test` builds examples; a filtered run may not).
+fn per_process_command() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join("examples").join("per_process");
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--example", "per_process"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    path
+}
+
+#[test]
+fn a_service_fixed_once_per_process_is_caught_in_a_fresh_process() {
+    let sim = |service: &str, fresh: bool| {
+        let mut cmd = assert_cmd::Command::new(per_process_command());
+        cmd.args([
+            "sim",
+            "--service",
+            service,
+            "--seed",
+            "3",
+            "--check-determinism",
+        ]);
+        if fresh {
+            cmd.arg("--fresh-process");
+        }
+        cmd.timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap()
+    };
+    // In one process its two runs agree: only a fresh process shows it.
+    let same = sim("per-process", false);
+    assert!(
+        same.status.success(),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+    let fresh = sim("per-process", true);
+    let text = String::from_utf8_lossy(&fresh.stdout);
+    assert_eq!(fresh.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("nondeterministic: a fresh process ran it otherwise"),
+        "{text}"
+    );
+    // The first difference is the greeting, with both values.
+    assert!(text.contains("first:") && text.contains("hello"), "{text}");
+    // A deterministic service passes in a fresh process too.
+    let echo = sim("echo", true);
+    assert!(
+        echo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&echo.stdout)
+    );
+}

@@ -229,20 +229,30 @@ fn fuzz_finds_the_seed_bugs_writes_minimal_fixtures_that_replay_reproduces() {
         })
         .collect();
     assert_eq!(reproduce.len(), 2, "the LIFO answers and the crash: {text}");
-    // Each repro with its diagram beside it.
+    // Each repro with its diagram and its timeline page beside it.
     let mut files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(files.len(), 4, "{files:?}");
-    for pair in files.chunks(2) {
-        assert_eq!(
-            pair[0].strip_suffix(".mmd"),
-            pair[1].strip_suffix(".txn"),
-            "{files:?}"
-        );
+    assert_eq!(files.len(), 6, "{files:?}");
+    for triple in files.chunks(3) {
+        let stem = triple[2].strip_suffix(".txn").unwrap();
+        assert_eq!(triple[0], format!("{stem}.html"), "{files:?}");
+        assert_eq!(triple[1], format!("{stem}.mmd"), "{files:?}");
     }
+    // The crash's page shows it: the failure marked on the server's last turn, and the
+    // client that left with its answer pending.
+    let crash = files
+        .iter()
+        .find(|f| f.contains("panic") && f.ends_with(".html"));
+    let page = std::fs::read_to_string(dir.path().join(crash.unwrap())).unwrap();
+    assert!(page.contains("FAIL: the service panicked"), "{page}");
+    assert!(
+        page.contains(r#"class="mark k-server lane-0 fail""#),
+        "{page}"
+    );
+    assert!(page.contains(" reset") || page.contains(" close"), "{page}");
     for path in reproduce.iter().take(5) {
         let replay = muxsim().args(["replay", path]).output().unwrap();
         assert_eq!(

@@ -1,8 +1,10 @@
-//! Views of a run for people: a Mermaid sequence diagram for a pull request, and a trace in
-//! the Trace Event Format that Perfetto and `chrome://tracing` open.
+//! Views of a run for people: a timeline page (`page`), a Mermaid sequence diagram for a pull
+//! request, and a trace in the Trace Event Format that Perfetto and `chrome://tracing` open.
 //!
 //! Both read one [`Timeline`]: a lane per connection, one for the server's event loop and one
 //! for faults, every event at its virtual time, and the failure, if the run failed.
+
+mod page;
 
 use std::fmt::Write as _;
 
@@ -12,6 +14,8 @@ use crate::script::Step;
 use crate::text::{quote, quote_short, shorten};
 use crate::time::Instant;
 use crate::world::{ClientReport, EventKind, Failure, Run, TraceKind};
+
+pub(crate) use page::page;
 
 /// Where an event happens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +101,11 @@ impl Timeline {
 }
 
 impl Timeline {
+    /// Whether the run failed.
+    pub(crate) fn failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
     /// The timeline of clients over real sockets, from their reports (what they did and saw,
     /// with times since the run began); the server's side is not seen from there.
     pub(crate) fn of_clients(clients: &[ClientReport], failure: Option<&str>) -> Self {
@@ -350,17 +359,21 @@ pub(crate) fn chrome_trace(timeline: &Timeline) -> String {
     serde_json::to_string(&doc).unwrap_or_default()
 }
 
-/// The Mermaid diagram of a repro transcript of `service`, run in the simulator as a replay
-/// runs it; `None` when it does not read as one.
-pub(crate) fn repro_diagram(
+/// The Mermaid diagram and the timeline page of a repro transcript of `service`, run in the
+/// simulator as a replay runs it (with every server call, for the page's event-loop lane);
+/// `None` when it does not read as one.
+pub(crate) fn repro_views(
     service: &crate::service::ServiceDescriptor,
     text: &str,
-) -> Option<String> {
+    title: &str,
+) -> Option<(String, String)> {
     let t = crate::transcript::parse(text).ok()?;
-    let scenario = crate::scenario::Scenario::from_transcript_as(&t, service).ok()?;
+    let mut scenario = crate::scenario::Scenario::from_transcript_as(&t, service).ok()?;
+    scenario.config.sim.detail = true;
     let run = scenario.run();
     let verdict = scenario.judge(&run);
-    Some(mermaid(&Timeline::of_run(&run, verdict.failure())))
+    let timeline = Timeline::of_run(&run, verdict.failure());
+    Some((mermaid(&timeline), page(&timeline, title)))
 }
 
 /// Appends a section to the file GitHub Actions shows as the step's summary
