@@ -1969,7 +1969,11 @@ impl App {
                 let page = view::page(&timeline, &title);
                 let html = path.with_extension("html");
                 fs::write(&html, &page).map_err(|e| format!("{}: {e}", html.display()))?;
-                if let Some(to) = args.timeline.as_ref().filter(|_| paths.is_empty()) {
+                if let Some(to) = args
+                    .timeline
+                    .as_ref()
+                    .filter(|_| paths.iter().all(Option::is_none))
+                {
                     write_page(to, &page)?;
                 }
                 view::summarize_for_ci(

@@ -25,6 +25,8 @@ fn run(args: &[&str], server: &[&str]) -> (Option<i32>, Value, String) {
             "--out",
         ])
         .arg(out_dir.path())
+        .arg("--timeline")
+        .arg(out_dir.path().join("first.html"))
         .arg("--")
         .args(server)
         .output()
@@ -43,7 +45,17 @@ fn run(args: &[&str], server: &[&str]) -> (Option<i32>, Value, String) {
         let text = std::fs::read_to_string(path).unwrap();
         muxsim::transcript::parse(&text).unwrap_or_else(|e| panic!("{path}: {e}\n{text}"));
         texts.push(Value::String(text));
+        // Its timeline page beside it, the failure marked.
+        let page = std::path::Path::new(path).with_extension("html");
+        let page = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(page.contains(r#"<pre id="failure">FAIL: "#), "{page}");
     }
+    // --timeline copies the first failure's page; nothing is written when all passed.
+    assert_eq!(
+        out_dir.path().join("first.html").exists(),
+        !texts.is_empty(),
+        "{stderr}"
+    );
     report["transcript_texts"] = Value::Array(texts);
     (out.status.code(), report, stderr)
 }
