@@ -339,6 +339,23 @@ pub struct Driver<B: Backend, S: Service> {
     stop_at_short_io: bool,
     /// The generation of a new slot (see [`Driver::first_generation`]).
     first_generation: u32,
+    /// What the service was told, when kept (see [`Driver::keep_journal`]).
+    journal_of: Option<Vec<(Instant, ConnId, Seen)>>,
+}
+
+/// One thing the service was told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// A connection was accepted.
+    Connected,
+    /// Bytes were read from it.
+    Received(Vec<u8>),
+    /// Its peer shut down its side.
+    PeerClosed,
+    /// The service asked to close it.
+    Closing,
+    /// It is gone.
+    Closed,
 }
 
 /// The live connection `id` names, if its slot still holds that generation. A free function
@@ -419,6 +436,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
             now: Instant::ZERO,
             stop_at_short_io,
             first_generation: 0,
+            journal_of: None,
         }
     }
 
@@ -427,6 +445,27 @@ impl<B: Backend, S: Service> Driver<B, S> {
     pub(crate) fn first_generation(mut self, first: u32) -> Self {
         self.first_generation = first;
         self
+    }
+
+    /// Keeps a journal of what the service is told, in order (see [`Driver::take_journal`]).
+    pub(crate) fn keep_journal(mut self) -> Self {
+        self.journal_of = Some(Vec::new());
+        self
+    }
+
+    /// What the service was told so far, in the order it was told, with the time: accepts,
+    /// the bytes of each read, EOFs and closes, per connection.
+    pub(crate) fn take_journal(&mut self) -> Vec<(Instant, ConnId, Seen)> {
+        self.journal_of
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn journal(&mut self, id: ConnId, seen: Seen) {
+        if let Some(journal) = &mut self.journal_of {
+            journal.push((self.now, id, seen));
+        }
     }
 
     /// The backend, the service, and the first generation no connection of this driver had.
@@ -770,6 +809,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
         self.served += 1;
         self.note(Some(id), || format!("open from {peer}"));
         let now = self.now;
+        self.journal(id, Seen::Connected);
         let service = &mut self.service;
         heap::within(Call::Connected, Some(id), now, || {
             service.handle_connected(now, id)
@@ -815,6 +855,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                     conn.state = State::PeerClosed;
                     if !refusal {
                         let now = self.now;
+                        self.journal(id, Seen::PeerClosed);
                         let service = &mut self.service;
                         heap::within(Call::PeerClosed, Some(id), now, || {
                             service.handle_peer_closed(now, id)
@@ -831,6 +872,10 @@ impl<B: Backend, S: Service> Driver<B, S> {
                         self.idle_touch(id.slot() as u32);
                         if !refusal {
                             let now = self.now;
+                            if let Some(journal) = &mut self.journal_of {
+                                let bytes = self.buf[..n].to_vec();
+                                journal.push((now, id, Seen::Received(bytes)));
+                            }
                             let (service, bytes) = (&mut self.service, &self.buf[..n]);
                             heap::within(Call::Received, Some(id), now, || {
                                 service.handle_received(now, id, bytes)
@@ -903,6 +948,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 }
                 let now = self.now;
                 for (id, reason) in std::mem::take(&mut self.dying) {
+                    self.journal(id, Seen::Closed);
                     let service = &mut self.service;
                     heap::within(Call::Closed, Some(id), now, || {
                         service.handle_closed(now, id, reason)
@@ -914,6 +960,7 @@ impl<B: Backend, S: Service> Driver<B, S> {
                 Output::Send { conn } => self.take_send(conn, mark),
                 Output::Close { conn } => {
                     self.flush_tx();
+                    self.journal(conn, Seen::Closing);
                     self.close_requested(conn);
                 }
                 Output::Log { conn, line } => self.note(Some(conn), || line),

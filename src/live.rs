@@ -110,6 +110,12 @@ struct Client {
 }
 
 impl Client {
+    /// How many of its steps it has taken (faults not counted).
+    fn steps_done(&self) -> u64 {
+        let taken = &self.entries[..self.pos.min(self.entries.len())];
+        taken.iter().filter(|e| matches!(e, Entry::Step(_))).count() as u64
+    }
+
     fn new(name: &str, entries: Vec<Entry>) -> Self {
         Client {
             entries,
@@ -189,8 +195,14 @@ pub fn run_play_then(
     let mut received_total = 0usize;
     loop {
         let now = Instant::now();
-        for c in clients.iter_mut() {
-            if let Err(failure) = advance(c, addr, options, clock, &mut run.notes, now) {
+        for i in 0..clients.len() {
+            // What the others have done, for `after` steps.
+            let done: Vec<(String, u64)> = clients
+                .iter()
+                .map(|c| (c.report.name.clone(), c.steps_done()))
+                .collect();
+            let c = &mut clients[i];
+            if let Err(failure) = advance(c, addr, options, clock, &mut run.notes, now, &done) {
                 run.failure.get_or_insert(failure);
             }
         }
@@ -370,7 +382,8 @@ fn failure(c: &Client, kind: LiveFailureKind, message: String) -> LiveFailure {
     }
 }
 
-/// Takes the client's steps as far as it can without waiting.
+/// Takes the client's steps as far as it can without waiting; `done` says how many steps
+/// each client (by name) has taken, for `after`.
 fn advance(
     c: &mut Client,
     addr: SocketAddr,
@@ -378,6 +391,7 @@ fn advance(
     clock: Clock,
     notes: &mut Vec<String>,
     now: Instant,
+    done: &[(String, u64)],
 ) -> Result<(), LiveFailure> {
     while c.pos < c.entries.len() && c.sending.is_none() {
         if let Some(until) = c.until {
@@ -428,6 +442,16 @@ fn advance(
                 c.port = stream.local_addr().ok().map(|a| a.port());
                 c.stream = Some(stream);
                 c.report.record(clock.now(), EventKind::Connected);
+                c.pos += 1;
+            }
+            Entry::Step(Step::After { client, steps }) => {
+                let reached = done
+                    .iter()
+                    .find(|(name, _)| *name == client)
+                    .is_none_or(|(_, n)| *n >= steps.unwrap_or(0));
+                if !reached {
+                    return Ok(());
+                }
                 c.pos += 1;
             }
             Entry::Step(Step::Wait(d)) => {

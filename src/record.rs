@@ -3,8 +3,10 @@
 //!
 //! Each client connection becomes a client of the transcript (`a`, `b`, ...): bytes it sent
 //! become `send` lines, bytes the server answered `recv` lines, a half-close `shutdown`, the
-//! server's close `recv-eof`, resets `reset` / `recv-reset`. Replaying the file against a
-//! server (`muxsim replay --target`) then checks that the server still answers the same.
+//! server's close `recv-eof`, resets `reset` / `recv-reset`. An action that follows another
+//! client's step is preceded by `after` that client, so the order between clients the session
+//! had holds in every replay. Replaying the file against a server (`muxsim replay --target`)
+//! then checks that the server still answers the same.
 //!
 //! Every line goes to the output as it happens (and is flushed), so the recording costs no
 //! memory beyond the bounded pipe buffers, and a proxy killed mid-session leaves everything
@@ -69,6 +71,8 @@ pub(crate) struct Recorder<W: Write> {
     warn: Box<dyn FnMut(String)>,
     started: Instant,
     last_mark: Duration,
+    /// The client of the last step line written.
+    last_client: Option<String>,
 }
 
 impl<W: Write> Recorder<W> {
@@ -97,6 +101,7 @@ impl<W: Write> Recorder<W> {
             warn,
             started: Instant::now(),
             last_mark: Duration::ZERO,
+            last_client: None,
             options,
         };
         recorder.write(&Item::Comment(format!(
@@ -173,6 +178,22 @@ impl<W: Write> Recorder<W> {
 
     fn note(&mut self, name: String, step: Step) {
         self.mark();
+        // An action that followed another client's step waits for it in a replay: the order
+        // between clients the session had (b connects once a was greeted, b's message goes
+        // out once a is there to receive it) holds under every seed.
+        if !step.is_expectation()
+            && let Some(last) = self.last_client.clone()
+            && last != name
+        {
+            self.write(&Item::Step {
+                client: name.clone(),
+                step: Step::After {
+                    client: last,
+                    steps: None,
+                },
+            });
+        }
+        self.last_client = Some(name.clone());
         self.write(&Item::Step { client: name, step });
     }
 

@@ -17,7 +17,7 @@
 use std::fmt;
 
 use crate::fault::FaultFamilies;
-use crate::script::{ClientId, Entry, Script};
+use crate::script::{ClientId, Entry, Script, Step};
 use crate::semantics::Semantics;
 use crate::service::{Registry, ServiceDescriptor, ServiceOptions};
 use crate::text::shorten;
@@ -262,7 +262,9 @@ impl Scenario {
 
     /// Runs, giving the scenario up: no copy of its scripts (payloads can be large, and a
     /// campaign runs each scenario once).
-    pub fn into_run(self) -> Run {
+    pub fn into_run(mut self) -> Run {
+        // A model oracle judges against what the server saw.
+        self.config.journal |= self.oracle && self.service.needs_server();
         let service = self.service.build(&self.options);
         let (seed, semantics) = (self.config.seed, self.config.sim.semantics);
         match crate::world::run_watching_heap(self.config, service, self.play) {
@@ -407,7 +409,11 @@ pub fn judge_run(
     if !oracle || !run.verdict.is_pass() {
         return run.verdict.clone();
     }
-    match service.judge_all(options, &run.clients) {
+    let view = crate::service::RunView {
+        clients: &run.clients,
+        server: &run.server,
+    };
+    match service.judge_run(options, &view) {
         Ok(()) => Verdict::Pass,
         Err((client, detail)) => Verdict::Fail(Failure::Oracle { client, detail }),
     }
@@ -464,7 +470,20 @@ fn split(t: &Transcript) -> Result<(Play, Origins), ScenarioError> {
                     seen[c] = true;
                     origins.clients[c] = (line_no, line.column(0));
                 }
-                scripts[c].entries.push(Entry::Step(step.clone()));
+                let step = match step {
+                    // `a after b`: every step of `b` written above this line.
+                    Step::After {
+                        client: other,
+                        steps: None,
+                    } => Step::After {
+                        client: other.clone(),
+                        steps: Some(
+                            index_of(other).map_or(0, |o| scripts[o].steps().count() as u64),
+                        ),
+                    },
+                    step => step.clone(),
+                };
+                scripts[c].entries.push(Entry::Step(step));
                 origins.entries[c].push((line_no, line.column(0)));
             }
             Item::Fault(fault) => {
@@ -553,7 +572,8 @@ fn validate(play: &Play, origins: &Origins) -> Result<(), ScenarioError> {
     let client_of = |name: &str| play.clients.iter().position(|s| s.name == name);
     let (line, column, kind) = match &e {
         ScriptError::NotConnectedFirst { client, entry, .. }
-        | ScriptError::ConnectTwice { client, entry } => {
+        | ScriptError::ConnectTwice { client, entry }
+        | ScriptError::BadAfter { client, entry, .. } => {
             let c = client_of(client).unwrap_or(0);
             let at = origins.entries[c].get(*entry).copied().unwrap_or((1, 1));
             (at.0, at.1, ScenarioErrorKind::Script)

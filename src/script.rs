@@ -122,6 +122,15 @@ pub enum Step {
     Resume,
     /// Do nothing for this long (virtual time in the simulator, real time on sockets).
     Wait(Duration),
+    /// Take no further step until client `client` has taken its first `steps` steps (its
+    /// actions done, its expectations met): the order between clients a session had. In a
+    /// transcript, `a after b` with no count waits for every step of `b` written above it.
+    After {
+        /// The client waited for.
+        client: String,
+        /// How many of its steps; `None` until a transcript's position decides it.
+        steps: Option<u64>,
+    },
 }
 
 /// A step without its argument: the unit of the step table.
@@ -164,6 +173,8 @@ pub enum StepKind {
     Resume,
     /// See [`Step::Wait`].
     Wait,
+    /// See [`Step::After`].
+    After,
 }
 
 /// The argument a step takes.
@@ -182,6 +193,8 @@ pub enum StepArg {
     Count,
     /// A duration such as `5ms`.
     Duration,
+    /// A client's name, then an optional whole number.
+    Peer,
 }
 
 /// A step's argument, as read; [`StepKind::build`] turns it into the step.
@@ -200,11 +213,13 @@ pub enum StepValue {
     Count(u64),
     /// For [`StepArg::Duration`].
     Duration(Duration),
+    /// For [`StepArg::Peer`].
+    Peer(String, Option<u64>),
 }
 
 impl StepKind {
     /// Every step kind, in the order help texts list them.
-    pub const ALL: [StepKind; 18] = [
+    pub const ALL: [StepKind; 19] = [
         StepKind::Connect,
         StepKind::Send,
         StepKind::Recv,
@@ -223,6 +238,7 @@ impl StepKind {
         StepKind::Pause,
         StepKind::Resume,
         StepKind::Wait,
+        StepKind::After,
     ];
 
     /// The step's name in transcripts.
@@ -246,6 +262,7 @@ impl StepKind {
             StepKind::Pause => "pause",
             StepKind::Resume => "resume",
             StepKind::Wait => "wait",
+            StepKind::After => "after",
         }
     }
 
@@ -262,6 +279,7 @@ impl StepKind {
             StepKind::RecvLine => StepArg::Pattern,
             StepKind::RecvLen => StepArg::Count,
             StepKind::Wait => StepArg::Duration,
+            StepKind::After => StepArg::Peer,
             _ => StepArg::None,
         }
     }
@@ -277,6 +295,7 @@ impl StepKind {
             StepKind::RecvSet => "the byte strings expected in any order",
             StepKind::Got => "the bytes observed",
             StepKind::Wait => "a duration",
+            StepKind::After => "the client waited for (and how many of its steps)",
             _ => "nothing",
         }
     }
@@ -303,6 +322,7 @@ impl StepKind {
             (StepKind::Pause, StepValue::None) => Step::Pause,
             (StepKind::Resume, StepValue::None) => Step::Resume,
             (StepKind::Wait, StepValue::Duration(d)) => Step::Wait(d),
+            (StepKind::After, StepValue::Peer(client, steps)) => Step::After { client, steps },
             _ => return None,
         })
     }
@@ -339,6 +359,7 @@ impl Step {
             Step::Pause => StepKind::Pause,
             Step::Resume => StepKind::Resume,
             Step::Wait(_) => StepKind::Wait,
+            Step::After { .. } => StepKind::After,
         }
     }
 
@@ -391,6 +412,13 @@ impl fmt::Display for Step {
                 Ok(())
             }
             Step::Wait(d) => write!(f, " {}", format_duration(*d)),
+            Step::After { client, steps } => {
+                write!(f, " {client}")?;
+                match steps {
+                    Some(n) => write!(f, " {n}"),
+                    None => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -684,6 +712,7 @@ mod tests {
                 StepArg::Pattern => StepValue::Pattern(LinePattern::new("x\n").unwrap()),
                 StepArg::Count => StepValue::Count(3),
                 StepArg::Duration => StepValue::Duration(Duration::from_millis(1)),
+                StepArg::Peer => StepValue::Peer("b".to_string(), Some(2)),
             };
             let step = kind
                 .build(value)

@@ -1037,6 +1037,8 @@ fn real_step(
             std::thread::sleep((*d).min(options.max_wait));
             return Ok(());
         }
+        // Lines are played in file order: the other client's steps above are done already.
+        Step::After { .. } => return Ok(()),
         _ => {}
     }
     let Some(stream) = c.stream.as_mut() else {

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::fault::FaultSpec;
 use crate::rng::{SimRng, Stream};
 use crate::script::{Entry, Script, Step, client_name};
+use crate::service::protocol::Next;
 use crate::service::{Framing, Protocol};
 use crate::text::human_duration;
 use crate::world::{Play, ScriptedFault};
@@ -55,6 +56,9 @@ pub struct Reach {
     pub endings: Vec<u64>,
     /// Scenarios started from a fixture.
     pub from_fixtures: u64,
+    /// Messages a protocol session proposed, by kind (their first word).
+    #[serde(default)]
+    pub kinds: std::collections::BTreeMap<String, u64>,
 }
 
 impl Reach {
@@ -78,6 +82,9 @@ impl Reach {
             *mine += theirs;
         }
         self.from_fixtures += other.from_fixtures;
+        for (kind, n) in &other.kinds {
+            *self.kinds.entry(kind.clone()).or_default() += n;
+        }
     }
 
     /// What the protocol declares that the generator never tried.
@@ -138,6 +145,10 @@ impl fmt::Display for Reach {
         if self.from_fixtures > 0 {
             write!(f, "; {} scenarios from fixtures", self.from_fixtures)?;
         }
+        if !self.kinds.is_empty() {
+            let kinds: Vec<String> = self.kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            write!(f, "; session messages: {}", kinds.join(", "))?;
+        }
         Ok(())
     }
 }
@@ -160,6 +171,9 @@ struct Gen<'a> {
     shape: &'a Shape,
     reach: &'a mut Reach,
     alphabet: Vec<u8>,
+    /// The client being generated, and what the protocol's session proposed to it so far.
+    client: usize,
+    sent: Vec<Vec<u8>>,
 }
 
 impl Gen<'_> {
@@ -233,9 +247,32 @@ impl Gen<'_> {
         bytes
     }
 
+    /// The session's next message for this client, most of the time when the protocol has a
+    /// session; counted by kind.
+    fn session_payload(&mut self) -> Option<Vec<u8>> {
+        if !self.shape.protocol.has_session() || !self.rng.chance(850_000) {
+            return None;
+        }
+        let mut next = Next::new(self.client, &self.sent, &mut self.rng);
+        let payload = self.shape.protocol.propose(&mut next)?;
+        let kind: String = payload
+            .split(|b| b.is_ascii_whitespace())
+            .next()
+            .unwrap_or_default()
+            .iter()
+            .take(16)
+            .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+            .collect();
+        *self.reach.kinds.entry(kind).or_default() += 1;
+        self.sent.push(payload.clone());
+        Some(payload)
+    }
+
     /// One complete message, framed, counted in the reach.
     fn message(&mut self) -> Vec<u8> {
-        let payload = if !self.shape.protocol.tokens().is_empty() && self.rng.chance(250_000) {
+        let payload = if let Some(payload) = self.session_payload() {
+            payload
+        } else if !self.shape.protocol.tokens().is_empty() && self.rng.chance(250_000) {
             self.token_payload()
         } else {
             let len = self.payload_len();
@@ -336,6 +373,12 @@ impl Gen<'_> {
         message.truncate(keep);
         self.reach.unterminated += 1;
         Some(message)
+    }
+
+    /// Starts generating client `index`: a new session.
+    fn start(&mut self, index: usize) {
+        self.client = index;
+        self.sent.clear();
     }
 
     fn client(&mut self) -> Vec<Entry> {
@@ -444,6 +487,8 @@ pub(crate) fn generate(seed: u64, shape: &Shape, reach: &mut Reach) -> Play {
         shape,
         reach,
         alphabet: message_alphabet(&shape.protocol),
+        client: 0,
+        sent: Vec::new(),
     };
     // One scenario in three starts from a fixture, when there are any.
     if !shape.fixtures.is_empty() && g.rng.chance(333_333) {
@@ -453,12 +498,16 @@ pub(crate) fn generate(seed: u64, shape: &Shape, reach: &mut Reach) -> Play {
         return play;
     }
     let mut clients: Vec<Script> = (0..shape.clients)
-        .map(|i| Script {
-            name: client_name(i),
-            entries: g.client(),
+        .map(|i| {
+            g.start(i);
+            Script {
+                name: client_name(i),
+                entries: g.client(),
+            }
         })
         .collect();
     for i in 0..shape.protocol.churn_count() {
+        g.start(clients.len());
         clients.push(Script {
             name: format!("churn{i}"),
             entries: g.churner(),
@@ -467,6 +516,7 @@ pub(crate) fn generate(seed: u64, shape: &Shape, reach: &mut Reach) -> Play {
     if shape.storm {
         // A storm: clients that connect together, maybe say one thing, and leave.
         for i in 0..g.rng.between(10, 60) {
+            g.start(clients.len());
             let mut entries = vec![Entry::Step(Step::Connect)];
             if g.rng.chance(300_000) {
                 entries.push(Entry::Step(Step::Send(g.message())));

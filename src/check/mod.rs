@@ -286,6 +286,9 @@ pub struct Progress {
     pub distinct: u64,
 }
 
+/// How many of a bucket's first failing seeds are looked at for the smallest to shrink.
+const SHRINK_CANDIDATES: usize = 8;
+
 struct Acc {
     count: u64,
     seeds: BTreeSet<u64>,
@@ -729,11 +732,33 @@ impl Campaign {
                     loop {
                         let next = work.lock().unwrap_or_else(|e| e.into_inner()).next();
                         let Some((signature, acc)) = next else { break };
-                        let (seed, semantics, failure) = acc.lowest;
+                        let (mut seed, mut semantics, mut failure) = acc.lowest;
                         let minimal = if self.shrink
                             && !matches!(failure, Failure::Nondeterministic { .. })
                         {
-                            let scenario = self.scenario(seed);
+                            // The smallest of the first seeds that failed this way shrinks
+                            // best: a failure that needs a precise interleaving rarely
+                            // survives the removal of clients it did not need.
+                            let smallest = acc
+                                .seeds
+                                .iter()
+                                .take(SHRINK_CANDIDATES)
+                                .map(|&s| (self.scenario(s), s))
+                                .min_by_key(|(sc, s)| (sc.play.size(), *s));
+                            let scenario = match smallest {
+                                Some((scenario, s)) if s != seed => {
+                                    let (_, verdict) = self.check(&scenario);
+                                    match verdict.failure() {
+                                        Some(f) if bucket::signature(f) == signature => {
+                                            (seed, semantics, failure) =
+                                                (s, scenario.config.sim.semantics, f.clone());
+                                            scenario
+                                        }
+                                        _ => self.scenario(seed),
+                                    }
+                                }
+                                _ => self.scenario(seed),
+                            };
                             let (run, verdict) = self.check(&scenario);
                             // The recorded rerun fails the same way: runs are deterministic.
                             let failure = verdict.failure().cloned().unwrap_or(failure.clone());

@@ -23,7 +23,7 @@ use crate::world::{Failure, Run, ScriptedFault, TraceKind, Verdict};
 const SHRINK_BUDGET: usize = 1_000;
 
 /// The replay form of a run: actions as they happened, faults anchored where they fired.
-fn replay_form(scenario: &Scenario, run: &Run) -> Scenario {
+fn replay_form(scenario: &Scenario, run: &Run, ordered: bool) -> Scenario {
     let mut clients: Vec<Script> = scenario
         .play
         .clients
@@ -31,12 +31,30 @@ fn replay_form(scenario: &Scenario, run: &Run) -> Scenario {
         .map(|s| Script::new(s.name.clone()))
         .collect();
     let mut faults = Vec::new();
+    // The order between clients' actions, kept by `after` steps: client X's action that
+    // follows client Y's waits for Y's actions so far. The shrinker then drops every `after`
+    // the failure does not need; those it keeps make the repro fail whoever else is gone.
+    let mut last: Option<usize> = None;
     for event in &run.trace {
         match &event.kind {
+            // The run's own `after` lines counted steps this form leaves out: the chain below
+            // keeps the order they made.
+            TraceKind::Client {
+                step: Step::After { .. },
+                ..
+            } => {}
             TraceKind::Client { client, step } if !step.is_expectation() => {
-                clients[client.index()]
-                    .entries
-                    .push(Entry::Step(step.clone()));
+                let c = client.index();
+                if let Some(other) = last.filter(|&o| ordered && o != c) {
+                    let steps = clients[other].steps().count() as u64;
+                    let name = clients[other].name.clone();
+                    clients[c].entries.push(Entry::Step(Step::After {
+                        client: name,
+                        steps: Some(steps),
+                    }));
+                }
+                last = Some(c);
+                clients[c].entries.push(Entry::Step(step.clone()));
             }
             TraceKind::Fault { client, spec, at } => faults.push(ScriptedFault {
                 client: *client,
@@ -86,11 +104,19 @@ pub fn minimize(
         let (_, verdict) = check(candidate);
         verdict.failure().is_some_and(|f| signature(f) == wanted)
     };
-    let replay = replay_form(scenario, run);
-    let mut best = if fails(&replay) {
-        replay
+    // With the order between clients kept by `after` steps when that still fails the same
+    // way (the waits change which client the scheduler may pick, so it may not), else as
+    // it ran.
+    let ordered = replay_form(scenario, run, true);
+    let mut best = if fails(&ordered) {
+        ordered
     } else {
-        scenario.clone()
+        let replay = replay_form(scenario, run, false);
+        if fails(&replay) {
+            replay
+        } else {
+            scenario.clone()
+        }
     };
     loop {
         let mut changed = false;
@@ -125,7 +151,7 @@ pub fn minimize(
                     continue;
                 }
                 let mut candidate = best.clone();
-                if remove_entry(&mut candidate.play.clients[c], e) && fails(&candidate) {
+                if remove_entry_kept(&mut candidate, c, e) && fails(&candidate) {
                     best = candidate;
                     changed = true;
                 }
@@ -141,6 +167,50 @@ pub fn minimize(
             return best;
         }
     }
+}
+
+/// Removes entry `e` of client `c` ([`remove_entry`]), and keeps every `after` that waits
+/// for `c` pointing at the same steps: a step gone from `c` is one fewer to wait for.
+fn remove_entry_kept(scenario: &mut Scenario, c: usize, e: usize) -> bool {
+    let script = &scenario.play.clients[c];
+    let step_index = |entries: &[Entry], e: usize| {
+        entries[..e]
+            .iter()
+            .filter(|x| matches!(x, Entry::Step(_)))
+            .count() as u64
+    };
+    let before: Vec<u64> = (0..script.entries.len())
+        .filter(|&i| matches!(script.entries[i], Entry::Step(_)))
+        .map(|i| step_index(&script.entries, i))
+        .collect();
+    let old = script.entries.clone();
+    if !remove_entry(&mut scenario.play.clients[c], e) {
+        return false;
+    }
+    // Which step indices went: those of entries no longer there.
+    let removed_steps = before.len() - scenario.play.clients[c].steps().count();
+    if removed_steps == 0 {
+        return true;
+    }
+    let first_gone = step_index(&old, e.min(old.len()));
+    let name = scenario.play.clients[c].name.clone();
+    for (i, script) in scenario.play.clients.iter_mut().enumerate() {
+        if i == c {
+            continue;
+        }
+        for entry in &mut script.entries {
+            if let Entry::Step(Step::After {
+                client,
+                steps: Some(n),
+            }) = entry
+                && *client == name
+                && *n > first_gone
+            {
+                *n = n.saturating_sub(removed_steps as u64).max(first_gone);
+            }
+        }
+    }
+    true
 }
 
 /// Removes entry `e` of `script`; a `pause` takes its next `resume` along and a `resume` its
@@ -251,7 +321,13 @@ fn plain_bytes(bytes: &[u8]) -> Vec<u8> {
 
 fn without_client(scenario: &Scenario, c: usize) -> Scenario {
     let mut candidate = scenario.clone();
-    candidate.play.clients.remove(c);
+    let gone = candidate.play.clients.remove(c);
+    // Nobody waits for a client that is not there.
+    for script in &mut candidate.play.clients {
+        script.entries.retain(
+            |e| !matches!(e, Entry::Step(Step::After { client, .. }) if *client == gone.name),
+        );
+    }
     candidate.play.faults = scenario
         .play
         .faults

@@ -23,6 +23,7 @@
 //! [`crate::cli::run`]: every subcommand then knows its services.
 
 mod builtin;
+pub mod model;
 pub mod oracle;
 pub mod protocol;
 
@@ -34,7 +35,8 @@ use std::time::Duration;
 use crate::core::Service;
 use crate::world::{ClientReport, Limit};
 
-pub use oracle::{Context, Oracle, Reply, RequestResponse};
+pub use model::{Deliveries, Model, ModelOracle};
+pub use oracle::{Context, Oracle, Reply, RequestResponse, RunView};
 pub use protocol::{Deadline, DeadlineKind, Framing, Protocol};
 
 /// A limit a service declares: set with `limit NAME VALUE` in transcripts and
@@ -299,26 +301,51 @@ impl ServiceDescriptor {
         )
     }
 
-    /// Judges every client of a run; the first that fails, with what is wrong.
+    /// Judges every client of a run; the first that fails, with what is wrong. With no
+    /// record of what the server saw (real sockets), an oracle that judges the whole run is
+    /// given the clients' own connects, sends and closes in time order.
     pub fn judge_all<'a>(
         &self,
         options: &ServiceOptions,
         clients: impl IntoIterator<Item = &'a ClientReport>,
     ) -> Result<(), (String, String)> {
+        let clients: Vec<ClientReport> = clients.into_iter().cloned().collect();
+        let server = match &self.oracle {
+            Some(oracle) if oracle.needs_server() => model::server_of_clients(&clients),
+            _ => Vec::new(),
+        };
+        self.judge_run(
+            options,
+            &RunView {
+                clients: &clients,
+                server: &server,
+            },
+        )
+    }
+
+    /// Judges a whole run with the service's oracle; `Ok` when it has none.
+    pub fn judge_run(
+        &self,
+        options: &ServiceOptions,
+        run: &RunView<'_>,
+    ) -> Result<(), (String, String)> {
         let Some(oracle) = &self.oracle else {
             return Ok(());
         };
         let protocol = self.protocol_for(options);
-        let context = Context {
-            protocol: &protocol,
-            options,
-        };
-        for client in clients {
-            oracle
-                .judge(client, &context)
-                .map_err(|detail| (client.name.clone(), detail))?;
-        }
-        Ok(())
+        oracle.judge_run(
+            run,
+            &Context {
+                protocol: &protocol,
+                options,
+            },
+        )
+    }
+
+    /// Whether the oracle judges the run with what the server saw (see
+    /// [`Oracle::needs_server`]).
+    pub fn needs_server(&self) -> bool {
+        self.oracle.as_ref().is_some_and(|o| o.needs_server())
     }
 }
 

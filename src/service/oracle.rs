@@ -21,7 +21,7 @@ use crate::core::{GREETING, RESPONSE};
 use crate::fault::MAX_DRAWN_DELAY;
 use crate::text::{human_duration, quote_short};
 use crate::time::Instant;
-use crate::world::{ClientReport, EventKind};
+use crate::world::{ClientReport, EventKind, ServerEvent};
 
 /// What an oracle may consult besides the client's report.
 #[derive(Clone, Copy, Debug)]
@@ -32,12 +32,38 @@ pub struct Context<'a> {
     pub options: &'a ServiceOptions,
 }
 
-/// Judges one client: `Ok(())`, or what is wrong with what it received.
+/// A whole run as an oracle sees it: every client's report, and what the server saw.
+#[derive(Clone, Copy, Debug)]
+pub struct RunView<'a> {
+    /// Every client, in the run's order.
+    pub clients: &'a [ClientReport],
+    /// What the service was told, in the order it was told ([`crate::world::Run::server`]);
+    /// over real sockets, the clients' connects, sends and closes in time order.
+    pub server: &'a [ServerEvent],
+}
+
+/// Judges one client: `Ok(())`, or what is wrong with what it received; or the whole run.
 ///
 /// Any `Fn(&ClientReport) -> Result<(), String>` is an oracle.
 pub trait Oracle: Send + Sync {
     /// Judges `client`.
     fn judge(&self, client: &ClientReport, context: &Context<'_>) -> Result<(), String>;
+
+    /// Judges the whole run: `Ok(())`, or the client something is wrong with and what. By
+    /// default, [`Oracle::judge`] of each client in turn.
+    fn judge_run(&self, run: &RunView<'_>, context: &Context<'_>) -> Result<(), (String, String)> {
+        for client in run.clients {
+            self.judge(client, context)
+                .map_err(|detail| (client.name.clone(), detail))?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`Oracle::judge_run`] reads [`RunView::server`], which the simulator then
+    /// keeps (it costs a copy of every byte read).
+    fn needs_server(&self) -> bool {
+        false
+    }
 }
 
 impl<F> Oracle for F

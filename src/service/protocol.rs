@@ -5,6 +5,7 @@
 //! the request/response oracle reads it to know what the service must answer and when it may
 //! close.
 
+use std::fmt;
 use std::time::Duration;
 
 /// How a stream is cut into messages.
@@ -117,6 +118,71 @@ pub struct Protocol {
     answers_unterminated: bool,
     clients: usize,
     churn: usize,
+    session: Option<SessionFn>,
+}
+
+type Propose = dyn Fn(&mut Next<'_>) -> Vec<u8> + Send + Sync;
+
+/// A client session of the protocol (see [`Protocol::session`]), compared by identity.
+#[derive(Clone)]
+struct SessionFn(std::sync::Arc<Propose>);
+
+impl PartialEq for SessionFn {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SessionFn {}
+
+impl fmt::Debug for SessionFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("session")
+    }
+}
+
+/// What a session sees when it proposes a client's next message: which client, what it has
+/// sent so far, and the seed's randomness (so a seed makes the same session everywhere).
+pub struct Next<'a> {
+    client: usize,
+    sent: &'a [Vec<u8>],
+    rng: &'a mut crate::rng::SimRng,
+}
+
+impl<'a> Next<'a> {
+    pub(crate) fn new(client: usize, sent: &'a [Vec<u8>], rng: &'a mut crate::rng::SimRng) -> Self {
+        Next { client, sent, rng }
+    }
+
+    /// The client's index in the scenario (0 for the first).
+    pub fn client(&self) -> usize {
+        self.client
+    }
+
+    /// The payloads this session proposed to the client before, in order.
+    pub fn sent(&self) -> &[Vec<u8>] {
+        self.sent
+    }
+
+    /// Whether one of them starts with `prefix` (`NICK ` sent yet?).
+    pub fn has_sent(&self, prefix: &[u8]) -> bool {
+        self.sent.iter().any(|m| m.starts_with(prefix))
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.rng.below(n) }
+    }
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u32) -> bool {
+        self.rng.chance(percent.min(100) * 10_000)
+    }
+
+    /// One of `items` (which must not be empty).
+    pub fn pick<'b, T>(&mut self, items: &'b [T]) -> &'b T {
+        self.rng.pick(items)
+    }
 }
 
 impl Default for Protocol {
@@ -141,6 +207,7 @@ impl Protocol {
             answers_unterminated: false,
             clients: 3,
             churn: 0,
+            session: None,
         }
     }
 
@@ -249,6 +316,29 @@ impl Protocol {
     pub fn churn(mut self, clients: usize) -> Self {
         self.churn = clients;
         self
+    }
+
+    /// A client session: `propose` gives the payload (framing left out) of a client's next
+    /// message from what the client sent before (`NICK` first, then `MSG` or `QUIT`;
+    /// `SUBSCRIBE` before `PUBLISH`). Generated clients send mostly what it proposes, and
+    /// sometimes random messages of the alphabet as before, so that malformed input is still
+    /// tried.
+    pub fn session(
+        mut self,
+        propose: impl Fn(&mut Next<'_>) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Self {
+        self.session = Some(SessionFn(std::sync::Arc::new(propose)));
+        self
+    }
+
+    /// The client's next message under the session, if the protocol has one.
+    pub(crate) fn propose(&self, next: &mut Next<'_>) -> Option<Vec<u8>> {
+        self.session.as_ref().map(|s| (s.0)(next))
+    }
+
+    /// Whether the protocol has a client session.
+    pub fn has_session(&self) -> bool {
+        self.session.is_some()
     }
 
     /// The framing.

@@ -489,6 +489,22 @@ fn parse_step(p: &mut LineParser) -> Result<crate::script::Step, ParseError> {
         }
         StepArg::Count => StepValue::Count(p.number(what)?),
         StepArg::Duration => StepValue::Duration(p.duration(what)?),
+        StepArg::Peer => {
+            let (name, column) = p.word("the client to wait for")?;
+            if !is_client_name(&name) {
+                return Err(err(
+                    p.line,
+                    column,
+                    format!("expected the name of the client to wait for, found `{name}`"),
+                ));
+            }
+            let steps = if p.has_more() {
+                Some(p.number("how many of its steps")?)
+            } else {
+                None
+            };
+            StepValue::Peer(name, steps)
+        }
     };
     p.end(&format!("`{word}`"))?;
     kind.build(value).ok_or_else(|| {

@@ -43,12 +43,16 @@ pub(super) struct Client {
     pub(super) wait_until: Option<Instant>,
     /// Attempts to take an action so far (what client faults are anchored to).
     pub(super) actions: u64,
+    /// For each count `k` of its steps, where the cursor and the matched expectations must
+    /// be once its first `k` steps are done (what `after` waits for).
+    progress: Vec<(usize, usize)>,
 }
 
 impl Client {
     pub(super) fn new(script: Script) -> Self {
         let mut slots = Vec::new();
         let mut expected = Vec::new();
+        let mut progress = vec![(0, 0)];
         for entry in script.entries {
             match entry {
                 Entry::Fault(spec) => slots.push(Slot::Fault(spec)),
@@ -58,8 +62,12 @@ impl Client {
                     if barrier {
                         slots.push(Slot::Barrier(expected.len() - 1));
                     }
+                    progress.push((slots.len(), expected.len()));
                 }
-                Entry::Step(step) => slots.push(Slot::Action(step)),
+                Entry::Step(step) => {
+                    slots.push(Slot::Action(step));
+                    progress.push((slots.len(), expected.len()));
+                }
             }
         }
         let mut client = Client {
@@ -80,6 +88,7 @@ impl Client {
             reset: false,
             wait_until: None,
             actions: 0,
+            progress,
         };
         client.start_next();
         client
@@ -102,6 +111,14 @@ impl Client {
 
     pub(super) fn is_done(&self) -> bool {
         self.cursor >= self.slots.len()
+    }
+
+    /// Whether its first `steps` steps are done: actions taken, expectations met.
+    pub(super) fn has_done(&self, steps: u64) -> bool {
+        usize::try_from(steps)
+            .ok()
+            .and_then(|k| self.progress.get(k))
+            .is_some_and(|&(slots, matched)| self.cursor >= slots && self.matched >= matched)
     }
 
     /// Whether the barrier `k` is passed: `expected[..=k]` matched.

@@ -48,7 +48,7 @@ use std::time::Duration;
 use crate::backend::Token;
 use crate::backend::sim::{ClientRead, Net, NetEvent, PipeId, Runaway, SimBackend};
 use crate::core::Service;
-use crate::driver::{self, Driver, Stats};
+use crate::driver::{self, Driver, Seen, Stats};
 use crate::fault::{Family, FaultFamilies, FaultPlan, FaultSpec, Op};
 use crate::rng::{SimRng, Stream};
 use crate::script::{ClientId, Entry, Expectation, Script, Step};
@@ -56,7 +56,9 @@ use crate::time::Instant;
 
 use client::{Client, Slot};
 pub(crate) use heap::run_watching_heap;
-pub use report::{ClientEvent, ClientReport, EventKind, Run, TraceEvent, TraceKind};
+pub use report::{
+    ClientEvent, ClientReport, EventKind, Run, ServerEvent, ServerEventKind, TraceEvent, TraceKind,
+};
 pub use verdict::{Failure, Verdict};
 
 pub use crate::backend::sim::{NetStats, SimConfig};
@@ -98,6 +100,9 @@ pub struct WorldConfig {
     /// keeps for connections that are gone (only where [`crate::CountingAllocator`] is the
     /// global allocator; see [`Failure::HeapLeak`]).
     pub heap_check: bool,
+    /// Whether to keep what the service is told, in order ([`Run::server`]), for oracles
+    /// that judge the whole run (a reference model).
+    pub journal: bool,
 }
 
 impl WorldConfig {
@@ -129,6 +134,7 @@ impl Default for WorldConfig {
             strict: true,
             record: true,
             heap_check: true,
+            journal: false,
         }
     }
 }
@@ -208,9 +214,24 @@ pub enum ScriptError {
     /// There is no client.
     #[error("no client: a run needs at least one client that connects")]
     NoClients,
+    /// An `after` step waits for something that cannot come.
+    #[error("client {client}: `after` cannot be satisfied: {problem}")]
+    BadAfter {
+        /// The client.
+        client: String,
+        /// Which entry of its script.
+        entry: usize,
+        /// Why.
+        problem: String,
+    },
 }
 
 impl Play {
+    /// How big it is: every client's entries and every scripted fault.
+    pub fn size(&self) -> usize {
+        self.clients.iter().map(|c| c.entries.len()).sum::<usize>() + self.faults.len()
+    }
+
     /// Checks that the play can run: every client connects once, first (after waits only);
     /// every fault names an existing client when it needs one and none otherwise.
     pub fn validate(&self) -> Result<(), ScriptError> {
@@ -229,7 +250,7 @@ impl Play {
                         });
                     }
                     (Step::Connect, false) => connected = true,
-                    (Step::Wait(_), false) => {}
+                    (Step::Wait(_) | Step::After { .. }, false) => {}
                     (other, false) => {
                         return Err(ScriptError::NotConnectedFirst {
                             client: script.name.clone(),
@@ -244,6 +265,34 @@ impl Play {
                 return Err(ScriptError::NeverConnects {
                     client: script.name.clone(),
                 });
+            }
+            for (entry, item) in script.entries.iter().enumerate() {
+                let Entry::Step(Step::After { client, steps }) = item else {
+                    continue;
+                };
+                let problem = match self.clients.iter().find(|s| s.name == *client) {
+                    _ if *client == script.name => {
+                        Some("a client cannot wait for itself".to_string())
+                    }
+                    None => Some(format!("there is no client `{client}`")),
+                    Some(other) => {
+                        let total = other.steps().count() as u64;
+                        match steps {
+                            None => Some("it says how many steps to wait for nowhere".to_string()),
+                            Some(n) if *n > total => {
+                                Some(format!("`{client}` has {total} step(s), never {n}"))
+                            }
+                            Some(_) => None,
+                        }
+                    }
+                };
+                if let Some(problem) = problem {
+                    return Err(ScriptError::BadAfter {
+                        client: script.name.clone(),
+                        entry,
+                        problem,
+                    });
+                }
             }
         }
         for (fault, f) in self.faults.iter().enumerate() {
@@ -390,8 +439,11 @@ impl<S: Service> World<S> {
         }
         let mut driver_config = config.driver.clone();
         driver_config.log &= config.sim.detail;
-        let driver =
+        let mut driver =
             Driver::new(SimBackend::new(net), service, driver_config).first_generation(first);
+        if config.journal {
+            driver = driver.keep_journal();
+        }
         let clients = play.clients.into_iter().map(Client::new).collect();
         let sched = SimRng::new(config.seed, Stream::Scheduler);
         let mut world = World {
@@ -550,6 +602,7 @@ impl<S: Service> World<S> {
         if self.failure.is_none() && self.over {
             self.final_checks();
         }
+        let journal = self.driver.take_journal();
         let net = &self.driver.backend().net;
         let mut clients: Vec<ClientReport> = Vec::with_capacity(self.clients.len());
         let mut unreached = Vec::with_capacity(self.clients.len());
@@ -576,6 +629,20 @@ impl<S: Service> World<S> {
             Some(f) => Verdict::Fail(f),
             None => Verdict::Pass,
         };
+        let server = journal
+            .into_iter()
+            .filter_map(|(at, conn, seen)| {
+                let client = net.client_of_token(Token(conn.to_raw()))?.index();
+                let kind = match seen {
+                    Seen::Connected => ServerEventKind::Accepted,
+                    Seen::Received(bytes) => ServerEventKind::Read(bytes),
+                    Seen::PeerClosed => ServerEventKind::PeerClosed,
+                    Seen::Closing => ServerEventKind::Closing,
+                    Seen::Closed => ServerEventKind::Closed,
+                };
+                Some(ServerEvent { at, client, kind })
+            })
+            .collect();
         let run = Run {
             seed: self.config.seed,
             semantics: self.config.sim.semantics,
@@ -588,6 +655,7 @@ impl<S: Service> World<S> {
             steps: self.steps,
             end: net.now,
             unreached,
+            server,
         };
         (run, self.driver)
     }
@@ -723,8 +791,17 @@ impl<S: Service> World<S> {
                 None => true,
             },
             Step::Wait(_) => client.wait_until.is_some_and(|t| t <= self.net().now),
+            Step::After { client, steps } => self.has_done(client, *steps),
             step => !step.is_expectation(),
         }
+    }
+
+    /// Whether client `name` has taken its first `steps` steps (`after`).
+    fn has_done(&self, name: &str, steps: Option<u64>) -> bool {
+        self.clients
+            .iter()
+            .find(|c| c.name == name)
+            .is_some_and(|c| c.has_done(steps.unwrap_or(0)))
     }
 
     fn trace_client(&mut self, c: usize, step: Step) {
@@ -825,6 +902,10 @@ impl<S: Service> World<S> {
                 }
             }
             Step::Wait(_) => self.advance(c),
+            Step::After { .. } => {
+                self.trace_client(c, step);
+                self.advance(c);
+            }
             action => {
                 let Some(pipe) = self.clients[c].pipe else {
                     return;

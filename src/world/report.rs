@@ -245,6 +245,37 @@ pub struct Run {
     /// run ended; a run cut short by a failure still needs them to replay exactly, since a
     /// client with steps left is one the scheduler may pick.
     pub unreached: Vec<Vec<Entry>>,
+    /// What the service was told, in the order it was told (when
+    /// [`WorldConfig::journal`](super::WorldConfig::journal) is set; empty otherwise): the
+    /// server's side of the run, which whole-run oracles judge against.
+    pub server: Vec<ServerEvent>,
+}
+
+/// One thing the service under test was told, at the virtual time it was told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerEvent {
+    /// When.
+    pub at: Instant,
+    /// The client whose connection it is about (its index in the run's clients).
+    pub client: usize,
+    /// What.
+    pub kind: ServerEventKind,
+}
+
+/// What the service was told about a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEventKind {
+    /// The connection was accepted.
+    Accepted,
+    /// These bytes were read from it, in one read.
+    Read(Vec<u8>),
+    /// Its peer shut down its side (a read returned 0).
+    PeerClosed,
+    /// The service asked to close it (after what it queued).
+    Closing,
+    /// The connection is gone (closed by either side, reset or cut).
+    Closed,
 }
 
 impl Run {
@@ -259,6 +290,7 @@ impl Run {
             driver_stats: Stats::default(),
             net_stats: NetStats::default(),
             plan: FaultPlan::calm(),
+            server: Vec::new(),
             steps: 0,
             end: Instant::ZERO,
             unreached: Vec::new(),

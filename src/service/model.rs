@@ -1,0 +1,484 @@
+//! A reference model as the oracle: the protocol between connections (chat rooms, pub/sub,
+//! a shared store) written as a small state machine over framed messages.
+//!
+//! muxsim feeds the [`Model`] what the server saw, in the order it saw it ([`Run::server`]:
+//! accepts, each message read from a connection, closes), and the model says what each
+//! connection must receive ([`Deliveries`]). Every connection's received bytes are then
+//! compared with the model's, message by message whatever the segmentation, and a failure
+//! says which message to which connection went missing, arrived twice, arrived out of order or
+//! arrived unasked, and what caused it.
+//!
+//! A connection is owed everything only when [`ClientReport::is_owed`]: one cut by a fault,
+//! closed, or paused at its end may have stopped anywhere, so what it received must only be a
+//! start of what the model says (messages the model marks as racing with a close may be
+//! missing anywhere). A message over the protocol's declared limit gets the declared reply and
+//! a close, as [`super::RequestResponse`] has it, without the model seeing it.
+//!
+//! ```
+//! use muxsim::service::{Deliveries, Model, ModelOracle, Protocol, ServiceDescriptor};
+//! # use muxsim::core::echo::Echo;
+//!
+//! /// Every line a client sends goes to every other connected client.
+//! #[derive(Default)]
+//! struct Broadcast { open: Vec<usize> }
+//!
+//! impl Model for Broadcast {
+//!     fn connected(&mut self, conn: usize, _out: &mut Deliveries) {
+//!         self.open.push(conn);
+//!     }
+//!     fn message(&mut self, from: usize, payload: &[u8], out: &mut Deliveries) {
+//!         for &to in self.open.iter().filter(|&&c| c != from) {
+//!             out.send(to, [payload, b"\n"].concat());
+//!         }
+//!     }
+//!     fn closed(&mut self, conn: usize, _out: &mut Deliveries) {
+//!         self.open.retain(|&c| c != conn);
+//!     }
+//! }
+//!
+//! # let make = |_: &muxsim::ServiceOptions| Echo::default();
+//! let descriptor = ServiceDescriptor::new("broadcast", make)
+//!     .protocol(Protocol::lines())
+//!     .oracle(ModelOracle::new(|_options| Broadcast::default()));
+//! assert!(descriptor.has_oracle());
+//! ```
+//!
+//! [`Run::server`]: crate::world::Run::server
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::ServiceOptions;
+use super::oracle::{Context, Oracle, RunView};
+use super::protocol::{Framing, Protocol};
+use crate::text::{format_duration, quote_short};
+use crate::time::Instant;
+use crate::world::{ClientReport, ServerEvent, ServerEventKind};
+
+/// The protocol between connections as a state machine. Connections are named by their
+/// client's index in the run (`0` for the first client of the transcript or scenario).
+pub trait Model: Send {
+    /// A connection was accepted (the greeting, if any, goes out here).
+    fn connected(&mut self, conn: usize, out: &mut Deliveries) {
+        let _ = (conn, out);
+    }
+    /// A complete message was read from `conn`: its payload, framing removed (for line
+    /// protocols without the `\n`; a `\r` before it stays).
+    fn message(&mut self, conn: usize, payload: &[u8], out: &mut Deliveries);
+    /// The peer shut down its side (end of stream); the connection stays open for what the
+    /// server still sends.
+    fn peer_closed(&mut self, conn: usize, out: &mut Deliveries) {
+        let _ = (conn, out);
+    }
+    /// The connection is gone: either side closed it, it was reset or cut, or the server
+    /// decided to close it (a close the service asks for on its own, such as an idle timeout,
+    /// is taken as given here; `RequestResponse`'s deadlines judge when one may come).
+    fn closed(&mut self, conn: usize, out: &mut Deliveries) {
+        let _ = (conn, out);
+    }
+}
+
+/// What the model says must reach each connection, in order.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    items: Vec<Delivery>,
+    closes: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct Delivery {
+    to: usize,
+    bytes: Vec<u8>,
+    maybe: bool,
+}
+
+impl Deliveries {
+    /// `to` must receive `bytes`, after everything the model sent it before.
+    pub fn send(&mut self, to: usize, bytes: impl Into<Vec<u8>>) {
+        self.items.push(Delivery {
+            to,
+            bytes: bytes.into(),
+            maybe: false,
+        });
+    }
+
+    /// `to` may or may not receive `bytes` (it races with a close); if it does, in this
+    /// place.
+    pub fn maybe(&mut self, to: usize, bytes: impl Into<Vec<u8>>) {
+        self.items.push(Delivery {
+            to,
+            bytes: bytes.into(),
+            maybe: true,
+        });
+    }
+
+    /// The server closes `conn` after what it sent it: nothing more is owed to it, and what
+    /// it sends afterwards is not read.
+    pub fn close(&mut self, conn: usize) {
+        self.closes.push(conn);
+    }
+}
+
+type MakeModel = dyn Fn(&ServiceOptions) -> Box<dyn Model> + Send + Sync;
+
+/// The oracle of a [`Model`]: judges the whole run against it (see the module docs).
+#[derive(Clone)]
+pub struct ModelOracle {
+    make: Arc<MakeModel>,
+}
+
+impl fmt::Debug for ModelOracle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ModelOracle")
+    }
+}
+
+impl ModelOracle {
+    /// The oracle of the model `make` builds from the run's options (a fresh one per run).
+    pub fn new<M: Model + 'static>(
+        make: impl Fn(&ServiceOptions) -> M + Send + Sync + 'static,
+    ) -> Self {
+        ModelOracle {
+            make: Arc::new(move |options| Box::new(make(options))),
+        }
+    }
+}
+
+/// One message the model owes a connection: its bytes, whether it may be missing, and what
+/// caused it.
+#[derive(Clone, Debug)]
+struct Owed {
+    bytes: Vec<u8>,
+    maybe: bool,
+    cause: String,
+}
+
+impl Oracle for ModelOracle {
+    fn judge(&self, _client: &ClientReport, _context: &Context<'_>) -> Result<(), String> {
+        // A model judges connections together: see `judge_run`.
+        Ok(())
+    }
+
+    fn needs_server(&self) -> bool {
+        true
+    }
+
+    fn judge_run(&self, run: &RunView<'_>, context: &Context<'_>) -> Result<(), (String, String)> {
+        let mut model = (self.make)(context.options);
+        let owed = feed(model.as_mut(), context.protocol, run);
+        for (i, client) in run.clients.iter().enumerate() {
+            let expected = owed.get(i).map_or(&[][..], Vec::as_slice);
+            compare(context.protocol, client, expected)
+                .map_err(|detail| (client.name.clone(), detail))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the model over what the server saw: per connection, what it is owed.
+fn feed(model: &mut dyn Model, protocol: &Protocol, run: &RunView<'_>) -> Vec<Vec<Owed>> {
+    let n = run.clients.len();
+    let mut owed: Vec<Vec<Owed>> = vec![Vec::new(); n];
+    let mut pending: Vec<Vec<u8>> = vec![Vec::new(); n];
+    // Connections the model (or the limit) closed: what they send is not read.
+    let mut done = vec![false; n];
+    // Connections the model was told are gone.
+    let mut gone = vec![false; n];
+    let names: Vec<&str> = run.clients.iter().map(|c| c.name.as_str()).collect();
+    let limit = protocol.message_limit();
+    let crlf = protocol.message_endings().iter().any(|e| e == b"\r\n");
+    let mut out = Deliveries::default();
+    for event in run.server {
+        let c = event.client;
+        if c >= n {
+            continue;
+        }
+        let at = event.at;
+        let cause = |what: &str| {
+            format!(
+                "{what} at {}",
+                format_duration(at.saturating_since(Instant::ZERO))
+            )
+        };
+        match &event.kind {
+            ServerEventKind::Accepted => {
+                model.connected(c, &mut out);
+                settle(
+                    &mut out,
+                    &mut owed,
+                    &mut done,
+                    &cause(&format!("client {} connected", names[c])),
+                );
+            }
+            ServerEventKind::Read(bytes) => {
+                if done[c] {
+                    continue;
+                }
+                pending[c].extend_from_slice(bytes);
+                let split = protocol.split(&pending[c]);
+                let mut consumed = 0;
+                for message in &split.messages {
+                    if done[c] {
+                        break;
+                    }
+                    let payload = &pending[c][message.payload.clone()];
+                    consumed = message.end;
+                    let counted = if crlf {
+                        payload.strip_suffix(b"\r").unwrap_or(payload)
+                    } else {
+                        payload
+                    };
+                    if let Some((max, reply)) = limit
+                        && counted.len() > max
+                    {
+                        out.send(c, reply.to_vec());
+                        out.close(c);
+                    } else {
+                        model.message(c, payload, &mut out);
+                    }
+                    let what = format!("client {}'s {}", names[c], quote_short(payload));
+                    settle(&mut out, &mut owed, &mut done, &cause(&what));
+                }
+                pending[c].drain(..consumed);
+                // An incomplete message already over the limit is refused before its end (a
+                // `\r` of `\r\n` in flight does not count).
+                if let Some((max, reply)) = limit
+                    && !done[c]
+                    && !pending[c].is_empty()
+                    && !matches!(protocol.framing(), Framing::Chunks)
+                    && {
+                        let len = protocol.partial_payload_len(&pending[c], 0);
+                        let cr_in_flight = crlf && pending[c].last() == Some(&b'\r');
+                        len > max + 1 || (len == max + 1 && !cr_in_flight)
+                    }
+                {
+                    out.send(c, reply.to_vec());
+                    out.close(c);
+                    let what = format!("client {}'s message over the limit", names[c]);
+                    settle(&mut out, &mut owed, &mut done, &cause(&what));
+                }
+            }
+            ServerEventKind::PeerClosed => {
+                if !done[c] {
+                    model.peer_closed(c, &mut out);
+                    let what = format!("client {}'s end of stream", names[c]);
+                    settle(&mut out, &mut owed, &mut done, &cause(&what));
+                }
+            }
+            ServerEventKind::Closing | ServerEventKind::Closed => {
+                done[c] = true;
+                pending[c].clear();
+                if !std::mem::replace(&mut gone[c], true) {
+                    model.closed(c, &mut out);
+                    let what = format!("client {} closed", names[c]);
+                    settle(&mut out, &mut owed, &mut done, &cause(&what));
+                }
+            }
+        }
+    }
+    owed
+}
+
+/// Moves what the model said into each connection's owed list; closes it asked for stop what
+/// a connection is owed after them.
+fn settle(out: &mut Deliveries, owed: &mut [Vec<Owed>], done: &mut [bool], cause: &str) {
+    let closing: Vec<usize> = out.closes.drain(..).collect();
+    for d in out.items.drain(..) {
+        let Some(list) = owed.get_mut(d.to) else {
+            continue;
+        };
+        // Sent to a connection already gone: nobody can receive it.
+        if done.get(d.to).copied().unwrap_or(true) && !closing.contains(&d.to) {
+            continue;
+        }
+        list.push(Owed {
+            bytes: d.bytes,
+            maybe: d.maybe,
+            cause: cause.to_string(),
+        });
+    }
+    for c in closing {
+        if let Some(done) = done.get_mut(c) {
+            *done = true;
+        }
+    }
+}
+
+/// Cuts bytes into the protocol's messages, framing kept; a last incomplete one separately.
+fn frames<'a>(protocol: &Protocol, bytes: &'a [u8]) -> (Vec<&'a [u8]>, &'a [u8]) {
+    if matches!(protocol.framing(), Framing::Chunks) {
+        return (Vec::new(), bytes);
+    }
+    let split = protocol.split(bytes);
+    let mut start = 0;
+    let mut out = Vec::with_capacity(split.messages.len());
+    for m in &split.messages {
+        out.push(&bytes[start..m.end]);
+        start = m.end;
+    }
+    (out, &bytes[start..])
+}
+
+/// Compares what `client` received with what it is owed.
+fn compare(protocol: &Protocol, client: &ClientReport, owed: &[Owed]) -> Result<(), String> {
+    // The owed messages, cut into frames too (one delivery may hold several).
+    let mut expected: Vec<(&[u8], bool, &str)> = Vec::new();
+    for o in owed {
+        let (whole, rest) = frames(protocol, &o.bytes);
+        for f in whole {
+            expected.push((f, o.maybe, &o.cause));
+        }
+        if !rest.is_empty() {
+            expected.push((rest, o.maybe, &o.cause));
+        }
+    }
+    if matches!(protocol.framing(), Framing::Chunks) {
+        return compare_bytes(client, &expected);
+    }
+    let (got, partial) = frames(protocol, &client.received);
+    let mut j = 0;
+    for (k, frame) in got.iter().enumerate() {
+        loop {
+            match expected.get(j) {
+                Some((bytes, _, _)) if bytes == frame => {
+                    j += 1;
+                    break;
+                }
+                Some((_, true, _)) => j += 1,
+                _ => return Err(unexpected(&expected, j, frame, k, &got)),
+            }
+        }
+    }
+    // A message cut short where the client stopped reading: the start of the next one.
+    while !partial.is_empty() {
+        match expected.get(j) {
+            Some((bytes, _, _)) if bytes.starts_with(partial) => {
+                if client.is_owed() {
+                    return Err(format!(
+                        "received only {} of {} ({})",
+                        quote_short(partial),
+                        quote_short(bytes),
+                        expected[j].2
+                    ));
+                }
+                j += 1;
+                break;
+            }
+            Some((_, true, _)) => j += 1,
+            _ => return Err(unexpected(&expected, j, partial, got.len(), &got)),
+        }
+    }
+    if client.is_owed()
+        && let Some((bytes, _, cause)) = expected[j..].iter().find(|(_, maybe, _)| !maybe)
+    {
+        return Err(format!(
+            "{} never arrived (owed for {cause}); received {} message(s) in all",
+            quote_short(bytes),
+            got.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Says what is wrong with `frame`, the `k`th message received, where the model expected its
+/// `j`th.
+fn unexpected(
+    expected: &[(&[u8], bool, &str)],
+    j: usize,
+    frame: &[u8],
+    k: usize,
+    got: &[&[u8]],
+) -> String {
+    let received = quote_short(frame);
+    if let Some(later) = expected[j..].iter().position(|(b, _, _)| *b == frame) {
+        let (missing, _, cause) = expected[j];
+        let also_later = got[k..].contains(&missing);
+        let what = if also_later {
+            "out of order"
+        } else {
+            "missing"
+        };
+        let (_, _, its_cause) = expected[j + later];
+        return format!(
+            "message {} received {received} ({its_cause}) before {} ({cause}): {what}",
+            k + 1,
+            quote_short(missing)
+        );
+    }
+    if let Some((_, _, cause)) = expected[..j].iter().rev().find(|(b, _, _)| *b == frame) {
+        return format!(
+            "message {} received {received} twice (owed once, for {cause})",
+            k + 1
+        );
+    }
+    // What was owed next is quoted (empty when nothing was): one bug, one signature.
+    let next = expected.get(j).map_or(&[][..], |(next, _, _)| next);
+    format!(
+        "message {} received {received}, which the model never sent it (next owed: {})",
+        k + 1,
+        quote_short(next)
+    )
+}
+
+/// An unframed protocol: the bytes received are a start of the owed bytes (all of them when
+/// owed), messages that may be missing allowed to be missing.
+fn compare_bytes(client: &ClientReport, expected: &[(&[u8], bool, &str)]) -> Result<(), String> {
+    let mut rest: &[u8] = &client.received;
+    for (bytes, maybe, cause) in expected {
+        if rest.is_empty() {
+            if client.is_owed() && !maybe {
+                return Err(format!(
+                    "{} never arrived (owed for {cause})",
+                    quote_short(bytes)
+                ));
+            }
+            return Ok(());
+        }
+        if let Some(after) = rest.strip_prefix(*bytes) {
+            rest = after;
+        } else if bytes.starts_with(rest) && !client.is_owed() {
+            return Ok(());
+        } else if !maybe {
+            return Err(format!(
+                "received {} where the model says {} ({cause})",
+                quote_short(rest),
+                quote_short(bytes)
+            ));
+        }
+    }
+    if !rest.is_empty() {
+        return Err(format!(
+            "received {}, which the model never sent it",
+            quote_short(rest)
+        ));
+    }
+    Ok(())
+}
+
+/// The server's side of a run over real sockets, as far as the clients show it: each
+/// client's connect, sends, shutdown and close at the times it made them, in time order (a
+/// server reads them in about that order; ties keep the clients' order).
+pub(crate) fn server_of_clients(clients: &[ClientReport]) -> Vec<ServerEvent> {
+    use crate::world::EventKind;
+    let mut events = Vec::new();
+    for (i, client) in clients.iter().enumerate() {
+        for event in &client.timeline {
+            let kind = match &event.kind {
+                EventKind::Connected => ServerEventKind::Accepted,
+                EventKind::Sent(range) => {
+                    ServerEventKind::Read(client.sent[range.clone()].to_vec())
+                }
+                EventKind::Shutdown => ServerEventKind::PeerClosed,
+                EventKind::Closed | EventKind::Aborted => ServerEventKind::Closed,
+                _ => continue,
+            };
+            events.push(ServerEvent {
+                at: event.at,
+                client: i,
+                kind,
+            });
+        }
+    }
+    events.sort_by_key(|e| e.at);
+    events
+}
