@@ -463,3 +463,46 @@ fn the_documented_examples_parse() {
     }
     assert!(blocks >= 3, "the format documentation shows examples");
 }
+
+#[test]
+fn after_waits_for_another_clients_steps_and_a_bad_one_is_placed() {
+    let registry = Registry::builtin();
+    // Without a count, every step of the other client written above the line.
+    let text = "service echo\n\na connect\na recv \"hello\"\nb after a\nb connect\nb after a 1\nb recv \"hello\"\n";
+    let t = parse(text).unwrap();
+    let s = Scenario::from_transcript(&t, &registry).unwrap();
+    let b: Vec<&Step> = s.play.clients[1].steps().collect();
+    let after = |n| Step::After {
+        client: "a".to_string(),
+        steps: Some(n),
+    };
+    assert_eq!(b[..3], [&after(2), &Step::Connect, &after(1)]);
+    // Rendered with its count, it reads back the same.
+    assert_eq!(after(2).to_string(), "after a 2");
+    assert!(s.run().verdict.is_pass());
+    for (text, line, column, wanted) in [
+        (
+            "a connect\na after zz\nzz_never connect\n",
+            4,
+            1,
+            "there is no client",
+        ),
+        ("a connect\na after a\n", 4, 1, "cannot wait for itself"),
+        (
+            "a connect\nb connect\nb after a 9\n",
+            5,
+            1,
+            "`a` has 1 step(s), never 9",
+        ),
+    ] {
+        let text = format!("service echo\n\n{text}").replace("zz_never connect\n", "");
+        let t = parse(&text).unwrap();
+        let e = Scenario::from_transcript(&t, &registry).unwrap_err();
+        assert_eq!((e.line, e.column), (line, column), "{e}");
+        assert!(e.to_string().contains(wanted), "{e}");
+    }
+    // A missing name is a syntax error at its column.
+    let e = parse("a after\n").unwrap_err();
+    assert_eq!((e.line, e.column), (1, 8), "{e}");
+    assert!(e.message.contains("the client to wait for"), "{e}");
+}
