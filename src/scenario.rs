@@ -412,6 +412,7 @@ pub fn judge_run(
     let view = crate::service::RunView {
         clients: &run.clients,
         server: &run.server,
+        exact: true,
     };
     match service.judge_run(options, &view) {
         Ok(()) => Verdict::Pass,

@@ -319,6 +319,7 @@ impl ServiceDescriptor {
             &RunView {
                 clients: &clients,
                 server: &server,
+                exact: false,
             },
         )
     }

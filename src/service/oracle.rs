@@ -40,6 +40,10 @@ pub struct RunView<'a> {
     /// What the service was told, in the order it was told ([`crate::world::Run::server`]);
     /// over real sockets, the clients' connects, sends and closes in time order.
     pub server: &'a [ServerEvent],
+    /// Whether `server` is the server's own order (the simulator's journal), or only the
+    /// clients' view of it (real sockets), in which a server may have read two clients'
+    /// bytes in the other order than they were sent.
+    pub exact: bool,
 }
 
 /// Judges one client: `Ok(())`, or what is wrong with what it received; or the whole run.
