@@ -313,7 +313,29 @@ def determinism_cost():
                 f"`seed4-literal`, where about 70 % of seeds fail, runs at {fuzz_rate('--service', 'seed4-literal', '--seeds', '4000'):,.0f} seeds/s.")
     rows.append("")
     rows.append(heap_cost())
+    rows.append("")
+    rows.append(model_cost())
     return "\n".join(rows)
+
+
+def model_cost():
+    """What judging the whole run against a reference model costs beside the per-client
+    RequestResponse oracle: kvstore judged both ways (kvsim's `kvstore-model`), idle timeout
+    off in both since the model does not predict the idle reply."""
+    kvsim = os.path.join(ROOT, "target", "release", "kvsim")
+
+    def rate(*args):
+        text = subprocess.run([kvsim, "fuzz", "--jobs", "2", "--no-shrink", "--seeds", "4000", *args],
+                              capture_output=True, text=True).stdout
+        return float(re.findall(r"([\d.]+) seeds/s", text)[-1])
+
+    plain = rate("--service", "kvstore", "--limit", "idle-ms=0")
+    model = rate("--service", "kvstore-model")
+    return "\n".join([
+        "| kvstore, 4,000 seeds (2 jobs) | seeds/s, RequestResponse | with a reference model (ModelOracle) | ratio |",
+        "|---|---|---|---|",
+        f"| idle timeout off | {plain:,.0f} | {model:,.0f} | {model / plain:.2f} |",
+    ])
 
 
 def heap_cost():

@@ -445,9 +445,35 @@ pub fn descriptor(bug: Option<Bug>) -> ServiceDescriptor {
     }
 }
 
-/// muxsim's built-in services, kvstore, and every bug variant.
+/// kvstore judged by the reference model [`spec::KvModel`] instead of [`spec::model`], with
+/// no idle timeout by default (the model does not predict the idle reply).
+pub fn descriptor_with_model() -> ServiceDescriptor {
+    let plain = descriptor(None);
+    ServiceDescriptor::new("kvstore-model", |options| {
+        KvStore::new(options.usize("max-line"), options.millis("idle-ms"))
+    })
+    .about("kvstore judged by a reference model of the whole run")
+    .option(
+        "max-line",
+        DEFAULT_MAX_LINE as u64,
+        "longest line accepted, in bytes; a longer one gets an error and a close",
+    )
+    .option(
+        "idle-ms",
+        0,
+        "how long a connection may stay silent, in milliseconds (0: forever)",
+    )
+    .protocol_with(move |options| plain.protocol_for(options))
+    .oracle(muxsim::service::ModelOracle::new(|_| {
+        spec::KvModel::default()
+    }))
+}
+
+/// muxsim's built-in services, kvstore (also judged by a model), and every bug variant.
 pub fn registry() -> Registry {
-    let mut registry = Registry::builtin().with(descriptor(None));
+    let mut registry = Registry::builtin()
+        .with(descriptor(None))
+        .with(descriptor_with_model());
     for bug in Bug::ALL {
         registry.register(descriptor(Some(bug)));
     }

@@ -42,3 +42,40 @@ pub fn reply(keys: &mut BTreeMap<Vec<u8>, Vec<u8>>, request: &[u8]) -> Reply {
 pub fn model() -> RequestResponse {
     RequestResponse::stateful(BTreeMap::new, reply)
 }
+
+/// The same specification as a reference model of the whole run (what `chat` needs, and what
+/// a store shared by connections would): fed what the server read, in the order it read it.
+/// Registered as `kvstore-model`, it judges the correct service exactly as [`model`] does,
+/// except for the idle timeout, whose reply the model does not predict (run it with
+/// `idle-ms` 0); `ci/bench.py` compares the two oracles' cost.
+#[derive(Debug, Default)]
+pub struct KvModel {
+    keys: BTreeMap<usize, BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl muxsim::service::Model for KvModel {
+    fn connected(&mut self, conn: usize, out: &mut muxsim::service::Deliveries) {
+        self.keys.insert(conn, BTreeMap::new());
+        out.send(conn, super::GREETING);
+    }
+
+    fn message(&mut self, conn: usize, payload: &[u8], out: &mut muxsim::service::Deliveries) {
+        let keys = self.keys.entry(conn).or_default();
+        match reply(keys, payload) {
+            Reply::Answer(bytes) => out.send(conn, bytes),
+            Reply::Close(bytes) => {
+                out.send(conn, bytes);
+                out.close(conn);
+            }
+            _ => {}
+        }
+    }
+
+    fn peer_closed(&mut self, conn: usize, out: &mut muxsim::service::Deliveries) {
+        out.close(conn);
+    }
+
+    fn closed(&mut self, conn: usize, _out: &mut muxsim::service::Deliveries) {
+        self.keys.remove(&conn);
+    }
+}

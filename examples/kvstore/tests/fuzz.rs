@@ -111,3 +111,10 @@ fn the_off_by_one_is_found_at_a_64k_limit_too() {
     let report = find(Bug::OffByOne, Some(("max-line", 65_536)));
     assert!(!report.is_clean(), "{report}");
 }
+
+#[test]
+fn a_reference_model_of_the_whole_run_judges_kvstore_the_same() {
+    // The same specification as a `Model` fed the server's journal (`kvstore-model`): the
+    // correct service passes it too.
+    assert_clean(Campaign::new(kvstore::descriptor_with_model()), seeds() / 2);
+}
