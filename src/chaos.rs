@@ -165,9 +165,18 @@ fn connect_small(target: SocketAddr) -> io::Result<TcpStream> {
     Ok(s)
 }
 
-/// A request payload: mostly small, sometimes of any size up to [`MAX_REQUEST`]
-/// (log-uniform), from the protocol's alphabet (no delimiter bytes).
-fn payload(rng: &mut SimRng, protocol: &Protocol) -> Vec<u8> {
+/// A request payload: the protocol's next session message most of the time when it has a
+/// session (`sent` is what this session said before), else mostly small, sometimes of any
+/// size up to [`MAX_REQUEST`] (log-uniform), from the protocol's alphabet (no delimiter
+/// bytes).
+fn payload(rng: &mut SimRng, protocol: &Protocol, sent: &mut Vec<Vec<u8>>) -> Vec<u8> {
+    if protocol.has_session() && rng.chance(800_000) {
+        let mut next = crate::service::protocol::Next::new(0, sent, rng);
+        if let Some(message) = protocol.propose(&mut next) {
+            sent.push(message.clone());
+            return message;
+        }
+    }
     let len = if rng.chance(200_000) {
         // 2^k for k in 5..=20, then anywhere below the next power: every size class.
         let k = rng.between(5, 20);
@@ -290,9 +299,10 @@ impl Session<'_> {
             .message_limit()
             .map_or(MAX_REQUEST, |(l, _)| l);
         let mut bytes = Vec::new();
+        let mut sent = Vec::new();
         for _ in 0..burst {
             let len = (rng.between(32 << 10, 64 << 10) as usize).min(limit).max(1);
-            let mut request = payload(rng, &self.protocol);
+            let mut request = payload(rng, &self.protocol, &mut sent);
             request.resize(len, *request.first().unwrap_or(&b'a'));
             out.largest_request = out.largest_request.max(request.len() as u64);
             bytes.extend(self.protocol.frame(&request, None));
@@ -332,6 +342,7 @@ impl Session<'_> {
         let mut report = ClientReport::new("chaos");
         report.record(self.now(), EventKind::Connected);
         let rounds = rng.between(1, 4);
+        let mut sent = Vec::new();
         for round in 0..rounds {
             // A burst of pipelined requests in one write, or a single one.
             let burst = if rng.chance(300_000) {
@@ -341,7 +352,7 @@ impl Session<'_> {
             };
             let mut bytes = Vec::new();
             for _ in 0..burst {
-                let request = payload(rng, &self.protocol);
+                let request = payload(rng, &self.protocol, &mut sent);
                 out.largest_request = out.largest_request.max(request.len() as u64);
                 bytes.extend(self.protocol.frame(&request, None));
             }
