@@ -59,6 +59,13 @@ pub struct Reach {
     /// Messages a protocol session proposed, by kind (their first word).
     #[serde(default)]
     pub kinds: std::collections::BTreeMap<String, u64>,
+    /// Messages one client caused for another, in passing runs judged by a reference model:
+    /// owed (or possibly owed), and arrived.
+    #[serde(default)]
+    pub cross_client: u64,
+    /// See `cross_client`.
+    #[serde(default)]
+    pub cross_client_arrived: u64,
 }
 
 impl Reach {
@@ -85,6 +92,8 @@ impl Reach {
         for (kind, n) in &other.kinds {
             *self.kinds.entry(kind.clone()).or_default() += n;
         }
+        self.cross_client += other.cross_client;
+        self.cross_client_arrived += other.cross_client_arrived;
     }
 
     /// What the protocol declares that the generator never tried.
@@ -148,6 +157,13 @@ impl fmt::Display for Reach {
         if !self.kinds.is_empty() {
             let kinds: Vec<String> = self.kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
             write!(f, "; session messages: {}", kinds.join(", "))?;
+        }
+        if self.cross_client > 0 {
+            write!(
+                f,
+                "; messages between clients: {} caused, {} arrived",
+                self.cross_client, self.cross_client_arrived
+            )?;
         }
         Ok(())
     }

@@ -560,15 +560,20 @@ impl Campaign {
     }
 
     /// Runs a scenario without keeping its trace; its verdict.
-    fn verdict_of(&self, mut scenario: Scenario) -> (Verdict, u64) {
+    fn verdict_of(&self, mut scenario: Scenario, reach: &mut Reach) -> (Verdict, u64) {
         scenario.config.record = false;
         let oracle = scenario.oracle;
         let run = scenario.into_run();
         let events = run.net_stats.events + run.steps;
-        (
-            judge_run(&self.service, &self.options, oracle, &run),
-            events,
-        )
+        let verdict = judge_run(&self.service, &self.options, oracle, &run);
+        if oracle
+            && verdict.is_pass()
+            && let Some((caused, arrived)) = self.service.deliveries(&self.options, &run)
+        {
+            reach.cross_client += caused;
+            reach.cross_client_arrived += arrived;
+        }
+        (verdict, events)
     }
 
     /// Runs `scenario`, and when it fails, shrinks the failure (if shrinking is on).
@@ -657,7 +662,7 @@ impl Campaign {
                         let seed = self.seed_at(i);
                         let scenario = self.scenario_reaching(seed, &mut mine);
                         let semantics = scenario.config.sim.semantics;
-                        let (verdict, n) = self.verdict_of(scenario);
+                        let (verdict, n) = self.verdict_of(scenario, &mut mine);
                         let verdict = self.confirmed(verdict, || self.scenario(seed));
                         events.fetch_add(n, Ordering::Relaxed);
                         let mut failures = failed.load(Ordering::Relaxed);

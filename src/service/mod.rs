@@ -343,6 +343,28 @@ impl ServiceDescriptor {
         )
     }
 
+    /// What one client caused for another in a simulated run, and how much of it arrived
+    /// (see [`Oracle::deliveries`]).
+    pub fn deliveries(
+        &self,
+        options: &ServiceOptions,
+        run: &crate::world::Run,
+    ) -> Option<(u64, u64)> {
+        let oracle = self.oracle.as_ref()?;
+        let protocol = self.protocol_for(options);
+        oracle.deliveries(
+            &RunView {
+                clients: &run.clients,
+                server: &run.server,
+                exact: true,
+            },
+            &Context {
+                protocol: &protocol,
+                options,
+            },
+        )
+    }
+
     /// Whether the oracle judges the run with what the server saw (see
     /// [`Oracle::needs_server`]).
     pub fn needs_server(&self) -> bool {

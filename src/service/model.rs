@@ -166,6 +166,27 @@ impl Oracle for ModelOracle {
         true
     }
 
+    fn deliveries(&self, run: &RunView<'_>, context: &Context<'_>) -> Option<(u64, u64)> {
+        let mut model = (self.make)(context.options);
+        let owed = feed(model.as_mut(), context.protocol, run, false);
+        let (mut caused, mut arrived) = (0, 0);
+        for (to, list) in owed.iter().enumerate() {
+            let Some(client) = run.clients.get(to) else {
+                continue;
+            };
+            let (got, _) = frames(context.protocol, &client.received);
+            let mut left: Vec<&[u8]> = got;
+            for o in list.iter().filter(|o| o.from != to) {
+                caused += 1;
+                if let Some(i) = left.iter().position(|f| *f == o.bytes.as_slice()) {
+                    left.remove(i);
+                    arrived += 1;
+                }
+            }
+        }
+        Some((caused, arrived))
+    }
+
     fn judge_run(&self, run: &RunView<'_>, context: &Context<'_>) -> Result<(), (String, String)> {
         // A `\r` before a `\n` may or may not count toward the message limit: a service is
         // right under either reading (as with `RequestResponse`).

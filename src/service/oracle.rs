@@ -68,6 +68,13 @@ pub trait Oracle: Send + Sync {
     fn needs_server(&self) -> bool {
         false
     }
+
+    /// For a campaign's reach: the messages one client caused for another in this run, and
+    /// how many of them arrived (`None` for an oracle that judges clients alone).
+    fn deliveries(&self, run: &RunView<'_>, context: &Context<'_>) -> Option<(u64, u64)> {
+        let _ = (run, context);
+        None
+    }
 }
 
 impl<F> Oracle for F

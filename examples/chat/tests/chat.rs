@@ -35,6 +35,17 @@ fn chat_passes_its_campaign() {
     for kind in ["NICK", "MSG", "JOIN", "QUIT"] {
         assert!(kinds.get(kind).is_some_and(|&n| n > 0), "{kinds:?}");
     }
+    // And messages went between clients: the path a per-connection check never sees.
+    let reach = &report.reach;
+    assert!(reach.cross_client > 100, "{reach}");
+    assert!(
+        reach.cross_client_arrived > reach.cross_client / 4,
+        "{reach}"
+    );
+    assert!(
+        reach.to_string().contains("messages between clients:"),
+        "{reach}"
+    );
 }
 
 #[test]
