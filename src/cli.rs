@@ -1857,9 +1857,36 @@ impl App {
                             Scenario::from_transcript_as(&t, service)
                         }
                         (Some(service), _) => Scenario::from_transcript_with(&t, service),
-                        (None, _) => Scenario::from_transcript(&t, &self.registry),
+                        (None, Some(_)) => Scenario::from_transcript(&t, &self.registry),
+                        // A black-box fixture: its expectations judge the server, no oracle.
+                        (None, None) if !t.oracle() => {
+                            Scenario::from_transcript_with(&t, &black_box())
+                        }
+                        (None, None) => Err(scenario::ScenarioError::from(
+                            transcript::ParseError {
+                                line: 1,
+                                column: 1,
+                                message: format!(
+                                    "`oracle on` needs a service: add a `service` line or --service (services: {})",
+                                    self.registry.names()
+                                ),
+                            },
+                        )),
                     }
                     .map_err(|e| format!("{}:{e}", path.display()))?;
+                    // Options of the service are the server's own settings: a fixture cannot
+                    // impose them on a server muxsim did not build.
+                    let defaults = s.service.defaults();
+                    for (name, value) in s.options.iter() {
+                        if defaults.iter().any(|(n, v)| n == name && v != value) {
+                            let _ = writeln!(
+                                io::stderr(),
+                                "{}: warning: {}: `limit {name} {value}` cannot be imposed on the server; it is judged as if the server ran with it (start the server so)",
+                                self.name(),
+                                path.display()
+                            );
+                        }
+                    }
                     for (limit, value) in &args.limits {
                         s.service
                             .set_option(&mut s.options, limit, *value)
@@ -2426,6 +2453,13 @@ fn junit(results: &[FileResult]) -> String {
     }
     out.push_str("</testsuite>\n");
     out
+}
+
+/// The service of a fixture that names none, run against a server muxsim did not build: its
+/// expectations alone judge the server.
+fn black_box() -> ServiceDescriptor {
+    ServiceDescriptor::new("black-box", |_| crate::core::sink::Sink::default())
+        .about("a server judged by a fixture's expectations alone")
 }
 
 /// Set in the environment of the fresh process `sim --fresh-process` starts.

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::fault::FaultSpec;
 use crate::script::{Entry, Expectation, MatchError, Matcher, Step};
-use crate::text::{format_duration, quote};
+use crate::text::{format_duration, quote_short};
 use crate::world::{ClientReport, EventKind, Play};
 
 /// How long a run may take, and what it does with long waits.
@@ -554,7 +554,7 @@ fn expect(
             let message = format!(
                 "expected {} but {} came first",
                 expectation.end_name(),
-                quote(&c.inbox)
+                quote_short(&c.inbox)
             );
             return Err(failure(c, LiveFailureKind::Mismatch, message));
         }
@@ -578,13 +578,24 @@ fn expect(
             Ok(true) => return Ok(true),
             Ok(false) => {}
             Err(MatchError::Bytes { expected, got }) => {
-                let message = format!("expected {}, received {}", quote(&expected), quote(&got));
+                // Bounded: a recorded reply may be hundreds of kilobytes.
+                let at = expected
+                    .iter()
+                    .zip(&got)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(expected.len().min(got.len()));
+                let message = format!(
+                    "expected {}, received {} (first difference at byte {at})",
+                    quote_short(&expected),
+                    quote_short(&got)
+                );
                 return Err(failure(c, LiveFailureKind::Mismatch, message));
             }
             Err(_) => {
                 let message = format!(
-                    "received {} where `{step}` was expected",
-                    quote(&matcher.so_far())
+                    "received {} where `{}` was expected",
+                    quote_short(&matcher.so_far()),
+                    crate::text::shorten(&step.to_string())
                 );
                 return Err(failure(c, LiveFailureKind::Mismatch, message));
             }

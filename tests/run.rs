@@ -368,3 +368,62 @@ fn events_owed_past_a_full_epoll_array_are_delivered_at_the_next_wait() {
         );
     }
 }
+
+#[test]
+fn a_fixture_runs_as_it_is_and_says_what_it_cannot_impose_or_show_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ["python3", "fixtures/peers/seed4_nocrash.py", "0"];
+    let run = |fixture: &str, text: &str| {
+        let path = dir.path().join(fixture);
+        std::fs::write(&path, text).unwrap();
+        let out = muxsim()
+            .arg("run")
+            .arg(&path)
+            .args([
+                "--seeds",
+                "2",
+                "--faults",
+                "none",
+                "--max-wait",
+                "50ms",
+                "--out",
+            ])
+            .arg(dir.path().join("out"))
+            .arg("--")
+            .args(server)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A recorded session with no `service` line is a black-box fixture: its expectations judge.
+    let (code, out, err) = run(
+        "black-box.txn",
+        "a connect\na recv \"hello\"\na send \"x\"\na recv \"xresponse\"\na close\n",
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    // A mismatch on a huge reply is shown bounded, with where it starts.
+    let huge = format!(
+        "a connect\na recv \"hello\"\na send \"y\"\na recv \"{}\"\n",
+        "z".repeat(300_000)
+    );
+    let (code, out, _) = run("huge.txn", &huge);
+    assert_eq!(code, Some(1), "{}", &out[..out.len().min(2000)]);
+    assert!(out.len() < 5_000, "{} bytes", out.len());
+    assert!(out.contains("(first difference at byte 0)"), "{out}");
+    // A limit of the service cannot reach a server muxsim did not build: said once.
+    let (_, _, err) = run(
+        "limit.txn",
+        "service lines\nlimit max-line 8\n\na connect\na close\n",
+    );
+    assert_eq!(
+        err.matches("`limit max-line 8` cannot be imposed on the server")
+            .count(),
+        1,
+        "{err}"
+    );
+}
