@@ -44,7 +44,7 @@ use crate::scenario::{self, Divergence, Outcome, Scenario, unfired};
 use crate::semantics::Semantics;
 use crate::service::{Framing, Registry, ServiceDescriptor, ServiceOptions};
 use crate::tcp::{self, LineEnding, RealBackend, TcpOutcome, TcpReplayOptions};
-use crate::text::{DurationError, human_duration, parse_duration, side_by_side};
+use crate::text::{DurationError, escape_markup, human_duration, parse_duration, side_by_side};
 use crate::transcript::{self, Transcript};
 use crate::view;
 use crate::world::{Failure, Limit, Verdict, WorldConfig, limits::Scope};
@@ -2388,24 +2388,6 @@ impl FileResult {
     }
 }
 
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {
-                let _ = write!(out, "&#{};", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The results as a JUnit XML test suite: one test case per transcript.
 fn junit(results: &[FileResult]) -> String {
     let count = |o: FileOutcome| results.iter().filter(|r| r.outcome == o).count();
@@ -2423,10 +2405,10 @@ fn junit(results: &[FileResult]) -> String {
         let _ = write!(
             out,
             "  <testcase classname=\"muxsim.replay\" name=\"{}\" time=\"{:.3}\"",
-            xml_escape(&r.path),
+            escape_markup(&r.path),
             r.seconds
         );
-        let message = xml_escape(r.message.as_deref().unwrap_or_default());
+        let message = escape_markup(r.message.as_deref().unwrap_or_default());
         match r.outcome {
             FileOutcome::Pass => out.push_str("/>\n"),
             FileOutcome::Fail => {

@@ -28,6 +28,26 @@ pub fn quote(bytes: &[u8]) -> String {
     out
 }
 
+/// `text` for HTML, SVG or XML: markup characters as entities, control characters other than
+/// tab and line ends as character references.
+pub(crate) fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {
+                out.push_str(&format!("&#{};", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Quotes bytes like [`quote`], eliding the middle of anything longer than 120 bytes, for
 /// messages meant to be read rather than parsed.
 pub fn quote_short(bytes: &[u8]) -> String {

@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use super::{Lane, Mark, Timeline, What};
-use crate::text::{format_duration, quote, shorten};
+use crate::text::{escape_markup, format_duration, quote, shorten};
 
 /// Column width per event and lane height, in pixels.
 const STEP: usize = 16;
@@ -30,21 +30,6 @@ struct Column<'a> {
     /// Server calls folded into this column, past the first.
     more: usize,
     mark: &'a Mark,
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// At most [`HOVER_BYTES`] of a line, saying how much was left out.
@@ -188,7 +173,7 @@ pub(crate) fn page(timeline: &Timeline, title: &str) -> String {
                 svg,
                 r#"<text class="time" x="{cx}" y="{}">{}</text>"#,
                 TOP - 10,
-                escape(&format_duration(col.at.since_start()))
+                escape_markup(&format_duration(col.at.since_start()))
             );
         }
     }
@@ -232,7 +217,7 @@ pub(crate) fn page(timeline: &Timeline, title: &str) -> String {
             r#"<g class="mark k-{kind} lane-{r}{fail}" data-i="{i}" data-at="{at}"><title>{hover}</title>"#,
             kind = col.kind,
             at = col.at.as_nanos(),
-            hover = escape(&hover)
+            hover = escape_markup(&hover)
         );
         match col.kind {
             "server" => {
@@ -285,8 +270,8 @@ pub(crate) fn page(timeline: &Timeline, title: &str) -> String {
             height - 4,
             cx + 4,
             TOP - 24,
-            escape(&shorten(first)),
-            escape(failure)
+            escape_markup(&shorten(first)),
+            escape_markup(failure)
         );
     }
     svg.push_str("</svg>");
@@ -304,12 +289,12 @@ pub(crate) fn page(timeline: &Timeline, title: &str) -> String {
         let _ = write!(
             labels,
             r#"<div class="label {kind}" data-lane="{r}" title="click to collapse or expand">{}</div>"#,
-            escape(&name)
+            escape_markup(&name)
         );
     }
     let times: Vec<String> = cols.iter().map(|c| c.at.as_nanos().to_string()).collect();
     let failure_html = match &timeline.failure {
-        Some(f) => format!(r#"<pre id="failure">FAIL: {}</pre>"#, escape(f)),
+        Some(f) => format!(r#"<pre id="failure">FAIL: {}</pre>"#, escape_markup(f)),
         None => r#"<p id="verdict">pass</p>"#.to_string(),
     };
     let end = cols
@@ -350,7 +335,7 @@ const STEP = {STEP}, LANE = {LANE}, TOP = {TOP};
 </body>
 </html>
 "#,
-        title = escape(title),
+        title = escape_markup(title),
         clients = timeline.clients.len(),
         events = cols.len(),
         times = times.join(","),

@@ -413,6 +413,21 @@ pub fn protocol(max_line: usize, idle: Option<Duration>) -> Protocol {
     protocol
 }
 
+/// kvstore's options, with `idle-ms` defaulting to `idle_ms`.
+fn with_options(descriptor: ServiceDescriptor, idle_ms: u64) -> ServiceDescriptor {
+    descriptor
+        .option(
+            "max-line",
+            DEFAULT_MAX_LINE as u64,
+            "longest line accepted, in bytes; a longer one gets an error and a close",
+        )
+        .option(
+            "idle-ms",
+            idle_ms,
+            "how long a connection may stay silent, in milliseconds (0: forever)",
+        )
+}
+
 /// The service's descriptor, or a bug variant's: how to build it, its options, protocol and
 /// oracle.
 pub fn descriptor(bug: Option<Bug>) -> ServiceDescriptor {
@@ -423,19 +438,12 @@ pub fn descriptor(bug: Option<Bug>) -> ServiceDescriptor {
         ),
         Some(bug) => (bug.service_name(), bug.about()),
     };
-    let descriptor = ServiceDescriptor::new(name, move |options| {
-        KvStore::new(options.usize("max-line"), options.millis("idle-ms")).with_bug(bug)
-    })
-    .about(about)
-    .option(
-        "max-line",
-        DEFAULT_MAX_LINE as u64,
-        "longest line accepted, in bytes; a longer one gets an error and a close",
-    )
-    .option(
-        "idle-ms",
+    let descriptor = with_options(
+        ServiceDescriptor::new(name, move |options| {
+            KvStore::new(options.usize("max-line"), options.millis("idle-ms")).with_bug(bug)
+        })
+        .about(about),
         DEFAULT_IDLE_MS,
-        "how long a connection may stay silent, in milliseconds (0: forever)",
     )
     .protocol_with(|options| protocol(options.usize("max-line"), options.millis("idle-ms")))
     .oracle(spec::model());
@@ -449,19 +457,12 @@ pub fn descriptor(bug: Option<Bug>) -> ServiceDescriptor {
 /// no idle timeout by default (the model does not predict the idle reply).
 pub fn descriptor_with_model() -> ServiceDescriptor {
     let plain = descriptor(None);
-    ServiceDescriptor::new("kvstore-model", |options| {
-        KvStore::new(options.usize("max-line"), options.millis("idle-ms"))
-    })
-    .about("kvstore judged by a reference model of the whole run")
-    .option(
-        "max-line",
-        DEFAULT_MAX_LINE as u64,
-        "longest line accepted, in bytes; a longer one gets an error and a close",
-    )
-    .option(
-        "idle-ms",
+    with_options(
+        ServiceDescriptor::new("kvstore-model", |options| {
+            KvStore::new(options.usize("max-line"), options.millis("idle-ms"))
+        })
+        .about("kvstore judged by a reference model of the whole run"),
         0,
-        "how long a connection may stay silent, in milliseconds (0: forever)",
     )
     .protocol_with(move |options| plain.protocol_for(options))
     .oracle(muxsim::service::ModelOracle::new(|_| {
