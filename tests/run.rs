@@ -427,3 +427,21 @@ fn a_fixture_runs_as_it_is_and_says_what_it_cannot_impose_or_show_whole() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reset_muxsim_made_is_not_blamed_on_the_server() {
+    // Injected `read-reset`/`write-reset` reset a client's connection for real: the fixture's
+    // client then sees a reset, which is muxsim's doing. What the server does with it (seed
+    // server 4 dies of the broken pipe) is still judged.
+    let (_, report, stderr) = run(
+        &["fixtures/echo.txn", "--seeds", "40", "--faults", "reset"],
+        &["python3", "fixtures/peers/seed4_nocrash.py", "0"],
+    );
+    let found = kinds(&report);
+    assert!(
+        found.iter().all(|(kind, message)| kind != "mismatch"
+            || !message.contains("the server reset the connection")),
+        "{found:#?}\n{stderr}"
+    );
+    assert!(injected(&report) > 0, "{report:#}");
+}
