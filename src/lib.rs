@@ -99,8 +99,8 @@ pub use crate::scenario::{Outcome, Replay, Scenario, replay};
 pub use crate::script::{Script, Step};
 pub use crate::semantics::Semantics;
 pub use crate::service::{
-    Deadline, Framing, Oracle, Protocol, Registry, Reply, RequestResponse, ServiceDescriptor,
-    ServiceOptions,
+    Context, Deadline, Deliveries, Framing, Model, ModelOracle, Oracle, Protocol, Registry, Reply,
+    RequestResponse, RunView, ServiceDescriptor, ServiceOptions,
 };
 pub use crate::time::Instant;
 pub use crate::transcript::Transcript;
