@@ -356,7 +356,8 @@ struct SimArgs {
     /// Clients in the scenario (default: the service's protocol says).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     clients: Option<u64>,
-    /// Fault families the seed may switch on: none, all, or a list (short-io,would-block,...).
+    /// Fault families the seed may switch on: none, all, linux (what Linux itself does: all but
+    /// would-block and spurious), or a list (short-io,would-block,...).
     #[arg(long, value_parser = families, default_value = "all")]
     faults: FaultFamilies,
     /// A limit of the run or the service, NAME=VALUE (repeatable; see `limits`).
@@ -461,7 +462,8 @@ struct FuzzArgs {
     /// Readiness semantics to cycle through, by seed.
     #[arg(long, value_parser = semantics_values(), default_value = "all")]
     semantics: SemanticsChoice,
-    /// Fault families seeds may switch on: none, all, or a list (short-io,would-block,...).
+    /// Fault families seeds may switch on: none, all, linux (what Linux itself does: all but
+    /// would-block and spurious), or a list (short-io,would-block,...).
     #[arg(long, value_parser = families, default_value = "all")]
     faults: FaultFamilies,
     /// The first seed.
@@ -541,7 +543,8 @@ struct RunArgs {
     /// Run this one seed (as a `reproduce:` line does).
     #[arg(long, conflicts_with_all = ["start_seed", "seeds"])]
     seed: Option<u64>,
-    /// Fault families seeds may switch on: none, all, or a list (short-io,would-block,eintr,spurious,accept,reset,...).
+    /// Fault families seeds may switch on: none, all, linux (what Linux itself does: all but
+    /// would-block and spurious), or a list (short-io,would-block,eintr,spurious,accept,reset,...).
     #[arg(long, value_parser = families, default_value = "all")]
     faults: FaultFamilies,
     /// A limit of the service (it must match the server's), NAME=VALUE (repeatable).

@@ -391,6 +391,14 @@ impl Family {
         }
     }
 
+    /// Whether Linux itself makes this family's faults on TCP sockets (`true`), or POSIX only
+    /// allows them (`false`): Linux does not answer `EAGAIN` to a connection's only reader
+    /// right after readiness said readable, nor report a socket ready that is not (`select`
+    /// and `poll` over TCP), though a portable server must survive both.
+    pub fn linux_makes(self) -> bool {
+        !matches!(self, Family::WouldBlock | Family::Spurious)
+    }
+
     /// Whether the family can cut a client off (its answers are then no longer owed).
     pub fn is_disruptive(self) -> bool {
         matches!(self, Family::Reset | Family::Close)
@@ -410,6 +418,11 @@ impl FaultFamilies {
     pub const NONE: FaultFamilies = FaultFamilies(0);
     /// Every family.
     pub const ALL: FaultFamilies = FaultFamilies((1 << Family::ALL.len()) - 1);
+    /// The families Linux itself makes ([`Family::linux_makes`]): everything but
+    /// `would-block` and `spurious`.
+    pub const LINUX: FaultFamilies = FaultFamilies(
+        FaultFamilies::ALL.0 & !(1 << Family::WouldBlock as u16) & !(1 << Family::Spurious as u16),
+    );
 
     /// This set and `family`.
     pub fn with(self, family: Family) -> Self {
@@ -452,6 +465,9 @@ impl fmt::Display for FaultFamilies {
         if *self == FaultFamilies::ALL {
             return f.write_str("all");
         }
+        if *self == FaultFamilies::LINUX {
+            return f.write_str("linux");
+        }
         let names: Vec<&str> = self.iter().map(Family::name).collect();
         f.write_str(&names.join(","))
     }
@@ -463,6 +479,7 @@ impl FromStr for FaultFamilies {
         match s {
             "none" => return Ok(FaultFamilies::NONE),
             "all" => return Ok(FaultFamilies::ALL),
+            "linux" => return Ok(FaultFamilies::LINUX),
             _ => {}
         }
         let mut set = FaultFamilies::NONE;
@@ -473,7 +490,7 @@ impl FromStr for FaultFamilies {
                 .ok_or_else(|| {
                     let known: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
                     format!(
-                        "unknown fault family `{part}` (expected none, all, or a list of {})",
+                        "unknown fault family `{part}` (expected none, all, linux, or a list of {})",
                         known.join(", ")
                     )
                 })?;
@@ -662,6 +679,12 @@ mod tests {
         let set: FaultFamilies = "short-io,eintr".parse().unwrap();
         assert_eq!(set.to_string(), "short-io,eintr");
         assert_eq!("all".parse::<FaultFamilies>(), Ok(FaultFamilies::ALL));
+        // The Linux preset: everything but what POSIX alone allows; it prints as itself.
+        let linux: FaultFamilies = "linux".parse().unwrap();
+        assert!(!linux.contains(Family::WouldBlock) && !linux.contains(Family::Spurious));
+        assert!(linux.contains(Family::ShortIo) && linux.contains(Family::Reset));
+        assert_eq!(linux.to_string(), "linux");
+        assert_eq!(linux.iter().count(), Family::ALL.len() - 2);
         assert!("nope".parse::<FaultFamilies>().is_err());
     }
 }
