@@ -2077,6 +2077,14 @@ impl App {
                         bucket.example.message
                     );
                     let _ = writeln!(out, "  signature: {}", bucket.signature);
+                    let posix_only = posix_only_faults(&bucket.example.transcript);
+                    if !posix_only.is_empty() {
+                        let _ = writeln!(
+                            out,
+                            "  faults only POSIX allows fired in this seed: {} (Linux itself does not do them; --faults linux leaves them out)",
+                            posix_only.join(", ")
+                        );
+                    }
                     if let Some(path) = path {
                         let _ = writeln!(out, "  transcript: {}", path.display());
                     }
@@ -2438,6 +2446,23 @@ fn junit(results: &[FileResult]) -> String {
     }
     out.push_str("</testsuite>\n");
     out
+}
+
+/// The kinds of fault in a repro that only POSIX allows (Linux does not make them), in order,
+/// each once.
+fn posix_only_faults(repro: &str) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    if let Ok(t) = transcript::parse(repro) {
+        for line in &t.lines {
+            if let transcript::Item::Fault(f) = &line.item {
+                let kind = f.spec.kind();
+                if !kind.linux_makes() && !kinds.contains(&kind.name()) {
+                    kinds.push(kind.name());
+                }
+            }
+        }
+    }
+    kinds
 }
 
 /// The service of a fixture that names none, run against a server muxsim did not build: its

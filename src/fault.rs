@@ -137,6 +137,16 @@ pub enum Arg {
 }
 
 impl FaultKind {
+    /// Whether Linux itself makes this fault on a TCP socket, or only POSIX allows it (an
+    /// `EAGAIN` with bytes or room there, a ready report that is not): see
+    /// [`Family::linux_makes`].
+    pub fn linux_makes(self) -> bool {
+        !matches!(
+            self,
+            FaultKind::ReadBlock | FaultKind::WriteBlock | FaultKind::Spurious
+        )
+    }
+
     /// Every fault kind, in the order help texts list them.
     pub const ALL: [FaultKind; 18] = [
         FaultKind::ShortRead,

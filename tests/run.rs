@@ -445,3 +445,57 @@ fn a_reset_muxsim_made_is_not_blamed_on_the_server() {
     );
     assert!(injected(&report) > 0, "{report:#}");
 }
+
+#[test]
+fn a_failure_says_when_faults_only_posix_allows_fired() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = muxsim()
+        .args([
+            "run",
+            "--service",
+            "lines",
+            "--seeds",
+            "3",
+            "--faults",
+            "would-block,short-io",
+            "--max-wait",
+            "50ms",
+            "--timeout",
+            "1s",
+            "--out",
+        ])
+        .arg(dir.path())
+        .args(["--", "python3", "fixtures/peers/lines_et_read_once.py", "0"])
+        .timeout(std::time::Duration::from_secs(180))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    // Each bucket whose repro holds a `read-block`/`write-block` says so, and only those.
+    let mut buckets: Vec<Vec<&str>> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("FAIL ") {
+            buckets.push(Vec::new());
+        }
+        if let Some(bucket) = buckets.last_mut() {
+            bucket.push(line);
+        }
+    }
+    assert!(!buckets.is_empty(), "{text}");
+    for bucket in &buckets {
+        let Some(path) = bucket
+            .iter()
+            .find_map(|l| l.trim().strip_prefix("transcript: "))
+        else {
+            continue;
+        };
+        let repro = std::fs::read_to_string(path).unwrap();
+        let posix = repro.lines().any(|l| {
+            l.starts_with('!') && (l.contains(" read-block") || l.contains(" write-block"))
+        });
+        let says = bucket
+            .iter()
+            .any(|l| l.contains("faults only POSIX allows fired in this seed: "));
+        assert_eq!(posix, says, "{bucket:?}\n{repro}");
+    }
+}
