@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::fault::FaultSpec;
 use crate::script::{Entry, Expectation, MatchError, Matcher, Step};
-use crate::text::{format_duration, quote_short};
+use crate::text::{first_difference, format_duration, quote_short};
 use crate::world::{ClientReport, EventKind, Play};
 
 /// How long a run may take, and what it does with long waits.
@@ -579,11 +579,7 @@ fn expect(
             Ok(false) => {}
             Err(MatchError::Bytes { expected, got }) => {
                 // Bounded: a recorded reply may be hundreds of kilobytes.
-                let at = expected
-                    .iter()
-                    .zip(&got)
-                    .position(|(a, b)| a != b)
-                    .unwrap_or(expected.len().min(got.len()));
+                let at = first_difference(&expected, &got);
                 let message = format!(
                     "expected {}, received {} (first difference at byte {at})",
                     quote_short(&expected),

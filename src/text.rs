@@ -176,15 +176,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
 /// Longest inline diff shown: past it the rest is counted, not printed.
 const DIFF_LIMIT: usize = 400;
 
+/// Where two byte strings first differ (the shorter one's length when one starts the other).
+pub(crate) fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
+}
+
 /// Expected and received bytes side by side (both elided in the middle when long), where
 /// they first differ, and an inline diff of their quoted forms in which runs of changes are
 /// grouped (`[-removed-]{+added+}`) and the whole is cut at a few hundred characters.
 pub fn side_by_side(expected: &[u8], received: &[u8]) -> String {
-    let first = expected
-        .iter()
-        .zip(received)
-        .position(|(a, b)| a != b)
-        .unwrap_or(expected.len().min(received.len()));
+    let first = first_difference(expected, received);
     format!(
         "    expected: {}\n    received: {}\n    first difference at byte {first}\n    diff:     {}",
         quote_short(expected),

@@ -19,7 +19,7 @@ use super::ServiceOptions;
 use super::protocol::{DeadlineKind, Framing, Protocol};
 use crate::core::{GREETING, RESPONSE};
 use crate::fault::MAX_DRAWN_DELAY;
-use crate::text::{human_duration, quote_short};
+use crate::text::{first_difference, human_duration, quote_short};
 use crate::time::Instant;
 use crate::world::{ClientReport, EventKind, ServerEvent};
 
@@ -90,13 +90,6 @@ fn show(bytes: &[u8]) -> String {
     quote_short(bytes)
 }
 
-/// Where two byte strings first differ.
-fn first_difference(a: &[u8], b: &[u8]) -> usize {
-    a.iter()
-        .zip(b)
-        .position(|(x, y)| x != y)
-        .unwrap_or(a.len().min(b.len()))
-}
 
 /// `received` is a prefix of `expected`, and all of it when `owed`.
 pub fn prefix_check(expected: &[u8], received: &[u8], owed: bool) -> Result<(), String> {
