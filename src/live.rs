@@ -185,6 +185,11 @@ pub fn run_play_then(
         .iter()
         .map(|s| Client::new(&s.name, s.entries.clone()))
         .collect();
+    let names: Vec<String> = play.clients.iter().map(|s| s.name.clone()).collect();
+    let ordered = play
+        .clients
+        .iter()
+        .any(|s| s.steps().any(|step| matches!(step, Step::After { .. })));
     let mut run = LiveRun::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut settle_from: Option<Instant> = None;
@@ -196,13 +201,15 @@ pub fn run_play_then(
     loop {
         let now = Instant::now();
         for i in 0..clients.len() {
-            // What the others have done, for `after` steps.
-            let done: Vec<(String, u64)> = clients
-                .iter()
-                .map(|c| (c.report.name.clone(), c.steps_done()))
-                .collect();
+            // What each client has done, for `after` steps (only a play that has them).
+            let done: Vec<u64> = if ordered {
+                clients.iter().map(Client::steps_done).collect()
+            } else {
+                Vec::new()
+            };
             let c = &mut clients[i];
-            if let Err(failure) = advance(c, addr, options, clock, &mut run.notes, now, &done) {
+            let order = (names.as_slice(), done.as_slice());
+            if let Err(failure) = advance(c, addr, options, clock, &mut run.notes, now, order) {
                 run.failure.get_or_insert(failure);
             }
         }
@@ -382,8 +389,8 @@ fn failure(c: &Client, kind: LiveFailureKind, message: String) -> LiveFailure {
     }
 }
 
-/// Takes the client's steps as far as it can without waiting; `done` says how many steps
-/// each client (by name) has taken, for `after`.
+/// Takes the client's steps as far as it can without waiting; `order` names the clients and
+/// says how many steps each has taken, for `after`.
 fn advance(
     c: &mut Client,
     addr: SocketAddr,
@@ -391,7 +398,7 @@ fn advance(
     clock: Clock,
     notes: &mut Vec<String>,
     now: Instant,
-    done: &[(String, u64)],
+    order: (&[String], &[u64]),
 ) -> Result<(), LiveFailure> {
     while c.pos < c.entries.len() && c.sending.is_none() {
         if let Some(until) = c.until {
@@ -445,10 +452,12 @@ fn advance(
                 c.pos += 1;
             }
             Entry::Step(Step::After { client, steps }) => {
-                let reached = done
+                let (names, done) = order;
+                let reached = names
                     .iter()
-                    .find(|(name, _)| *name == client)
-                    .is_none_or(|(_, n)| *n >= steps.unwrap_or(0));
+                    .position(|name| *name == client)
+                    .and_then(|o| done.get(o))
+                    .is_none_or(|n| *n >= steps.unwrap_or(0));
                 if !reached {
                     return Ok(());
                 }

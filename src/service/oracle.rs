@@ -90,7 +90,6 @@ fn show(bytes: &[u8]) -> String {
     quote_short(bytes)
 }
 
-
 /// `received` is a prefix of `expected`, and all of it when `owed`.
 pub fn prefix_check(expected: &[u8], received: &[u8], owed: bool) -> Result<(), String> {
     if !expected.starts_with(received) {
