@@ -173,26 +173,19 @@ pub fn minimize(
 /// for `c` pointing at the same steps: a step gone from `c` is one fewer to wait for.
 fn remove_entry_kept(scenario: &mut Scenario, c: usize, e: usize) -> bool {
     let script = &scenario.play.clients[c];
-    let step_index = |entries: &[Entry], e: usize| {
-        entries[..e]
-            .iter()
-            .filter(|x| matches!(x, Entry::Step(_)))
-            .count() as u64
-    };
-    let before: Vec<u64> = (0..script.entries.len())
-        .filter(|&i| matches!(script.entries[i], Entry::Step(_)))
-        .map(|i| step_index(&script.entries, i))
-        .collect();
-    let old = script.entries.clone();
+    // The index, among the client's steps, of the first step that may go.
+    let first_gone = script.entries[..e.min(script.entries.len())]
+        .iter()
+        .filter(|x| matches!(x, Entry::Step(_)))
+        .count() as u64;
+    let steps_before = script.steps().count();
     if !remove_entry(&mut scenario.play.clients[c], e) {
         return false;
     }
-    // Which step indices went: those of entries no longer there.
-    let removed_steps = before.len() - scenario.play.clients[c].steps().count();
+    let removed_steps = steps_before - scenario.play.clients[c].steps().count();
     if removed_steps == 0 {
         return true;
     }
-    let first_gone = step_index(&old, e.min(old.len()));
     let name = scenario.play.clients[c].name.clone();
     for (i, script) in scenario.play.clients.iter_mut().enumerate() {
         if i == c {
