@@ -750,21 +750,29 @@ impl Campaign {
                                 .take(SHRINK_CANDIDATES)
                                 .map(|&s| (self.scenario(s), s))
                                 .min_by_key(|(sc, s)| (sc.play.size(), *s));
-                            let scenario = match smallest {
+                            let lowest = || {
+                                let scenario = self.scenario(seed);
+                                let (run, verdict) = self.check(&scenario);
+                                (scenario, run, verdict)
+                            };
+                            let (scenario, run, verdict) = match smallest {
                                 Some((scenario, s)) if s != seed => {
-                                    let (_, verdict) = self.check(&scenario);
-                                    match verdict.failure() {
-                                        Some(f) if bucket::signature(f) == signature => {
+                                    let (run, verdict) = self.check(&scenario);
+                                    let same = verdict
+                                        .failure()
+                                        .filter(|f| bucket::signature(f) == signature)
+                                        .cloned();
+                                    match same {
+                                        Some(f) => {
                                             (seed, semantics, failure) =
-                                                (s, scenario.config.sim.semantics, f.clone());
-                                            scenario
+                                                (s, scenario.config.sim.semantics, f);
+                                            (scenario, run, verdict)
                                         }
-                                        _ => self.scenario(seed),
+                                        None => lowest(),
                                     }
                                 }
-                                _ => self.scenario(seed),
+                                _ => lowest(),
                             };
-                            let (run, verdict) = self.check(&scenario);
                             // The recorded rerun fails the same way: runs are deterministic.
                             let failure = verdict.failure().cloned().unwrap_or(failure.clone());
                             Some(self.minimal(&scenario, &run, &failure))
