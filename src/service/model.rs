@@ -440,17 +440,7 @@ fn frames<'a>(protocol: &Protocol, bytes: &'a [u8]) -> (Vec<&'a [u8]>, &'a [u8])
 
 /// Compares what `client` received with what it is owed.
 fn compare(protocol: &Protocol, client: &ClientReport, owed: &[Owed]) -> Result<(), String> {
-    // The owed messages, cut into frames too (one delivery may hold several).
-    let mut expected: Vec<(&[u8], bool, &str)> = Vec::new();
-    for o in owed {
-        let (whole, rest) = frames(protocol, &o.bytes);
-        for f in whole {
-            expected.push((f, o.maybe, &o.cause));
-        }
-        if !rest.is_empty() {
-            expected.push((rest, o.maybe, &o.cause));
-        }
-    }
+    let expected: Vec<Frame<'_>> = owed_frames(protocol, owed).map(|(_, f)| f).collect();
     if matches!(protocol.framing(), Framing::Chunks) {
         return compare_bytes(client, &expected);
     }
@@ -542,6 +532,23 @@ fn unexpected(
 /// A frame owed: its bytes, whether it may be missing, and its cause.
 type Frame<'a> = (&'a [u8], bool, &'a str);
 
+/// The owed messages cut into frames (one delivery may hold several, and end with an
+/// incomplete one), each with the client that caused it.
+fn owed_frames<'a>(
+    protocol: &Protocol,
+    owed: &'a [Owed],
+) -> impl Iterator<Item = (usize, Frame<'a>)> {
+    owed.iter().flat_map(move |o| {
+        let (mut whole, rest) = frames(protocol, &o.bytes);
+        if !rest.is_empty() {
+            whole.push(rest);
+        }
+        whole
+            .into_iter()
+            .map(move |f| (o.from, (f, o.maybe, o.cause.as_str())))
+    })
+}
+
 /// [`compare`] for a server order known only from the clients (real sockets): what each
 /// client caused must reach this one in order, but what two clients caused may arrive
 /// interleaved either way, since the server may have read their bytes in either order.
@@ -555,15 +562,8 @@ fn compare_per_sender(
     }
     // Per sender, the frames owed, in order.
     let mut queues: BTreeMap<usize, VecDeque<Frame<'_>>> = BTreeMap::new();
-    for o in owed {
-        let (whole, rest) = frames(protocol, &o.bytes);
-        let queue = queues.entry(o.from).or_default();
-        for f in whole {
-            queue.push_back((f, o.maybe, &o.cause));
-        }
-        if !rest.is_empty() {
-            queue.push_back((rest, o.maybe, &o.cause));
-        }
+    for (from, frame) in owed_frames(protocol, owed) {
+        queues.entry(from).or_default().push_back(frame);
     }
     let (got, partial) = frames(protocol, &client.received);
     'frames: for (k, frame) in got.iter().enumerate() {
