@@ -409,12 +409,7 @@ pub fn judge_run(
     if !oracle || !run.verdict.is_pass() {
         return run.verdict.clone();
     }
-    let view = crate::service::RunView {
-        clients: &run.clients,
-        server: &run.server,
-        exact: true,
-    };
-    match service.judge_run(options, &view) {
+    match service.judge_run(options, &crate::service::RunView::of_run(run)) {
         Ok(()) => Verdict::Pass,
         Err((client, detail)) => Verdict::Fail(Failure::Oracle { client, detail }),
     }

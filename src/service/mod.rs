@@ -288,17 +288,25 @@ impl ServiceDescriptor {
 
     /// Judges one client with the service's oracle; `Ok` when it has none.
     pub fn judge(&self, options: &ServiceOptions, client: &ClientReport) -> Result<(), String> {
-        let Some(oracle) = &self.oracle else {
-            return Ok(());
-        };
+        self.with_oracle(options, |oracle, context| oracle.judge(client, context))
+            .unwrap_or(Ok(()))
+    }
+
+    /// `f` with the oracle and its context for `options`; `None` when there is no oracle.
+    fn with_oracle<R>(
+        &self,
+        options: &ServiceOptions,
+        f: impl FnOnce(&dyn Oracle, &Context<'_>) -> R,
+    ) -> Option<R> {
+        let oracle = self.oracle.as_deref()?;
         let protocol = self.protocol_for(options);
-        oracle.judge(
-            client,
+        Some(f(
+            oracle,
             &Context {
                 protocol: &protocol,
                 options,
             },
-        )
+        ))
     }
 
     /// Judges every client of a run; the first that fails, with what is wrong. With no
@@ -330,17 +338,8 @@ impl ServiceDescriptor {
         options: &ServiceOptions,
         run: &RunView<'_>,
     ) -> Result<(), (String, String)> {
-        let Some(oracle) = &self.oracle else {
-            return Ok(());
-        };
-        let protocol = self.protocol_for(options);
-        oracle.judge_run(
-            run,
-            &Context {
-                protocol: &protocol,
-                options,
-            },
-        )
+        self.with_oracle(options, |oracle, context| oracle.judge_run(run, context))
+            .unwrap_or(Ok(()))
     }
 
     /// What one client caused for another in a simulated run, and how much of it arrived
@@ -350,19 +349,8 @@ impl ServiceDescriptor {
         options: &ServiceOptions,
         run: &crate::world::Run,
     ) -> Option<(u64, u64)> {
-        let oracle = self.oracle.as_ref()?;
-        let protocol = self.protocol_for(options);
-        oracle.deliveries(
-            &RunView {
-                clients: &run.clients,
-                server: &run.server,
-                exact: true,
-            },
-            &Context {
-                protocol: &protocol,
-                options,
-            },
-        )
+        let run = RunView::of_run(run);
+        self.with_oracle(options, |oracle, context| oracle.deliveries(&run, context))?
     }
 
     /// Whether the oracle judges the run with what the server saw (see

@@ -46,6 +46,17 @@ pub struct RunView<'a> {
     pub exact: bool,
 }
 
+impl<'a> RunView<'a> {
+    /// A simulated run: the server's journal is its exact order.
+    pub(crate) fn of_run(run: &'a crate::world::Run) -> Self {
+        RunView {
+            clients: &run.clients,
+            server: &run.server,
+            exact: true,
+        }
+    }
+}
+
 /// Judges one client: `Ok(())`, or what is wrong with what it received; or the whole run.
 ///
 /// Any `Fn(&ClientReport) -> Result<(), String>` is an oracle.
