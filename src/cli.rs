@@ -2492,11 +2492,12 @@ fn fresh_process_divergence(scenario: &Scenario) -> Result<Option<Divergence>, S
         let text = arg.to_string_lossy();
         match text.as_ref() {
             "--fresh-process" | "--check-determinism" | "--trace" => continue,
-            "--format" => {
+            // Its output and page are this process's to write, not the child's.
+            "--format" | "--timeline" => {
                 skip = true;
                 continue;
             }
-            t if t.starts_with("--format=") => continue,
+            t if t.starts_with("--format=") || t.starts_with("--timeline=") => continue,
             _ => args.push(arg),
         }
     }
