@@ -7,10 +7,11 @@
 //! `MUXSIM_SEEDS` sets the seeds of the correct service's campaign (default 2,000; the
 //! round's long campaign runs 20,000).
 
+mod common;
+
 use chat::{Bug, descriptor};
-use muxsim::scenario::Scenario;
-use muxsim::transcript::{self, Item};
-use muxsim::{Campaign, Semantics};
+use muxsim::Campaign;
+use muxsim::transcript::Item;
 
 #[global_allocator]
 static ALLOC: muxsim::CountingAllocator = muxsim::CountingAllocator;
@@ -97,25 +98,11 @@ fn every_bug_between_connections_is_found_shrunk_and_replayed() {
     }
 }
 
-/// Plays a fixture of this crate under `seeds` seeds, cycling every semantics.
-fn replays_clean(text: &str, seeds: u64) {
-    let t = transcript::parse(text).unwrap();
-    let base = Scenario::from_transcript_with(&t, &descriptor(None)).unwrap();
-    for seed in 0..seeds {
-        let mut s = base.clone();
-        s.config.seed = seed;
-        s.config.sim.semantics = Semantics::ALL[seed as usize % Semantics::ALL.len()];
-        let run = s.run();
-        let verdict = s.judge(&run);
-        assert!(verdict.is_pass(), "seed {seed}: {verdict}\n{text}");
-    }
-}
-
 #[test]
 fn fixtures_replay_clean_under_every_seed_and_semantics() {
     for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures")).unwrap() {
         let path = entry.unwrap().path();
-        replays_clean(&std::fs::read_to_string(&path).unwrap(), 500);
+        common::replays_clean(&std::fs::read_to_string(&path).unwrap(), 500);
     }
 }
 
@@ -128,20 +115,6 @@ fn without_after_lines_a_broadcast_fixture_stalls_under_some_seeds() {
         "/fixtures/broadcast.txn"
     ))
     .unwrap();
-    let loose: String = text
-        .lines()
-        .filter(|l| !l.contains(" after "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let t = transcript::parse(&loose).unwrap();
-    let base = Scenario::from_transcript_with(&t, &descriptor(None)).unwrap();
-    let stalls = (0..200)
-        .filter(|&seed| {
-            let mut s = base.clone();
-            s.config.seed = seed;
-            let run = s.run();
-            !s.judge(&run).is_pass()
-        })
-        .count();
+    let stalls = common::failing_without_after(&text, 200);
     assert!(stalls > 0, "no seed stalled without `after`");
 }

@@ -3,13 +3,12 @@
 //! simulator under a thousand seeds: the `after` lines the recorder writes keep the order the
 //! session had between its clients.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use muxsim::scenario::Scenario;
-use muxsim::{Semantics, transcript};
 
 /// A child process killed and reaped however the test ends.
 struct Reaped(Child);
@@ -116,31 +115,8 @@ fn a_recorded_two_client_session_replays_clean_under_a_thousand_seeds() {
     let text = std::fs::read_to_string(&file).unwrap();
     // The order between the clients is in the file.
     assert!(text.contains("b after a\n"), "{text}");
-    let t = transcript::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let base = Scenario::from_transcript_with(&t, &chat::descriptor(None)).unwrap();
-    for seed in 0..1_000 {
-        let mut s = base.clone();
-        s.config.seed = seed;
-        s.config.sim.semantics = Semantics::ALL[seed as usize % Semantics::ALL.len()];
-        let run = s.run();
-        let verdict = s.judge(&run);
-        assert!(verdict.is_pass(), "seed {seed}: {verdict}\n{text}");
-    }
+    common::replays_clean(&text, 1_000);
     // Without its `after` lines the same session does not hold under every seed.
-    let loose: String = text
-        .lines()
-        .filter(|l| !l.contains(" after "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let t = transcript::parse(&loose).unwrap();
-    let base = Scenario::from_transcript_with(&t, &chat::descriptor(None)).unwrap();
-    let failing = (0..1_000)
-        .filter(|&seed| {
-            let mut s = base.clone();
-            s.config.seed = seed;
-            let run = s.run();
-            !s.judge(&run).is_pass()
-        })
-        .count();
-    assert!(failing > 0, "the loose session never failed:\n{loose}");
+    let failing = common::failing_without_after(&text, 1_000);
+    assert!(failing > 0, "the loose session never failed:\n{text}");
 }
