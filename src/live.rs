@@ -381,6 +381,65 @@ fn write_ready(c: &mut Client, clock: Clock) {
     c.pos += 1;
 }
 
+/// Connects to `addr` within `timeout`, giving back a non-blocking stream and the local
+/// port, known as soon as the connect began: a connection reset before the handshake's
+/// answer is seen still names its port, by which the server's side knows it.
+fn connect(addr: SocketAddr, timeout: Duration) -> (io::Result<TcpStream>, Option<u16>) {
+    use socket2::{Domain, Socket, Type};
+    let socket = match Socket::new(Domain::for_address(addr), Type::STREAM, None) {
+        Ok(socket) => socket,
+        Err(e) => return (Err(e), None),
+    };
+    if let Err(e) = socket.set_nonblocking(true) {
+        return (Err(e), None);
+    }
+    let started = socket.connect(&addr.into());
+    let port = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .filter(|p| *p != 0);
+    let in_progress = |e: &io::Error| {
+        e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::EINPROGRESS)
+    };
+    match started {
+        Ok(()) => return (Ok(socket.into()), port),
+        Err(e) if !in_progress(&e) => return (Err(e), port),
+        Err(_) => {}
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let e = io::Error::new(io::ErrorKind::TimedOut, "connection timed out");
+            return (Err(e), port);
+        }
+        let mut pfd = libc::pollfd {
+            fd: socket.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: polling one descriptor we own.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return (Err(e), port);
+        }
+        if n == 0 {
+            continue;
+        }
+        return match socket.take_error() {
+            Ok(Some(e)) | Err(e) => (Err(e), port),
+            Ok(None) => (Ok(socket.into()), port),
+        };
+    }
+}
+
 fn failure(c: &Client, kind: LiveFailureKind, message: String) -> LiveFailure {
     LiveFailure {
         client: c.report.name.clone(),
@@ -425,7 +484,9 @@ fn advance(
                 c.pos += 1;
             }
             Entry::Step(Step::Connect) => {
-                let stream = match TcpStream::connect_timeout(&addr, options.connect_timeout) {
+                let (stream, port) = connect(addr, options.connect_timeout);
+                c.port = port;
+                let stream = match stream {
                     Ok(stream) => stream,
                     Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                         // Aborted before the server accepted it: the client sees a reset.
@@ -445,8 +506,6 @@ fn advance(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let _ = stream.set_nonblocking(true);
-                c.port = stream.local_addr().ok().map(|a| a.port());
                 c.stream = Some(stream);
                 c.report.record(clock.now(), EventKind::Connected);
                 c.pos += 1;

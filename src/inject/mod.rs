@@ -383,6 +383,11 @@ fn busy(cpu: Duration, wall: Duration) -> bool {
 
 impl Runner<'_> {
     fn server(&mut self) -> Result<&mut Server, String> {
+        // A server that ended after the last seed was judged is started again, so that its
+        // end is not blamed on the next seed as a refused connection.
+        if self.server.as_mut().is_some_and(|s| s.exited().is_some()) {
+            self.restart_later();
+        }
         if self.server.is_none() {
             let server = Server::start(
                 &self.config.command,
@@ -451,8 +456,7 @@ impl Runner<'_> {
         self.control.end();
         let elapsed = started.elapsed();
         let cpu_after = server.cpu();
-        std::thread::sleep(Duration::from_millis(10));
-        let events = server.events();
+        let events = server.events_settled(Duration::from_secs(2));
         let (faults, injected) = fault_lines(&events, epoch, &run, scenario);
         let reset_by_us = reset_by_us(&events, epoch, &run, scenario, &faults);
         let mut failure = self.judge(

@@ -125,6 +125,9 @@ pub(super) enum Event {
         call: u64,
         spec: FaultSpec,
     },
+    /// muxsim's own mark `n`, sent after the run: every report the library made before it
+    /// comes before it.
+    Mark(u64),
 }
 
 fn parse_spec(words: &[&str]) -> Option<FaultSpec> {
@@ -141,6 +144,7 @@ pub(super) fn parse_event(line: &str) -> Option<Event> {
     let port = |i: usize| words.get(i).and_then(|w| w.parse::<u16>().ok());
     Some(match *words.first()? {
         "hello" => Event::Hello,
+        "mark" => Event::Mark(num(1)?),
         "listen" => Event::Listen {
             pid: words.get(1)?.parse().ok()?,
             addr: words.get(2)?.parse().ok()?,
@@ -167,6 +171,9 @@ pub(super) fn parse_event(line: &str) -> Option<Event> {
 /// A socket pair for the library's reports: the child's end (inherited by the server) and a
 /// thread reading ours into a channel.
 fn channel_pair() -> std::io::Result<(OwnedFd, Receiver<Event>)> {
+    // Room for a burst of reports while the reading thread waits for a core: the library
+    // never blocks, so a report that finds the buffer full is lost.
+    const ROOM: libc::c_int = 4 << 20;
     let mut fds = [0; 2];
     // SAFETY: socketpair writes two descriptors into `fds`.
     let r = unsafe {
@@ -182,6 +189,22 @@ fn channel_pair() -> std::io::Result<(OwnedFd, Receiver<Event>)> {
     }
     // SAFETY: both descriptors were just created and are owned here.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    for (fd, option) in [
+        (theirs.as_raw_fd(), libc::SO_SNDBUF),
+        (ours.as_raw_fd(), libc::SO_RCVBUF),
+    ] {
+        // SAFETY: setting an integer option on a descriptor we own; a refusal keeps the
+        // system's default, which is only smaller.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                (&ROOM as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
     let (tx, rx) = channel();
     std::thread::Builder::new()
         .name("muxsim-run-events".to_string())
@@ -246,6 +269,10 @@ pub(super) struct Server {
     /// Where clients connect.
     pub(super) addr: SocketAddr,
     events: Receiver<Event>,
+    /// Our copy of the library's end of the report channel.
+    marker: OwnedFd,
+    /// Marks sent so far.
+    marks: u64,
     tail: Tail,
     /// Events read while waiting for the listen, kept for the caller.
     early: Vec<Event>,
@@ -323,7 +350,16 @@ impl Server {
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start `{}`: {e}", program.to_string_lossy()))?;
+        // Ours, to send a mark down the same queue as the library's reports.
+        // SAFETY: duplicating a descriptor we own; the copy is closed on exec.
+        let marker = unsafe { libc::fcntl(theirs.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
         drop(theirs);
+        if marker < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(format!("cannot make the event channel: {e}"));
+        }
+        // SAFETY: `marker` was just made and is owned here.
+        let marker = unsafe { OwnedFd::from_raw_fd(marker) };
         let tail: Tail = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(out) = child.stdout.take() {
             keep_tail(out, tail.clone(), echo, "stdout");
@@ -336,6 +372,8 @@ impl Server {
             addr: addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             child,
             events,
+            marker,
+            marks: 0,
             tail,
             early: Vec::new(),
         };
@@ -391,8 +429,41 @@ impl Server {
     pub(super) fn events(&mut self) -> Vec<Event> {
         let mut out = std::mem::take(&mut self.early);
         while let Ok(event) = self.events.try_recv() {
-            out.push(event);
+            if !matches!(event, Event::Mark(_)) {
+                out.push(event);
+            }
         }
+        out
+    }
+
+    /// The events so far, every report the library made before this call among them: a
+    /// mark sent down the same queue comes back after them (waiting at most `within`, as a
+    /// process that stopped reading its reports is no reason to hang).
+    pub(super) fn events_settled(&mut self, within: Duration) -> Vec<Event> {
+        self.marks += 1;
+        let mark = self.marks;
+        let line = format!("mark {mark}");
+        // SAFETY: sending one message from a buffer we own; never blocks.
+        let sent = unsafe {
+            libc::send(
+                self.marker.as_raw_fd(),
+                line.as_ptr().cast(),
+                line.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        let mut out = std::mem::take(&mut self.early);
+        let deadline = Instant::now() + within;
+        while sent > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(Event::Mark(m)) if m == mark => return out,
+                Ok(Event::Mark(_)) => {}
+                Ok(event) => out.push(event),
+                Err(_) => break,
+            }
+        }
+        out.extend(self.events());
         out
     }
 
@@ -588,6 +659,7 @@ mod tests {
     #[test]
     fn events_parse_as_the_library_writes_them() {
         assert_eq!(parse_event("hello 12"), Some(Event::Hello));
+        assert_eq!(parse_event("mark 4"), Some(Event::Mark(4)));
         assert_eq!(
             parse_event("listen 12 127.0.0.1:8080"),
             Some(Event::Listen {
