@@ -454,13 +454,15 @@ impl Server {
         };
         let mut out = std::mem::take(&mut self.early);
         let deadline = Instant::now() + within;
-        while sent > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(Event::Mark(m)) if m == mark => return out,
-                Ok(Event::Mark(_)) => {}
-                Ok(event) => out.push(event),
-                Err(_) => break,
+        if sent > 0 {
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.events.recv_timeout(left) {
+                    Ok(Event::Mark(m)) if m == mark => return out,
+                    Ok(Event::Mark(_)) => {}
+                    Ok(event) => out.push(event),
+                    Err(_) => break,
+                }
             }
         }
         out.extend(self.events());
