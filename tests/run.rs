@@ -154,6 +154,22 @@ fn seed_server_2_spins_when_a_client_leaves() {
     );
     assert_eq!(code, Some(1), "{report:#}");
     assert_found(&report, "busy-loop", "after every client left");
+    // With every fault on, a process judged spinning gets no more of them: the tally counts
+    // what the server met, not millions of `EINTR`s thrown into a loop.
+    let (code, report, _) = run(
+        &[
+            "--service",
+            "sink",
+            "--seeds",
+            "2",
+            "--faults",
+            "short-io,eintr,spurious",
+        ],
+        &["python3", "fixtures/peers/seed2.py", "0"],
+    );
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_found(&report, "busy-loop", "moved no byte");
+    assert!(injected(&report) < 200, "{report:#}");
 }
 
 #[test]
@@ -498,4 +514,70 @@ fn a_failure_says_when_faults_only_posix_allows_fired() {
             .any(|l| l.contains("faults only POSIX allows fired in this seed: "));
         assert_eq!(posix, says, "{bucket:?}\n{repro}");
     }
+}
+
+#[test]
+fn held_at_its_descriptor_limit_a_server_is_judged_by_whether_it_resumes() {
+    // An injected `accept-emfile` holds the server at its limit until it closes a
+    // descriptor, as the kernel does. Waiting for a close (as memcached does) is correct and
+    // the connections it delays are owed nothing meanwhile; retrying accept at once spins;
+    // never accepting again is a hang.
+    let peer = "fixtures/peers/lines_at_limit.py";
+    let args = ["--service", "lines", "--seeds", "30", "--faults", "accept"];
+    let (code, report, stderr) = run(&args, &["python3", peer, "0"]);
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+    assert!(
+        report["injected"]["accept-emfile"].as_u64() > Some(0),
+        "{report:#}"
+    );
+    let first = [
+        &args[..],
+        &["--max-failures", "1", "--shrink-attempts", "3"],
+    ]
+    .concat();
+    let (_, report, _) = run(&first, &["python3", peer, "--retry", "0"]);
+    assert_found(&report, "busy-loop", "failed accepts");
+    let (_, report, _) = run(&first, &["python3", peer, "--stop", "0"]);
+    assert_found(&report, "hang", "it stopped accepting for good");
+}
+
+#[test]
+fn a_server_at_a_real_descriptor_limit_that_retries_accept_is_a_busy_loop() {
+    // No fault injected: `ulimit -n 8` leaves room for a few connections, six clients hold
+    // theirs a while. Judged by the calls it makes, however little CPU a loaded machine
+    // gives it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut fixture = String::new();
+    for c in ["a", "b", "c", "d", "e", "f"] {
+        fixture += &format!("{c} connect\n");
+    }
+    for c in ["a", "b", "c", "d", "e", "f"] {
+        fixture += &format!(
+            "{c} recv \"hello\\n\"\n{c} wait 300ms\n{c} send \"{c}\\n\"\n{c} recv \"{c}response\\n\"\n{c} close\n"
+        );
+    }
+    let path = dir.path().join("hold.txn");
+    std::fs::write(&path, fixture).unwrap();
+    let run = |mode: &str| {
+        let out = muxsim()
+            .arg("run")
+            .arg(&path)
+            .args(["--seeds", "1", "--faults", "none", "--timeout", "3s"])
+            .args(["--max-wait", "1s", "--format", "json", "--out"])
+            .arg(dir.path().join("out"))
+            .args(["--", "sh", "-c"])
+            .arg(format!(
+                "ulimit -n 8; exec python3 fixtures/peers/lines_at_limit.py {mode} 0"
+            ))
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), report)
+    };
+    let (code, report) = run("");
+    assert_eq!(code, Some(0), "{report:#}");
+    let (code, report) = run("--retry");
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_found(&report, "busy-loop", "failed accepts");
 }

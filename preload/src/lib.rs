@@ -13,7 +13,9 @@
 //! - `EAGAIN` on a non-blocking socket although bytes or room are there, without the call;
 //! - a spurious readiness report from a wait, for a connection that is not ready;
 //! - `ECONNABORTED` from `accept` (the connection at the head of the queue really is reset),
-//!   and `EMFILE` with the connection left queued;
+//!   and `EMFILE` with the connection left queued: the process is then at its descriptor
+//!   limit, and every accept fails so until it closes a descriptor (drawn only while it
+//!   holds a connection it could close, as a process reaches its limit);
 //! - `ECONNRESET` / `EPIPE`, made real: the connection is reset (`connect(AF_UNSPEC)`), so
 //!   the client sees it too, and a write raises `SIGPIPE` as the kernel would.
 //!
@@ -187,6 +189,7 @@ extern "C" {
     ) -> c_int;
     fn connect(fd: c_int, addr: *const c_void, len: socklen_t) -> c_int;
     fn syscall(number: std::ffi::c_long, ...) -> std::ffi::c_long;
+    fn clock_gettime(clock: c_int, tp: *mut timespec) -> c_int;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -304,7 +307,102 @@ fn control(slot: usize) -> u64 {
 }
 
 fn enabled() -> bool {
-    control(SLOT_ENABLED) != 0
+    control(SLOT_ENABLED) != 0 && SPUN_EPOCH.load(Ordering::Relaxed) != control(SLOT_EPOCH)
+}
+
+// ----- busy loops -------------------------------------------------------------------------------
+//
+// A process that makes call after call on its sockets and waits without moving a byte,
+// accepting or closing anything is spinning, however much CPU the machine lets it have.
+// The library counts such calls in a row; `SPIN_CALLS` of them within `SPIN_WINDOW_NS` is a
+// busy loop, reported once per seed (`spin PID EPOCH CALLS NANOS WAITS ACCEPTS READS WRITES`)
+// after which no more faults are injected into it for that seed.
+
+const SPIN_CALLS: u64 = 20_000;
+const SPIN_WINDOW_NS: u64 = 2_000_000_000;
+const CLOCK_MONOTONIC: c_int = 1;
+
+/// Calls in a row that moved nothing, and when the run began.
+static STREAK: AtomicU64 = AtomicU64::new(0);
+static STREAK_START: AtomicU64 = AtomicU64::new(0);
+/// Of the streak: waits, failed accepts, empty reads, empty writes.
+static STREAK_KINDS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+/// The epoch in which the process was reported spinning (0: none).
+static SPUN_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone, Copy)]
+enum Call {
+    Wait = 0,
+    Accept = 1,
+    Read = 2,
+    Write = 3,
+}
+
+fn now_ns() -> u64 {
+    let mut t = timespec { sec: 0, nsec: 0 };
+    // SAFETY: writing into a timespec we own.
+    unsafe { clock_gettime(CLOCK_MONOTONIC, &mut t) };
+    (t.sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(t.nsec as u64)
+}
+
+/// A call that moved bytes, accepted or closed a connection.
+fn progress() {
+    if STREAK.load(Ordering::Relaxed) != 0 {
+        STREAK.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A call that moved nothing.
+fn idle(call: Call) {
+    let n = STREAK.fetch_add(1, Ordering::Relaxed) + 1;
+    if n == 1 {
+        STREAK_START.store(now_ns(), Ordering::Relaxed);
+        for kind in &STREAK_KINDS {
+            kind.store(0, Ordering::Relaxed);
+        }
+    }
+    STREAK_KINDS[call as usize].fetch_add(1, Ordering::Relaxed);
+    if n < SPIN_CALLS {
+        return;
+    }
+    let nanos = now_ns().saturating_sub(STREAK_START.load(Ordering::Relaxed));
+    STREAK.store(0, Ordering::Relaxed);
+    let epoch = control(SLOT_EPOCH);
+    if nanos < SPIN_WINDOW_NS && epoch != 0 && SPUN_EPOCH.swap(epoch, Ordering::Relaxed) != epoch {
+        let kinds: Vec<String> = STREAK_KINDS
+            .iter()
+            .map(|k| k.load(Ordering::Relaxed).to_string())
+            .collect();
+        emit(format!(
+            "spin {} {epoch} {n} {nanos} {}",
+            pid(),
+            kinds.join(" ")
+        ));
+    }
+}
+
+/// Books a read or write's result on a connection, keeping `errno`.
+fn tally_io(fd: c_int, call: Call, result: ssize_t) -> ssize_t {
+    if CONNS.get(fd) {
+        if result > 0 {
+            progress();
+        } else {
+            let e = errno();
+            idle(call);
+            set_errno(e);
+        }
+    }
+    result
+}
+
+/// Books a wait, keeping `errno`.
+fn tally_wait(result: c_int) -> c_int {
+    let e = errno();
+    idle(Call::Wait);
+    set_errno(e);
+    result
 }
 
 /// Fault rates per family, parts per million.
@@ -436,7 +534,9 @@ struct State {
     accepts: u64,
     polls: u64,
     next_conn: u64,
-    emfile_left: u64,
+    /// The process is at its descriptor limit: every accept fails with `EMFILE` until it
+    /// closes a descriptor, as the kernel has it.
+    at_limit: bool,
     conns: HashMap<c_int, Conn>,
     /// Per epoll instance, its registrations of watched descriptors.
     regs: HashMap<c_int, HashMap<c_int, Reg>>,
@@ -459,7 +559,7 @@ impl State {
             self.accepts = 0;
             self.polls = 0;
             self.next_conn = 0;
-            self.emfile_left = 0;
+            self.at_limit = false;
         }
     }
 
@@ -739,7 +839,11 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
         Io::Limit(k) => k,
         Io::Fail(e) => return fail(e),
     };
-    real!(REAL_READ: fn(c_int, *mut c_void, size_t) -> ssize_t; fd, buf, len)
+    tally_io(
+        fd,
+        Call::Read,
+        real!(REAL_READ: fn(c_int, *mut c_void, size_t) -> ssize_t; fd, buf, len),
+    )
 }
 
 #[no_mangle]
@@ -759,7 +863,11 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
         Io::Limit(k) => k,
         Io::Fail(e) => return fail(e),
     };
-    real!(REAL_RECV: fn(c_int, *mut c_void, size_t, c_int) -> ssize_t; fd, buf, n, flags)
+    tally_io(
+        fd,
+        Call::Read,
+        real!(REAL_RECV: fn(c_int, *mut c_void, size_t, c_int) -> ssize_t; fd, buf, n, flags),
+    )
 }
 
 #[no_mangle]
@@ -787,8 +895,12 @@ pub unsafe extern "C" fn recvfrom(
         Io::Limit(k) => k,
         Io::Fail(e) => return fail(e),
     };
-    real!(REAL_RECVFROM: fn(c_int, *mut c_void, size_t, c_int, *mut c_void, *mut socklen_t) -> ssize_t;
-        fd, buf, n, flags, addr, addrlen)
+    tally_io(
+        fd,
+        Call::Read,
+        real!(REAL_RECVFROM: fn(c_int, *mut c_void, size_t, c_int, *mut c_void, *mut socklen_t) -> ssize_t;
+        fd, buf, n, flags, addr, addrlen),
+    )
 }
 
 #[no_mangle]
@@ -835,11 +947,19 @@ unsafe fn iov_cut(iov: *const iovec, count: usize, limit: usize) -> Vec<iovec> {
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     let count = iovcnt.max(0) as usize;
     match decide_read(fd, iov_len(iov, count), 0).apply(fd) {
-        Io::Pass => real!(REAL_READV: fn(c_int, *const iovec, c_int) -> ssize_t; fd, iov, iovcnt),
+        Io::Pass => tally_io(
+            fd,
+            Call::Read,
+            real!(REAL_READV: fn(c_int, *const iovec, c_int) -> ssize_t; fd, iov, iovcnt),
+        ),
         Io::Limit(k) => {
             let cut = iov_cut(iov, count, k);
-            real!(REAL_READV: fn(c_int, *const iovec, c_int) -> ssize_t;
-                fd, cut.as_ptr(), cut.len() as c_int)
+            tally_io(
+                fd,
+                Call::Read,
+                real!(REAL_READV: fn(c_int, *const iovec, c_int) -> ssize_t;
+                fd, cut.as_ptr(), cut.len() as c_int),
+            )
         }
         Io::Fail(e) => fail(e),
     }
@@ -848,16 +968,28 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     if msg.is_null() {
-        return real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags);
+        return tally_io(
+            fd,
+            Call::Read,
+            real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags),
+        );
     }
     let (iov, iovlen) = ((*msg).iov, (*msg).iovlen);
     match decide_read(fd, iov_len(iov, iovlen), flags).apply(fd) {
-        Io::Pass => real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags),
+        Io::Pass => tally_io(
+            fd,
+            Call::Read,
+            real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags),
+        ),
         Io::Limit(k) => {
             let mut cut = iov_cut(iov, iovlen, k);
             (*msg).iov = cut.as_mut_ptr();
             (*msg).iovlen = cut.len();
-            let r = real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags);
+            let r = tally_io(
+                fd,
+                Call::Read,
+                real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags),
+            );
             let e = errno();
             (*msg).iov = iov;
             (*msg).iovlen = iovlen;
@@ -877,7 +1009,11 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
         Io::Limit(k) => k,
         Io::Fail(e) => return fail(e),
     };
-    real!(REAL_WRITE: fn(c_int, *const c_void, size_t) -> ssize_t; fd, buf, len)
+    tally_io(
+        fd,
+        Call::Write,
+        real!(REAL_WRITE: fn(c_int, *const c_void, size_t) -> ssize_t; fd, buf, len),
+    )
 }
 
 #[no_mangle]
@@ -887,7 +1023,11 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
         Io::Limit(k) => k,
         Io::Fail(e) => return fail(e),
     };
-    real!(REAL_SEND: fn(c_int, *const c_void, size_t, c_int) -> ssize_t; fd, buf, n, flags)
+    tally_io(
+        fd,
+        Call::Write,
+        real!(REAL_SEND: fn(c_int, *const c_void, size_t, c_int) -> ssize_t; fd, buf, n, flags),
+    )
 }
 
 #[no_mangle]
@@ -904,19 +1044,31 @@ pub unsafe extern "C" fn sendto(
         Io::Limit(k) => k,
         Io::Fail(e) => return fail(e),
     };
-    real!(REAL_SENDTO: fn(c_int, *const c_void, size_t, c_int, *const c_void, socklen_t) -> ssize_t;
-        fd, buf, n, flags, addr, addrlen)
+    tally_io(
+        fd,
+        Call::Write,
+        real!(REAL_SENDTO: fn(c_int, *const c_void, size_t, c_int, *const c_void, socklen_t) -> ssize_t;
+        fd, buf, n, flags, addr, addrlen),
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     let count = iovcnt.max(0) as usize;
     match decide_write(fd, iov_len(iov, count), 0, true).apply(fd) {
-        Io::Pass => real!(REAL_WRITEV: fn(c_int, *const iovec, c_int) -> ssize_t; fd, iov, iovcnt),
+        Io::Pass => tally_io(
+            fd,
+            Call::Write,
+            real!(REAL_WRITEV: fn(c_int, *const iovec, c_int) -> ssize_t; fd, iov, iovcnt),
+        ),
         Io::Limit(k) => {
             let cut = iov_cut(iov, count, k);
-            real!(REAL_WRITEV: fn(c_int, *const iovec, c_int) -> ssize_t;
-                fd, cut.as_ptr(), cut.len() as c_int)
+            tally_io(
+                fd,
+                Call::Write,
+                real!(REAL_WRITEV: fn(c_int, *const iovec, c_int) -> ssize_t;
+                fd, cut.as_ptr(), cut.len() as c_int),
+            )
         }
         Io::Fail(e) => fail(e),
     }
@@ -925,11 +1077,19 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     if msg.is_null() {
-        return real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, msg, flags);
+        return tally_io(
+            fd,
+            Call::Write,
+            real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, msg, flags),
+        );
     }
     let (iov, iovlen) = ((*msg).iov, (*msg).iovlen);
     match decide_write(fd, iov_len(iov, iovlen), flags, true).apply(fd) {
-        Io::Pass => real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, msg, flags),
+        Io::Pass => tally_io(
+            fd,
+            Call::Write,
+            real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, msg, flags),
+        ),
         Io::Limit(k) => {
             let mut cut = iov_cut(iov, iovlen, k);
             let copy = msghdr {
@@ -941,7 +1101,11 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
                 controllen: (*msg).controllen,
                 flags: (*msg).flags,
             };
-            real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, &copy, flags)
+            tally_io(
+                fd,
+                Call::Write,
+                real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, &copy, flags),
+            )
         }
         Io::Fail(e) => fail(e),
     }
@@ -1007,8 +1171,7 @@ fn decide_accept(fd: c_int) -> AcceptPlan {
     st.sync();
     st.accepts += 1;
     let n = st.accepts;
-    if st.emfile_left > 0 {
-        st.emfile_left -= 1;
+    if st.at_limit {
         return AcceptPlan::Fail(EMFILE);
     }
     let r = rates();
@@ -1019,11 +1182,15 @@ fn decide_accept(fd: c_int) -> AcceptPlan {
     }
     if fires(r.accept, die(SALT_ACCEPT)) {
         let kind = die(SALT_ACCEPT_KIND);
-        if kind % 2 == 0 {
-            let times = 1 + (kind / 2) % 3;
-            st.emfile_left = times - 1;
-            fault_line(st, None, n, &format!("accept-emfile {times}"));
+        // A process reaches its descriptor limit holding connections it can close: with
+        // none open, `EMFILE` would come out of thin air.
+        if kind % 2 == 0 && !st.conns.is_empty() {
+            st.at_limit = true;
+            fault_line(st, None, n, "accept-emfile 1");
             return AcceptPlan::Fail(EMFILE);
+        }
+        if kind % 2 == 0 {
+            return AcceptPlan::Pass;
         }
         return AcceptPlan::Abort;
     }
@@ -1043,7 +1210,10 @@ unsafe fn accept_common(
             fd, addr, addrlen),
     };
     match decide_accept(fd) {
-        AcceptPlan::Fail(e) => return fail(e),
+        AcceptPlan::Fail(e) => {
+            idle(Call::Accept);
+            return fail(e);
+        }
         AcceptPlan::Abort => {
             // The connection at the head of the queue is aborted for real: its client sees a
             // reset, and the server an ECONNABORTED, as when a client resets before accept.
@@ -1081,7 +1251,12 @@ unsafe fn accept_common(
     let c = call(addr, addrlen, flags);
     if c >= 0 && LISTENERS.get(fd) {
         let e = errno();
+        progress();
         watch_conn(c);
+        set_errno(e);
+    } else if LISTENERS.get(fd) {
+        let e = errno();
+        idle(Call::Accept);
         set_errno(e);
     }
     c
@@ -1159,6 +1334,9 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         return 0;
     }
     if CONNS.get(fd) || LISTENERS.get(fd) || EPOLLS.get(fd) {
+        if CONNS.get(fd) {
+            progress();
+        }
         CONNS.set(fd, false);
         LISTENERS.set(fd, false);
         EPOLLS.set(fd, false);
@@ -1166,7 +1344,16 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
             st.forget(fd);
         }
     }
-    real!(REAL_CLOSE: fn(c_int) -> c_int; fd)
+    let r = real!(REAL_CLOSE: fn(c_int) -> c_int; fd);
+    if r == 0 {
+        let e = errno();
+        // A descriptor freed: a process at its limit may accept again.
+        if let Some(st) = state().as_mut() {
+            st.at_limit = false;
+        }
+        set_errno(e);
+    }
+    r
 }
 
 // ----- waits ------------------------------------------------------------------------------------
@@ -1298,7 +1485,7 @@ pub unsafe extern "C" fn select(
     let asked = (!readfds.is_null() && nfds <= FD_SETSIZE).then(|| *readfds);
     let r = real!(REAL_SELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *mut timeval) -> c_int;
         nfds, readfds, writefds, exceptfds, timeout);
-    select_spurious(&plan, nfds, asked, readfds, r)
+    tally_wait(select_spurious(&plan, nfds, asked, readfds, r))
 }
 
 #[no_mangle]
@@ -1317,7 +1504,7 @@ pub unsafe extern "C" fn pselect(
     let asked = (!readfds.is_null() && nfds <= FD_SETSIZE).then(|| *readfds);
     let r = real!(REAL_PSELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const c_void) -> c_int;
         nfds, readfds, writefds, exceptfds, timeout, sigmask);
-    select_spurious(&plan, nfds, asked, readfds, r)
+    tally_wait(select_spurious(&plan, nfds, asked, readfds, r))
 }
 
 unsafe fn poll_spurious(plan: &WaitPlan, fds: *mut pollfd, nfds: nfds_t, result: c_int) -> c_int {
@@ -1351,7 +1538,7 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
         return fail(EINTR);
     }
     let r = real!(REAL_POLL: fn(*mut pollfd, nfds_t, c_int) -> c_int; fds, nfds, timeout);
-    poll_spurious(&plan, fds, nfds, r)
+    tally_wait(poll_spurious(&plan, fds, nfds, r))
 }
 
 #[no_mangle]
@@ -1367,7 +1554,7 @@ pub unsafe extern "C" fn ppoll(
     }
     let r = real!(REAL_PPOLL: fn(*mut pollfd, nfds_t, *const timespec, *const c_void) -> c_int;
         fds, nfds, timeout, sigmask);
-    poll_spurious(&plan, fds, nfds, r)
+    tally_wait(poll_spurious(&plan, fds, nfds, r))
 }
 
 #[no_mangle]
@@ -1543,7 +1730,17 @@ unsafe fn epoll_common(
     events: *mut epoll_event,
     maxevents: c_int,
     may_sleep: bool,
-    wait: impl Fn(bool) -> c_int,
+    wait: &dyn Fn(bool) -> c_int,
+) -> c_int {
+    tally_wait(epoll_waited(epfd, events, maxevents, may_sleep, wait))
+}
+
+unsafe fn epoll_waited(
+    epfd: c_int,
+    events: *mut epoll_event,
+    maxevents: c_int,
+    may_sleep: bool,
+    wait: &dyn Fn(bool) -> c_int,
 ) -> c_int {
     let plan = decide_wait(may_sleep);
     if let WaitPlan::Eintr = plan {
@@ -1577,7 +1774,7 @@ pub unsafe extern "C" fn epoll_wait(
     maxevents: c_int,
     timeout: c_int,
 ) -> c_int {
-    epoll_common(epfd, events, maxevents, timeout != 0, |block| {
+    epoll_common(epfd, events, maxevents, timeout != 0, &|block| {
         let t = if block { timeout } else { 0 };
         real!(REAL_EPOLL_WAIT: fn(c_int, *mut epoll_event, c_int, c_int) -> c_int;
             epfd, events, maxevents, t)
@@ -1592,7 +1789,7 @@ pub unsafe extern "C" fn epoll_pwait(
     timeout: c_int,
     sigmask: *const c_void,
 ) -> c_int {
-    epoll_common(epfd, events, maxevents, timeout != 0, |block| {
+    epoll_common(epfd, events, maxevents, timeout != 0, &|block| {
         let t = if block { timeout } else { 0 };
         real!(REAL_EPOLL_PWAIT: fn(c_int, *mut epoll_event, c_int, c_int, *const c_void) -> c_int;
             epfd, events, maxevents, t, sigmask)
@@ -1613,7 +1810,7 @@ pub unsafe extern "C" fn epoll_pwait2(
         events,
         maxevents,
         !timespec_is_zero(timeout),
-        |block| {
+        &|block| {
             let t = if block {
                 timeout
             } else {

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::check::{Campaign, bucket};
-use crate::fault::{Family, FaultFamilies, FaultPlan};
+use crate::fault::{Family, FaultFamilies, FaultPlan, FaultSpec};
 use crate::live::{self, LiveFailureKind, LiveOptions, LiveRun};
 use crate::scenario::{Scenario, entry_item};
 use crate::script::{Entry, Step};
@@ -458,26 +458,41 @@ impl Runner<'_> {
         let cpu_after = server.cpu();
         let events = server.events_settled(Duration::from_secs(2));
         let (faults, injected) = fault_lines(&events, epoch, &run, scenario);
-        let reset_by_us = reset_by_us(&events, epoch, &run, scenario, &faults);
+        let owed_nothing = owed_nothing(&events, epoch, &run, scenario, &faults);
+        let spun = spin_message(&events, epoch, "");
         let mut failure = self.judge(
             scenario,
             &run,
             elapsed,
             (cpu_before, cpu_after, settle_cpu.flatten()),
             &blocked,
+            &owed_nothing,
         );
         // A client whose connection muxsim itself reset or aborted is owed nothing after
         // that: what it then saw is muxsim's doing, not the server's. What the server does
         // with the reset (survive, serve the others, free the socket) is judged still.
         if let Some((RunFailureKind::Mismatch | RunFailureKind::Hang, message)) = &failure
-            && reset_by_us
+            && owed_nothing
                 .iter()
                 .any(|name| message.starts_with(&format!("client {name}:")))
         {
             failure = None;
         }
+        // Spinning is judged by what the process did, not by the CPU share a loaded machine
+        // happened to give it.
+        if let Some(message) = spun
+            && !matches!(failure, Some((RunFailureKind::Crash, _)))
+        {
+            failure = Some((RunFailureKind::BusyLoop, message));
+        }
         if failure.is_none() {
-            failure = self.after_clients_left()?;
+            failure = self.after_clients_left(epoch)?;
+        }
+        let held_at_limit = faults
+            .iter()
+            .any(|f| matches!(f.spec, FaultSpec::AcceptEmfile(_)));
+        if failure.is_none() && held_at_limit {
+            failure = self.accepts_again(addr);
         }
         let output = self
             .server
@@ -514,6 +529,7 @@ impl Runner<'_> {
         elapsed: Duration,
         cpu: (Option<Duration>, Option<Duration>, Option<Duration>),
         blocked: &str,
+        owed_nothing: &[String],
     ) -> Option<(RunFailureKind, String)> {
         let (cpu_before, cpu_after, settle_cpu) = cpu;
         let server = self.server.as_mut()?;
@@ -557,7 +573,10 @@ impl Runner<'_> {
         if !scenario.oracle {
             return None;
         }
-        let clients = owed_view(&run.clients);
+        let mut clients = owed_view(&run.clients);
+        for c in &mut clients {
+            c.disrupted |= owed_nothing.contains(&c.name);
+        }
         let (client, detail) = scenario
             .service
             .judge_all(&scenario.options, &clients)
@@ -598,7 +617,39 @@ impl Runner<'_> {
 
     /// The checks once every client has left: the server idles, and its sockets come back
     /// to their number.
-    fn after_clients_left(&mut self) -> Result<Option<(RunFailureKind, String)>, String> {
+    /// After muxsim held the server at its descriptor limit and the clients left: whether it
+    /// accepts a new connection, as a server must once descriptors free up.
+    fn accepts_again(&mut self, addr: SocketAddr) -> Option<(RunFailureKind, String)> {
+        const WITHIN: Duration = Duration::from_secs(2);
+        let server = self.server.as_mut()?;
+        let probe = std::net::TcpStream::connect_timeout(&addr, WITHIN);
+        let port = probe
+            .as_ref()
+            .ok()
+            .and_then(|s| s.local_addr().ok())
+            .map(|a| a.port());
+        if port.is_some_and(|port| server.accepts(port, WITHIN)) {
+            return None;
+        }
+        let why = match &probe {
+            Err(e) => format!("a new connection failed: {e}"),
+            Ok(_) => format!(
+                "a new connection was not accepted within {}",
+                human_duration(WITHIN)
+            ),
+        };
+        Some((
+            RunFailureKind::Hang,
+            format!(
+                "muxsim held the server at its descriptor limit (`accept-emfile`: every accept failed until it closed a descriptor); once the clients had left, {why}: it stopped accepting for good"
+            ),
+        ))
+    }
+
+    fn after_clients_left(
+        &mut self,
+        epoch: u64,
+    ) -> Result<Option<(RunFailureKind, String)>, String> {
         let probe = self.config.idle_probe;
         let leak_wait = self.config.leak_wait;
         let baseline = self.baseline;
@@ -610,6 +661,10 @@ impl Runner<'_> {
         let cpu_b = server.cpu();
         if let Some(how) = server.exited() {
             return Ok(Some((RunFailureKind::Crash, crash_message(server, &how))));
+        }
+        let events = server.events_settled(Duration::from_secs(1));
+        if let Some(message) = spin_message(&events, epoch, " after every client left") {
+            return Ok(Some((RunFailureKind::BusyLoop, message)));
         }
         if let (Some(a), Some(b)) = (cpu_a, cpu_b) {
             let cpu = b.saturating_sub(a);
@@ -810,9 +865,38 @@ fn smaller(scenario: &Scenario) -> Vec<Scenario> {
     out
 }
 
-/// The clients whose connection muxsim reset (an injected `read-reset` or `write-reset`) or
-/// aborted before the server accepted it, in `epoch`.
-fn reset_by_us(
+/// The busy loop the library saw in `epoch`, if it saw one, in words (`when` after "busy
+/// loop").
+fn spin_message(events: &[Event], epoch: u64, when: &str) -> Option<String> {
+    events.iter().find_map(|event| match event {
+        Event::Spin {
+            epoch: e,
+            calls,
+            nanos,
+            kinds,
+        } if *e == epoch => {
+            let names = ["waits", "failed accepts", "empty reads", "empty writes"];
+            let parts: Vec<String> = kinds
+                .iter()
+                .zip(names)
+                .filter(|(n, _)| **n > 0)
+                .map(|(n, name)| format!("{n} {name}"))
+                .collect();
+            Some(format!(
+                "busy loop{when}: the server made {calls} calls in {} that moved no byte and accepted or closed nothing ({}); muxsim injected no more faults into it",
+                human_duration(Duration::from_nanos(*nanos)),
+                parts.join(", ")
+            ))
+        }
+        _ => None,
+    })
+}
+
+/// The clients owed nothing by the server in `epoch`, as muxsim's own doing: those whose
+/// connection it reset (an injected `read-reset` or `write-reset`) or aborted before the
+/// server accepted it, and those that connected while it held the server at its descriptor
+/// limit (an injected `accept-emfile`: accepted late, or shed, or never).
+fn owed_nothing(
     events: &[Event],
     epoch: u64,
     run: &LiveRun,
@@ -824,15 +908,41 @@ fn reset_by_us(
         .filter(|f| matches!(f.spec.name(), "read-reset" | "write-reset"))
         .filter_map(|f| f.client.clone())
         .collect();
+    let client_at = |port: &u16| run.ports.iter().position(|p| *p == Some(*port));
+    let mut at_limit = false;
+    let mut accepted_before = vec![false; run.ports.len()];
     for event in events {
-        if let Event::Abort {
-            epoch: e,
-            port: Some(port),
-        } = event
-            && *e == epoch
-            && let Some(c) = run.ports.iter().position(|p| *p == Some(*port))
-        {
-            names.push(scenario.play.clients[c].name.clone());
+        match event {
+            Event::Abort {
+                epoch: e,
+                port: Some(port),
+            } if *e == epoch => {
+                if let Some(c) = client_at(port) {
+                    names.push(scenario.play.clients[c].name.clone());
+                }
+            }
+            Event::Fault { epoch: e, spec, .. }
+                if *e == epoch && matches!(spec, FaultSpec::AcceptEmfile(_)) =>
+            {
+                at_limit = true
+            }
+            Event::Accept {
+                epoch: e,
+                port: Some(port),
+                ..
+            } if *e == epoch && !at_limit => {
+                if let Some(c) = client_at(port) {
+                    accepted_before[c] = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    if at_limit {
+        for (c, accepted) in accepted_before.iter().enumerate() {
+            if !accepted && run.ports[c].is_some() {
+                names.push(scenario.play.clients[c].name.clone());
+            }
         }
     }
     names

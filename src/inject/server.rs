@@ -125,6 +125,16 @@ pub(super) enum Event {
         call: u64,
         spec: FaultSpec,
     },
+    /// The process made `calls` calls on its sockets and waits in a row, within `nanos`, that
+    /// moved no byte and accepted or closed nothing: `kinds` counts the waits, failed
+    /// accepts, empty reads and empty writes among them. No more faults go into it this
+    /// epoch.
+    Spin {
+        epoch: u64,
+        calls: u64,
+        nanos: u64,
+        kinds: [u64; 4],
+    },
     /// muxsim's own mark `n`, sent after the run: every report the library made before it
     /// comes before it.
     Mark(u64),
@@ -145,6 +155,12 @@ pub(super) fn parse_event(line: &str) -> Option<Event> {
     Some(match *words.first()? {
         "hello" => Event::Hello,
         "mark" => Event::Mark(num(1)?),
+        "spin" => Event::Spin {
+            epoch: num(2)?,
+            calls: num(3)?,
+            nanos: num(4)?,
+            kinds: [num(5)?, num(6)?, num(7)?, num(8)?],
+        },
         "listen" => Event::Listen {
             pid: words.get(1)?.parse().ok()?,
             addr: words.get(2)?.parse().ok()?,
@@ -436,6 +452,28 @@ impl Server {
         out
     }
 
+    /// Whether the server accepts the connection from `port` within `within` (other events
+    /// read meanwhile are kept for [`Server::events`]).
+    pub(super) fn accepts(&mut self, port: u16, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        if self
+            .early
+            .iter()
+            .any(|e| matches!(e, Event::Accept { port: Some(p), .. } if *p == port))
+        {
+            return true;
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(Event::Accept { port: Some(p), .. }) if p == port => return true,
+                Ok(Event::Mark(_)) => {}
+                Ok(event) => self.early.push(event),
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// The events so far, every report the library made before this call among them: a
     /// mark sent down the same queue comes back after them (waiting at most `within`, as a
     /// process that stopped reading its reports is no reason to hang).
@@ -662,6 +700,15 @@ mod tests {
     fn events_parse_as_the_library_writes_them() {
         assert_eq!(parse_event("hello 12"), Some(Event::Hello));
         assert_eq!(parse_event("mark 4"), Some(Event::Mark(4)));
+        assert_eq!(
+            parse_event("spin 12 3 20000 41000000 10000 10000 0 0"),
+            Some(Event::Spin {
+                epoch: 3,
+                calls: 20000,
+                nanos: 41_000_000,
+                kinds: [10000, 10000, 0, 0]
+            })
+        );
         assert_eq!(
             parse_event("listen 12 127.0.0.1:8080"),
             Some(Event::Listen {
