@@ -371,13 +371,21 @@ fn compile_peer(source: &str, dir: &std::path::Path) -> String {
 fn events_owed_past_a_full_epoll_array_are_delivered_at_the_next_wait() {
     // A correct edge-triggered server that takes one event per epoll_wait: an event muxsim
     // owes it after an injected EAGAIN or short read must wait for a later call, not vanish
-    // (a server waiting for that edge hangs).
+    // (a server waiting for that edge hangs). Its waits sleep, and one that would is woken by
+    // a spurious report too; at its descriptor limit it waits for a close.
     let dir = tempfile::tempdir().unwrap();
     let server = compile_peer("lines_et_one_event.c", dir.path());
     let (code, report, stderr) = run(&["--service", "lines", "--seeds", "30"], &[&server, "0"]);
     assert_eq!(code, Some(0), "{report:#}\n{stderr}");
     let fired = &report["injected"];
-    for kind in ["read-block", "short-read", "short-write", "write-block"] {
+    for kind in [
+        "read-block",
+        "short-read",
+        "short-write",
+        "write-block",
+        "spurious",
+        "accept-emfile",
+    ] {
         assert!(
             fired[kind].as_u64().unwrap_or(0) > 0,
             "{kind} never fired: {report:#}"

@@ -11,7 +11,8 @@
 //! - `EINTR`, without the call, on calls that can sleep (a blocking socket, a wait with a
 //!   timeout): a non-blocking call cannot be interrupted, so it never gets one;
 //! - `EAGAIN` on a non-blocking socket although bytes or room are there, without the call;
-//! - a spurious readiness report from a wait, for a connection that is not ready;
+//! - a spurious readiness report from a wait, for a connection that is not ready, also
+//!   waking a wait that would have slept (the library looks without sleeping first);
 //! - `ECONNABORTED` from `accept` (the connection at the head of the queue really is reset),
 //!   and `EMFILE` with the connection left queued: the process is then at its descriptor
 //!   limit, and every accept fails so until it closes a descriptor (drawn only while it
@@ -1460,6 +1461,31 @@ unsafe fn select_spurious(
     }
 }
 
+/// Whether a wait that would sleep is woken at once with a spurious report, as a signal or
+/// a timeout may end it early: the library first looks without sleeping, and reports a
+/// watched connection that is not ready when nothing is.
+fn wakes(plan: &WaitPlan, may_sleep: bool) -> bool {
+    may_sleep && matches!(plan, WaitPlan::Spurious { .. })
+}
+
+/// Copies of a select's descriptor sets, which a call that reports nothing clears.
+struct SetsKept([Option<fd_set>; 3]);
+
+impl SetsKept {
+    unsafe fn keep(r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> SetsKept {
+        let copy = |p: *mut fd_set| (!p.is_null()).then(|| *p);
+        SetsKept([copy(r), copy(w), copy(e)])
+    }
+
+    unsafe fn restore(&self, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) {
+        for (kept, p) in self.0.iter().zip([r, w, e]) {
+            if let Some(set) = kept {
+                *p = *set;
+            }
+        }
+    }
+}
+
 fn timeval_is_zero(t: *const timeval) -> bool {
     // SAFETY: checked for NULL; the caller passes a valid timeval otherwise.
     !t.is_null() && unsafe { (*t).sec == 0 && (*t).usec == 0 }
@@ -1483,6 +1509,17 @@ pub unsafe extern "C" fn select(
         return fail(EINTR);
     }
     let asked = (!readfds.is_null() && nfds <= FD_SETSIZE).then(|| *readfds);
+    if wakes(&plan, !timeval_is_zero(timeout)) {
+        let sets = SetsKept::keep(readfds, writefds, exceptfds);
+        let mut zero = timeval { sec: 0, usec: 0 };
+        let r = real!(REAL_SELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *mut timeval) -> c_int;
+            nfds, readfds, writefds, exceptfds, &mut zero);
+        let woken = select_spurious(&plan, nfds, asked, readfds, r);
+        if r != 0 || woken != 0 {
+            return tally_wait(woken);
+        }
+        sets.restore(readfds, writefds, exceptfds);
+    }
     let r = real!(REAL_SELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *mut timeval) -> c_int;
         nfds, readfds, writefds, exceptfds, timeout);
     tally_wait(select_spurious(&plan, nfds, asked, readfds, r))
@@ -1502,6 +1539,17 @@ pub unsafe extern "C" fn pselect(
         return fail(EINTR);
     }
     let asked = (!readfds.is_null() && nfds <= FD_SETSIZE).then(|| *readfds);
+    if wakes(&plan, !timespec_is_zero(timeout)) {
+        let sets = SetsKept::keep(readfds, writefds, exceptfds);
+        let zero = timespec { sec: 0, nsec: 0 };
+        let r = real!(REAL_PSELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const c_void) -> c_int;
+            nfds, readfds, writefds, exceptfds, &zero, sigmask);
+        let woken = select_spurious(&plan, nfds, asked, readfds, r);
+        if r != 0 || woken != 0 {
+            return tally_wait(woken);
+        }
+        sets.restore(readfds, writefds, exceptfds);
+    }
     let r = real!(REAL_PSELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const c_void) -> c_int;
         nfds, readfds, writefds, exceptfds, timeout, sigmask);
     tally_wait(select_spurious(&plan, nfds, asked, readfds, r))
@@ -1537,6 +1585,13 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
     if let WaitPlan::Eintr = plan {
         return fail(EINTR);
     }
+    if wakes(&plan, timeout != 0) {
+        let r = real!(REAL_POLL: fn(*mut pollfd, nfds_t, c_int) -> c_int; fds, nfds, 0);
+        let woken = poll_spurious(&plan, fds, nfds, r);
+        if r != 0 || woken != 0 {
+            return tally_wait(woken);
+        }
+    }
     let r = real!(REAL_POLL: fn(*mut pollfd, nfds_t, c_int) -> c_int; fds, nfds, timeout);
     tally_wait(poll_spurious(&plan, fds, nfds, r))
 }
@@ -1551,6 +1606,15 @@ pub unsafe extern "C" fn ppoll(
     let plan = decide_wait(!timespec_is_zero(timeout));
     if let WaitPlan::Eintr = plan {
         return fail(EINTR);
+    }
+    if wakes(&plan, !timespec_is_zero(timeout)) {
+        let zero = timespec { sec: 0, nsec: 0 };
+        let r = real!(REAL_PPOLL: fn(*mut pollfd, nfds_t, *const timespec, *const c_void) -> c_int;
+            fds, nfds, &zero, sigmask);
+        let woken = poll_spurious(&plan, fds, nfds, r);
+        if r != 0 || woken != 0 {
+            return tally_wait(woken);
+        }
     }
     let r = real!(REAL_PPOLL: fn(*mut pollfd, nfds_t, *const timespec, *const c_void) -> c_int;
         fds, nfds, timeout, sigmask);
@@ -1747,6 +1811,19 @@ unsafe fn epoll_waited(
         return fail(EINTR);
     }
     let owed = take_owed(epfd);
+    if owed.is_empty() && wakes(&plan, may_sleep) {
+        let r = wait(false);
+        if r >= 0 {
+            let e = errno();
+            let n = epoll_after(epfd, events, maxevents, r as usize, Vec::new(), &plan);
+            set_errno(e);
+            if n != 0 {
+                return n;
+            }
+        } else {
+            return r;
+        }
+    }
     let r = wait(owed.is_empty());
     if r < 0 {
         if !owed.is_empty() {
