@@ -589,3 +589,59 @@ fn a_server_at_a_real_descriptor_limit_that_retries_accept_is_a_busy_loop() {
     assert_eq!(code, Some(1), "{report:#}");
     assert_found(&report, "busy-loop", "failed accepts");
 }
+
+/// Seeds for the twins below: a few by default, `MUXSIM_PEER_SEEDS=500` for the long check.
+fn peer_seeds() -> String {
+    std::env::var("MUXSIM_PEER_SEEDS").unwrap_or_else(|_| "12".to_string())
+}
+
+/// The fixed twin passes every seed under every fault; the buggy twin is flagged.
+#[track_caller]
+fn twins(service: &str, fixed: &[&str], buggy: &[&str]) {
+    let seeds = peer_seeds();
+    let (code, report, stderr) = run(&["--service", service, "--seeds", &seeds], fixed);
+    assert_eq!(code, Some(0), "{fixed:?}: {report:#}\n{stderr}");
+    assert!(injected(&report) > 10, "{report:#}");
+    let (code, report, _) = run(
+        &[
+            "--service",
+            service,
+            "--seeds",
+            &seeds,
+            "--max-failures",
+            "1",
+            "--shrink-attempts",
+            "0",
+        ],
+        buggy,
+    );
+    assert_eq!(code, Some(1), "{buggy:?}: {report:#}");
+}
+
+#[test]
+fn seed_servers_fixed_pass_every_fault_and_the_seeds_are_flagged() {
+    for (service, seed) in [
+        ("greet", "seed1.py"),
+        ("sink", "seed2.py"),
+        ("ack", "seed3.py"),
+        ("echo", "seed4.py"),
+    ] {
+        twins(
+            service,
+            &["python3", "fixtures/peers/seed_fixed.py", service, "0"],
+            &["python3", &format!("fixtures/peers/{seed}"), "0"],
+        );
+    }
+}
+
+#[test]
+fn the_bug_peers_fixed_pass_every_fault_and_as_they_are_are_flagged() {
+    for peer in ["lines_et_read_once.py", "lines_ignores_send.py"] {
+        let path = format!("fixtures/peers/{peer}");
+        twins(
+            "lines",
+            &["python3", &path, "--fixed", "0"],
+            &["python3", &path, "0"],
+        );
+    }
+}

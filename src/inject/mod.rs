@@ -1036,7 +1036,19 @@ fn transcript(scenario: &Scenario, seed: u64, message: &str, faults: &[FaultLine
 
 /// A failure's bucket: its kind and message, names and numbers normalized.
 fn signature_of(kind: RunFailureKind, message: &str) -> String {
-    bucket::normalize(&format!("{kind}: {message}"))
+    // A list of the descriptors left open (`(fd 3 socket:[…], fd 6 …)`) is evidence, not
+    // the failure: how many it shows must not split a bucket.
+    let mut shown = String::new();
+    let mut rest = message;
+    while let Some(start) = rest.find("(fd ") {
+        shown.push_str(&rest[..start]);
+        shown.push_str("(fd …)");
+        rest = rest[start..]
+            .find(')')
+            .map_or("", |i| &rest[start + i + 1..]);
+    }
+    shown.push_str(rest);
+    bucket::normalize(&format!("{kind}: {shown}"))
 }
 
 /// Whether a fixture's run ended as the fixture expects.
@@ -1300,5 +1312,25 @@ mod crash_tests {
             Some("segfault in handler")
         );
         assert_eq!(crash_cause(&[]), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn how_many_open_descriptors_are_shown_does_not_split_a_bucket() {
+        let few = "descriptor leak: 3 sockets open 2.000 s after every client left, 2 before the seed (fd 3 socket:[1364765], fd 6 socket:[1364751]); it is blocked in epoll_wait on fd 4 (anon_inode:[eventpoll])";
+        let many = "descriptor leak: 145 sockets open 2.000 s after every client left, 138 before the seed (fd 100 socket:[1367646], fd 101 socket:[1367747], fd 102 socket:[1369165], fd 103 socket:[1], fd 104 socket:[2], fd 105 socket:[3], ...); it is blocked in epoll_wait on fd 4 (anon_inode:[eventpoll])";
+        assert_eq!(
+            signature_of(RunFailureKind::Leak, few),
+            signature_of(RunFailureKind::Leak, many)
+        );
+        assert!(signature_of(RunFailureKind::Leak, few).contains("epoll_wait"));
+        assert_ne!(
+            signature_of(RunFailureKind::Leak, few),
+            signature_of(RunFailureKind::Hang, few)
+        );
     }
 }
