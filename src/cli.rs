@@ -547,6 +547,11 @@ struct RunArgs {
     /// would-block and spurious), or a list (short-io,would-block,eintr,spurious,accept,reset,...).
     #[arg(long, value_parser = families, default_value = "all")]
     faults: FaultFamilies,
+    /// Which of the server's connections take faults: those it accepted from the clients,
+    /// those it makes itself (to an upstream or a backend: refused, EINPROGRESS, then the
+    /// faults of any connection), or all.
+    #[arg(long, value_enum, default_value_t = inject::FaultsOn::All)]
+    faults_on: inject::FaultsOn,
     /// A limit of the service (it must match the server's), NAME=VALUE (repeatable).
     #[arg(long = "limit", value_name = "NAME=VALUE", value_parser = limit_pair)]
     limits: Vec<(String, u64)>,
@@ -1913,6 +1918,7 @@ impl App {
         };
         let mut config = inject::RunConfig::new(args.command.clone(), target, start, count);
         config.faults = args.faults;
+        config.faults_on = args.faults_on;
         config.addr = args.addr.as_deref().map(resolve).transpose()?;
         config.startup_timeout = args.startup_timeout;
         config.live.timeout = args.timeout;
@@ -1963,6 +1969,11 @@ impl App {
         }
         if args.faults != FaultFamilies::ALL {
             again.extend(["--faults".to_string(), args.faults.to_string()]);
+        }
+        if args.faults_on != inject::FaultsOn::All {
+            let on = clap::ValueEnum::to_possible_value(&args.faults_on)
+                .map_or_else(String::new, |v| v.get_name().to_string());
+            again.extend(["--faults-on".to_string(), on]);
         }
         for (limit, value) in &args.limits {
             again.extend(["--limit".to_string(), format!("{limit}={value}")]);

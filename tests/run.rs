@@ -645,3 +645,56 @@ fn the_bug_peers_fixed_pass_every_fault_and_as_they_are_are_flagged() {
         );
     }
 }
+
+#[test]
+fn faults_on_the_connections_a_server_makes_find_a_proxys_upstream_bug() {
+    // The proxy drops what send() to its upstream did not take: only a short write on the
+    // connection it made shows it. Its fixed twin passes with faults on every connection.
+    let proxy = "fixtures/peers/proxy.py";
+    let outgoing = [
+        "--service",
+        "lines",
+        "--seeds",
+        "30",
+        "--faults-on",
+        "outgoing",
+    ];
+    let (code, report, _) = run(
+        &[
+            &outgoing[..],
+            &["--max-failures", "1", "--shrink-attempts", "0"],
+        ]
+        .concat(),
+        &["python3", proxy, "0"],
+    );
+    assert_eq!(code, Some(1), "{report:#}");
+    let (code, report, stderr) = run(&outgoing, &["python3", proxy, "--fixed", "0"]);
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+    let fired = &report["injected"];
+    for kind in ["short-write", "short-read", "connect-refused", "read-reset"] {
+        let outgoing = format!("{kind} (outgoing)");
+        assert!(
+            fired[&outgoing].as_u64() > Some(0),
+            "{outgoing}: {report:#}"
+        );
+    }
+    // Only the connections the proxy made took faults.
+    let names: Vec<&String> = fired.as_object().unwrap().keys().collect();
+    assert!(
+        names
+            .iter()
+            .all(|k| k.ends_with("(outgoing)") || k.starts_with("poll-")),
+        "{names:?}"
+    );
+    let (code, report, stderr) = run(
+        &["--service", "lines", "--seeds", "12"],
+        &["python3", proxy, "--fixed", "0"],
+    );
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+    let fired = report["injected"].as_object().unwrap();
+    assert!(
+        fired
+            .keys()
+            .any(|k| !k.ends_with("(outgoing)") && k != "poll-eintr")
+    );
+}

@@ -3,8 +3,8 @@
 //! `muxsim run -- CMD` starts CMD with this library in `LD_PRELOAD` (Linux, glibc). It wraps
 //! the server's socket calls — `accept`/`accept4`, the reads (`read`, `recv`, `recvfrom`,
 //! `recvmsg`, `readv`), the writes (`write`, `send`, `sendto`, `sendmsg`, `writev`), `close`,
-//! `listen`, and the waits (`select`, `pselect`, `poll`, `ppoll`, `epoll_ctl`, `epoll_wait`,
-//! `epoll_pwait`, `epoll_pwait2`) — and, while muxsim has faults switched on, makes some of
+//! `listen`, `connect`, and the waits (`select`, `pselect`, `poll`, `ppoll`, `epoll_ctl`,
+//! `epoll_wait`, `epoll_pwait`, `epoll_pwait2`) — and, while muxsim has faults switched on, makes some of
 //! them do what a kernel may really do:
 //!
 //! - a short read or write: the real call with a smaller length; the rest stays queued;
@@ -19,6 +19,11 @@
 //!   holds a connection it could close, as a process reaches its limit);
 //! - `ECONNRESET` / `EPIPE`, made real: the connection is reset (`connect(AF_UNSPEC)`), so
 //!   the client sees it too, and a write raises `SIGPIPE` as the kernel would.
+//!
+//! Connections the server makes (`connect`, TCP over IPv4 or IPv6) take faults too when
+//! muxsim asks: refused, `EINPROGRESS` for a non-blocking connect that completed at once, then
+//! the faults of any connection; their faults are reported under connection numbers from
+//! `OUTGOING_BASE` on.
 //!
 //! The readiness contract is kept: an edge-triggered epoll reports a socket again only when
 //! something changes, so after an injected short read or write, or an injected `EAGAIN`, the
@@ -67,6 +72,8 @@ const MSG_NOSIGNAL: c_int = 0x4000;
 
 const SOL_SOCKET: c_int = 1;
 const SO_TYPE: c_int = 3;
+const EINPROGRESS: c_int = 115;
+const ECONNREFUSED: c_int = 111;
 const SO_LINGER: c_int = 13;
 const SOCK_STREAM: c_int = 1;
 const SOCK_CLOEXEC: c_int = 0o2000000;
@@ -188,7 +195,6 @@ extern "C" {
         value: *const c_void,
         len: socklen_t,
     ) -> c_int;
-    fn connect(fd: c_int, addr: *const c_void, len: socklen_t) -> c_int;
     fn syscall(number: std::ffi::c_long, ...) -> std::ffi::c_long;
     fn clock_gettime(clock: c_int, tp: *mut timespec) -> c_int;
 }
@@ -275,6 +281,7 @@ static REAL_ACCEPT: Real = Real::new(b"accept\0");
 static REAL_ACCEPT4: Real = Real::new(b"accept4\0");
 static REAL_LISTEN: Real = Real::new(b"listen\0");
 static REAL_CLOSE: Real = Real::new(b"close\0");
+static REAL_CONNECT: Real = Real::new(b"connect\0");
 static REAL_SELECT: Real = Real::new(b"select\0");
 static REAL_PSELECT: Real = Real::new(b"pselect\0");
 static REAL_POLL: Real = Real::new(b"poll\0");
@@ -293,6 +300,12 @@ const SLOT_SEED: usize = 2;
 const SLOT_ENABLED: usize = 3;
 /// Fault rates, in parts per million, from this slot on: see [`Rates`].
 const SLOT_RATES: usize = 4;
+/// Which connections take faults: bit 0 those the server accepted, bit 1 those it made.
+const SLOT_SCOPE: usize = 10;
+const SCOPE_ACCEPTED: u64 = 1;
+const SCOPE_OUTGOING: u64 = 2;
+/// Connections the server made are numbered from here, apart from those it accepted.
+const OUTGOING_BASE: u64 = 1 << 40;
 const MAGIC: u64 = 0x6d75_7873_696d_0001;
 
 static CONTROL: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
@@ -513,6 +526,7 @@ static LISTENERS: Bits = Bits::new();
 static EPOLLS: Bits = Bits::new();
 
 struct Conn {
+    /// Accept order, or `OUTGOING_BASE` + connect order for a connection the server made.
     idx: u64,
     seed: u64,
     epoch: u64,
@@ -535,6 +549,8 @@ struct State {
     accepts: u64,
     polls: u64,
     next_conn: u64,
+    /// Connections the server made this epoch.
+    connects: u64,
     /// The process is at its descriptor limit: every accept fails with `EMFILE` until it
     /// closes a descriptor, as the kernel has it.
     at_limit: bool,
@@ -560,6 +576,7 @@ impl State {
             self.accepts = 0;
             self.polls = 0;
             self.next_conn = 0;
+            self.connects = 0;
             self.at_limit = false;
         }
     }
@@ -632,6 +649,7 @@ const OP_READ: u64 = 1;
 const OP_WRITE: u64 = 2;
 const OP_ACCEPT: u64 = 3;
 const OP_POLL: u64 = 4;
+const OP_CONNECT: u64 = 5;
 
 const SALT_EINTR: u64 = 11;
 const SALT_RESET: u64 = 12;
@@ -642,6 +660,7 @@ const SALT_ACCEPT: u64 = 16;
 const SALT_ACCEPT_KIND: u64 = 17;
 const SALT_SPURIOUS: u64 = 18;
 const SALT_PICK: u64 = 19;
+const SALT_REFUSE: u64 = 20;
 
 fn mix(mut x: u64) -> u64 {
     x ^= x >> 30;
@@ -681,8 +700,9 @@ fn available(fd: c_int) -> usize {
 /// Resets the connection for real, keeping the descriptor: the client sees the reset.
 fn reset_for_real(fd: c_int) {
     let unspec = [0u8; 16];
-    // SAFETY: a sockaddr of family AF_UNSPEC dissolves the association (tcp_disconnect).
-    unsafe { connect(fd, unspec.as_ptr().cast(), unspec.len() as socklen_t) };
+    // A sockaddr of family AF_UNSPEC dissolves the association (tcp_disconnect).
+    real!(REAL_CONNECT: fn(c_int, *const c_void, socklen_t) -> c_int;
+        fd, unspec.as_ptr().cast(), unspec.len() as socklen_t);
 }
 
 /// What an intercepted read or write does.
@@ -765,6 +785,9 @@ fn decide_io(fd: c_int, len: usize, flags: c_int, dir: Dir, signals: bool) -> De
     let Some(conn) = st.conns.get_mut(&fd) else {
         return Decision::PASS;
     };
+    if !in_scope(conn.idx) {
+        return Decision::PASS;
+    }
     let (name, op, interest, calls) = match dir {
         Dir::Read => ("read", OP_READ, EPOLLIN, &mut conn.reads),
         Dir::Write => ("write", OP_WRITE, EPOLLOUT, &mut conn.writes),
@@ -1162,7 +1185,7 @@ enum AcceptPlan {
 }
 
 fn decide_accept(fd: c_int) -> AcceptPlan {
-    if !LISTENERS.get(fd) || !enabled() {
+    if !LISTENERS.get(fd) || !enabled() || control(SLOT_SCOPE) & SCOPE_ACCEPTED == 0 {
         return AcceptPlan::Pass;
     }
     let mut guard = state();
@@ -1328,6 +1351,98 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     r
 }
 
+// ----- connections the server makes -------------------------------------------------------------
+
+/// Whether `fd` is a TCP socket and `addr` an IPv4 or IPv6 address.
+unsafe fn outgoing_tcp(fd: c_int, addr: *const c_void, len: socklen_t) -> bool {
+    if addr.is_null() || (len as usize) < 2 {
+        return false;
+    }
+    let family = u16::from_ne_bytes([*addr.cast::<u8>(), *addr.cast::<u8>().add(1)]);
+    let mut kind: c_int = 0;
+    let mut klen = std::mem::size_of::<c_int>() as socklen_t;
+    (family == AF_INET || family == AF_INET6)
+        && getsockopt(
+            fd,
+            SOL_SOCKET,
+            SO_TYPE,
+            (&mut kind as *mut c_int).cast(),
+            &mut klen,
+        ) == 0
+        && kind == SOCK_STREAM
+}
+
+fn local_port(fd: c_int) -> Option<u16> {
+    let mut addr = [0u8; 128];
+    let mut len: socklen_t = 128;
+    // SAFETY: a buffer of `len` bytes.
+    unsafe {
+        if getsockname(fd, addr.as_mut_ptr().cast(), &mut len) != 0 {
+            return None;
+        }
+        port_of(&addr)
+    }
+}
+
+/// A connection the server makes (to an upstream, a backend) takes faults as an accepted
+/// one does when muxsim asks (`--faults-on outgoing|all`): refused (`ECONNREFUSED`, with the
+/// `reset` family), `EINPROGRESS` from a non-blocking connect that in fact completed at once
+/// (with `would-block`: the server must wait for writability and read `SO_ERROR`), then
+/// short I/O, `EAGAIN`, `EINTR` and resets on its reads and writes.
+#[no_mangle]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const c_void, len: socklen_t) -> c_int {
+    let call = || real!(REAL_CONNECT: fn(c_int, *const c_void, socklen_t) -> c_int; fd, addr, len);
+    if !enabled() || control(SLOT_SCOPE) & SCOPE_OUTGOING == 0 || !outgoing_tcp(fd, addr, len) {
+        return call();
+    }
+    let (idx, seed, epoch) = {
+        let mut guard = state();
+        let Some(st) = guard.as_mut() else {
+            return call();
+        };
+        st.sync();
+        st.connects += 1;
+        (OUTGOING_BASE + st.connects - 1, st.seed, st.epoch)
+    };
+    let r = rates();
+    let die = |salt| roll(seed, idx, OP_CONNECT, 1, salt);
+    let fault = |spec: &str| emit(format!("fault {} {epoch} {idx} 1 {spec}", pid()));
+    if fires(r.reset, die(SALT_REFUSE)) {
+        fault("connect-refused");
+        return fail(ECONNREFUSED);
+    }
+    let result = call();
+    let e = errno();
+    if result != 0 && e != EINPROGRESS {
+        return result;
+    }
+    {
+        let mut guard = state();
+        if let Some(st) = guard.as_mut() {
+            st.forget(fd);
+            st.conns.insert(
+                fd,
+                Conn {
+                    idx,
+                    seed,
+                    epoch,
+                    reads: 0,
+                    writes: 0,
+                },
+            );
+        }
+    }
+    CONNS.set(fd, true);
+    let port = local_port(fd).map_or_else(|| "-".to_string(), |p| p.to_string());
+    emit(format!("connect {} {epoch} {idx} {port}", pid()));
+    if result == 0 && nonblocking(fd) && fires(r.would_block, die(SALT_BLOCK)) {
+        fault("connect-inprogress");
+        return fail(EINPROGRESS);
+    }
+    set_errno(e);
+    result
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     if fd >= 0 && fd == EVENTS_FD.load(Ordering::Relaxed) {
@@ -1421,6 +1536,17 @@ fn conn_index(fd: c_int) -> Option<u64> {
     state()
         .as_ref()
         .and_then(|st| st.conns.get(&fd).map(|c| c.idx))
+        .filter(|idx| in_scope(*idx))
+}
+
+/// Whether faults go into connection `idx` (accepted or made, as muxsim asked).
+fn in_scope(idx: u64) -> bool {
+    let bit = if idx >= OUTGOING_BASE {
+        SCOPE_OUTGOING
+    } else {
+        SCOPE_ACCEPTED
+    };
+    control(SLOT_SCOPE) & bit != 0
 }
 
 fn fd_isset(set: &fd_set, fd: c_int) -> bool {
@@ -1752,7 +1878,7 @@ unsafe fn epoll_after(
                 for (fd, r) in st.regs.get(e).into_iter().flatten() {
                     let reported = out[..n].iter().any(|ev| ev.data == r.data);
                     if r.armed && r.events & EPOLLIN != 0 && !reported {
-                        if let Some(c) = st.conns.get(fd) {
+                        if let Some(c) = st.conns.get(fd).filter(|c| in_scope(c.idx)) {
                             candidates.push((c.idx, r.data));
                         }
                     }

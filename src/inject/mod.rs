@@ -58,6 +58,31 @@ pub enum RunTarget {
     Fixtures(Vec<(PathBuf, Scenario)>),
 }
 
+/// Which of the server's connections take faults: those it accepted from muxsim's clients,
+/// those it makes itself (to an upstream, a backend), or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultsOn {
+    /// Connections the server accepted.
+    Accepted,
+    /// Connections the server made (`connect`).
+    Outgoing,
+    /// Both.
+    #[default]
+    All,
+}
+
+impl FaultsOn {
+    /// The library's scope bits: 1 accepted, 2 outgoing.
+    fn bits(self) -> u64 {
+        match self {
+            FaultsOn::Accepted => 1,
+            FaultsOn::Outgoing => 2,
+            FaultsOn::All => 3,
+        }
+    }
+}
+
 /// A `run` campaign's settings.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -72,6 +97,8 @@ pub struct RunConfig {
     pub count: u64,
     /// The fault families a seed may switch on.
     pub faults: FaultFamilies,
+    /// Which of the server's connections take faults.
+    pub faults_on: FaultsOn,
     /// Where the server listens, when the library cannot tell (it learns it from `listen`).
     pub addr: Option<SocketAddr>,
     /// How long the server may take to listen.
@@ -103,6 +130,7 @@ impl RunConfig {
             start,
             count,
             faults: FaultFamilies::ALL,
+            faults_on: FaultsOn::All,
             addr: None,
             startup_timeout: Duration::from_secs(10),
             live: LiveOptions {
@@ -424,7 +452,8 @@ impl Runner<'_> {
         let addr = server.addr;
         let cpu_before = server.cpu();
         let started = Instant::now();
-        self.control.begin(epoch, seed, rates(&plan));
+        self.control
+            .begin(epoch, seed, rates(&plan), self.config.faults_on.bits());
         let server = self.server.as_mut().expect("started above");
         let mut settle_cpu: Option<Option<Duration>> = None;
         // Where the server sleeps while a client still waits: once the clients close, a
@@ -475,6 +504,19 @@ impl Runner<'_> {
             && owed_nothing
                 .iter()
                 .any(|name| message.starts_with(&format!("client {name}:")))
+        {
+            failure = None;
+        }
+        // A connection the server made that muxsim refused or reset may have carried any
+        // client's request: what the clients were then answered is not the server's fault.
+        let upstream_lost = events
+            .iter()
+            .any(|e| matches!(e, Event::Outgoing { epoch: e, lossy: true, .. } if *e == epoch));
+        if upstream_lost
+            && matches!(
+                failure,
+                Some((RunFailureKind::Mismatch | RunFailureKind::Hang, _))
+            )
         {
             failure = None;
         }
@@ -972,6 +1014,13 @@ fn fault_lines(
     let mut lines = Vec::new();
     let mut kinds = Vec::new();
     for event in events {
+        if let Event::Outgoing { epoch: e, name, .. } = event
+            && *e == epoch
+        {
+            // A connection the server made is no client's: tallied, not a transcript line.
+            kinds.push(format!("{name} (outgoing)"));
+            continue;
+        }
         let Event::Fault {
             epoch: e,
             who,

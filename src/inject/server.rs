@@ -24,6 +24,9 @@ const SLOT_EPOCH: usize = 1;
 const SLOT_SEED: usize = 2;
 const SLOT_ENABLED: usize = 3;
 const SLOT_RATES: usize = 4;
+const SLOT_SCOPE: usize = 10;
+/// The library numbers the connections the server makes from here.
+pub(super) const OUTGOING_BASE: u64 = 1 << 40;
 const MAGIC: u64 = 0x6d75_7873_696d_0001;
 const PAGE: usize = 4096;
 
@@ -80,8 +83,9 @@ impl Control {
 
     /// Starts seed `seed` (epoch `epoch`) with these rates (parts per million, in the
     /// library's order: short-io, would-block, eintr, spurious, accept, reset).
-    pub(super) fn begin(&self, epoch: u64, seed: u64, rates: [u64; 6]) {
+    pub(super) fn begin(&self, epoch: u64, seed: u64, rates: [u64; 6], scope: u64) {
         self.slot(SLOT_ENABLED).store(0, Ordering::Release);
+        self.slot(SLOT_SCOPE).store(scope, Ordering::Release);
         self.slot(SLOT_SEED).store(seed, Ordering::Release);
         for (i, rate) in rates.into_iter().enumerate() {
             self.slot(SLOT_RATES + i).store(rate, Ordering::Release);
@@ -135,6 +139,13 @@ pub(super) enum Event {
         nanos: u64,
         kinds: [u64; 4],
     },
+    /// A fault on a connection the server made: its name, and whether it lost the
+    /// connection (refused or reset).
+    Outgoing {
+        epoch: u64,
+        name: String,
+        lossy: bool,
+    },
     /// muxsim's own mark `n`, sent after the run: every report the library made before it
     /// comes before it.
     Mark(u64),
@@ -174,6 +185,14 @@ pub(super) fn parse_event(line: &str) -> Option<Event> {
             epoch: num(2)?,
             port: port(3),
         },
+        "fault" if num(3).is_some_and(|who| who >= OUTGOING_BASE) => {
+            let name = words.get(5)?.to_string();
+            Event::Outgoing {
+                epoch: num(2)?,
+                lossy: name.ends_with("-refused") || name.ends_with("-reset"),
+                name,
+            }
+        }
         "fault" => Event::Fault {
             epoch: num(2)?,
             who: num(3),
@@ -700,6 +719,22 @@ mod tests {
     fn events_parse_as_the_library_writes_them() {
         assert_eq!(parse_event("hello 12"), Some(Event::Hello));
         assert_eq!(parse_event("mark 4"), Some(Event::Mark(4)));
+        assert_eq!(
+            parse_event("fault 12 3 1099511627776 1 connect-refused"),
+            Some(Event::Outgoing {
+                epoch: 3,
+                name: "connect-refused".into(),
+                lossy: true
+            })
+        );
+        assert_eq!(
+            parse_event("fault 12 3 1099511627777 4 short-write 3"),
+            Some(Event::Outgoing {
+                epoch: 3,
+                name: "short-write".into(),
+                lossy: false
+            })
+        );
         assert_eq!(
             parse_event("spin 12 3 20000 41000000 10000 10000 0 0"),
             Some(Event::Spin {
