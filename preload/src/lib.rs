@@ -738,18 +738,18 @@ impl Decision {
     }
 }
 
-fn fault_line(st: &State, who: Option<u64>, call: u64, spec: &str) {
+/// Reports a fault: `fault PID EPOCH WHO CALL SPEC`, WHO the connection or `-`.
+fn fault_event(epoch: u64, who: Option<u64>, call: u64, spec: &str) {
     let who = who.map_or_else(|| "-".to_string(), |i| i.to_string());
-    emit(format!("fault {} {} {who} {call} {spec}", pid(), st.epoch));
+    emit(format!("fault {} {epoch} {who} {call} {spec}", pid()));
+}
+
+fn fault_line(st: &State, who: Option<u64>, call: u64, spec: &str) {
+    fault_event(st.epoch, who, call, spec);
 }
 
 fn conn_fault_line(conn: &Conn, call: u64, spec: &str) {
-    emit(format!(
-        "fault {} {} {} {call} {spec}",
-        pid(),
-        conn.epoch,
-        conn.idx
-    ));
+    fault_event(conn.epoch, Some(conn.idx), call, spec);
 }
 
 /// Which way a data call moves bytes.
@@ -1143,25 +1143,26 @@ unsafe fn port_of(addr: &[u8; 128]) -> Option<u16> {
     (family == AF_INET || family == AF_INET6).then(|| u16::from_be_bytes([addr[2], addr[3]]))
 }
 
-fn peer_port(fd: c_int) -> Option<u16> {
+type NameCall = unsafe extern "C" fn(c_int, *mut c_void, *mut socklen_t) -> c_int;
+
+/// The port `name` (`getpeername` or `getsockname`) gives for `fd`, as the event's word.
+fn port_word(fd: c_int, name: NameCall) -> String {
     let mut addr = [0u8; 128];
     let mut len: socklen_t = 128;
     // SAFETY: a buffer of `len` bytes.
-    unsafe {
-        if getpeername(fd, addr.as_mut_ptr().cast(), &mut len) != 0 {
-            return None;
+    let port = unsafe {
+        if name(fd, addr.as_mut_ptr().cast(), &mut len) != 0 {
+            None
+        } else {
+            port_of(&addr)
         }
-        port_of(&addr)
-    }
+    };
+    port.map_or_else(|| "-".to_string(), |p| p.to_string())
 }
 
-fn watch_conn(fd: c_int) {
-    let mut guard = state();
-    let Some(st) = guard.as_mut() else { return };
-    st.sync();
+/// Books `fd` as connection `idx` of this epoch, whose faults the library decides.
+fn book_conn(st: &mut State, fd: c_int, idx: u64) {
     st.forget(fd);
-    let idx = st.next_conn;
-    st.next_conn += 1;
     st.conns.insert(
         fd,
         Conn {
@@ -1173,7 +1174,16 @@ fn watch_conn(fd: c_int) {
         },
     );
     CONNS.set(fd, true);
-    let port = peer_port(fd).map_or_else(|| "-".to_string(), |p| p.to_string());
+}
+
+fn watch_conn(fd: c_int) {
+    let mut guard = state();
+    let Some(st) = guard.as_mut() else { return };
+    st.sync();
+    let idx = st.next_conn;
+    st.next_conn += 1;
+    book_conn(st, fd, idx);
+    let port = port_word(fd, getpeername);
     emit(format!("accept {} {} {idx} {port}", pid(), st.epoch));
 }
 
@@ -1249,7 +1259,7 @@ unsafe fn accept_common(
             if c < 0 {
                 return c;
             }
-            let port = peer_port(c);
+            let port = port_word(c, getpeername);
             let off = linger {
                 onoff: 1,
                 linger: 0,
@@ -1264,7 +1274,6 @@ unsafe fn accept_common(
             let _ = real!(REAL_CLOSE: fn(c_int) -> c_int; c);
             let guard = state();
             if let Some(st) = guard.as_ref() {
-                let port = port.map_or_else(|| "-".to_string(), |p| p.to_string());
                 emit(format!("abort {} {} {port}", pid(), st.epoch));
                 fault_line(st, None, st.accepts, "accept-aborted");
             }
@@ -1372,18 +1381,6 @@ unsafe fn outgoing_tcp(fd: c_int, addr: *const c_void, len: socklen_t) -> bool {
         && kind == SOCK_STREAM
 }
 
-fn local_port(fd: c_int) -> Option<u16> {
-    let mut addr = [0u8; 128];
-    let mut len: socklen_t = 128;
-    // SAFETY: a buffer of `len` bytes.
-    unsafe {
-        if getsockname(fd, addr.as_mut_ptr().cast(), &mut len) != 0 {
-            return None;
-        }
-        port_of(&addr)
-    }
-}
-
 /// A connection the server makes (to an upstream, a backend) takes faults as an accepted
 /// one does when muxsim asks (`--faults-on outgoing|all`): refused (`ECONNREFUSED`, with the
 /// `reset` family), `EINPROGRESS` from a non-blocking connect that in fact completed at once
@@ -1406,7 +1403,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const c_void, len: socklen_t)
     };
     let r = rates();
     let die = |salt| roll(seed, idx, OP_CONNECT, 1, salt);
-    let fault = |spec: &str| emit(format!("fault {} {epoch} {idx} 1 {spec}", pid()));
+    let fault = |spec: &str| fault_event(epoch, Some(idx), 1, spec);
     if fires(r.reset, die(SALT_REFUSE)) {
         fault("connect-refused");
         return fail(ECONNREFUSED);
@@ -1416,24 +1413,10 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const c_void, len: socklen_t)
     if result != 0 && e != EINPROGRESS {
         return result;
     }
-    {
-        let mut guard = state();
-        if let Some(st) = guard.as_mut() {
-            st.forget(fd);
-            st.conns.insert(
-                fd,
-                Conn {
-                    idx,
-                    seed,
-                    epoch,
-                    reads: 0,
-                    writes: 0,
-                },
-            );
-        }
+    if let Some(st) = state().as_mut() {
+        book_conn(st, fd, idx);
     }
-    CONNS.set(fd, true);
-    let port = local_port(fd).map_or_else(|| "-".to_string(), |p| p.to_string());
+    let port = port_word(fd, getsockname);
     emit(format!("connect {} {epoch} {idx} {port}", pid()));
     if result == 0 && nonblocking(fd) && fires(r.would_block, die(SALT_BLOCK)) {
         fault("connect-inprogress");
@@ -1521,11 +1504,7 @@ fn pick_spurious(candidates: &mut [(c_int, u64)], call: u64, die: u64) -> Option
     let (fd, idx) = candidates[(die % candidates.len() as u64) as usize];
     let guard = state();
     let st = guard.as_ref()?;
-    emit(format!(
-        "fault {} {} {idx} {call} spurious",
-        pid(),
-        st.epoch
-    ));
+    fault_line(st, Some(idx), call, "spurious");
     Some(fd)
 }
 
@@ -1892,11 +1871,7 @@ unsafe fn epoll_after(
                     data,
                 };
                 n += 1;
-                emit(format!(
-                    "fault {} {} {idx} {call} spurious",
-                    pid(),
-                    st.epoch
-                ));
+                fault_line(st, Some(idx), *call, "spurious");
             }
         }
         for e in &instances {

@@ -498,25 +498,18 @@ impl Runner<'_> {
             &owed_nothing,
         );
         // A client whose connection muxsim itself reset or aborted is owed nothing after
-        // that: what it then saw is muxsim's doing, not the server's. What the server does
-        // with the reset (survive, serve the others, free the socket) is judged still.
-        if let Some((RunFailureKind::Mismatch | RunFailureKind::Hang, message)) = &failure
-            && owed_nothing
-                .iter()
-                .any(|name| message.starts_with(&format!("client {name}:")))
-        {
-            failure = None;
-        }
-        // A connection the server made that muxsim refused or reset may have carried any
-        // client's request: what the clients were then answered is not the server's fault.
+        // that: what it then saw is muxsim's doing, not the server's. A connection the
+        // server made that muxsim refused or reset may have carried any client's request, so
+        // then no client is. What the server does about it (survive, serve the others, free
+        // the socket) is judged still.
         let upstream_lost = events
             .iter()
             .any(|e| matches!(e, Event::Outgoing { epoch: e, lossy: true, .. } if *e == epoch));
-        if upstream_lost
-            && matches!(
-                failure,
-                Some((RunFailureKind::Mismatch | RunFailureKind::Hang, _))
-            )
+        if let Some((RunFailureKind::Mismatch | RunFailureKind::Hang, message)) = &failure
+            && (upstream_lost
+                || owed_nothing
+                    .iter()
+                    .any(|name| message.starts_with(&format!("client {name}:"))))
         {
             failure = None;
         }

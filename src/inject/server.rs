@@ -270,6 +270,26 @@ fn read_events(fd: OwnedFd, tx: Sender<Event>) {
     }
 }
 
+/// Reads reports for at most `within` until one is `wanted` (true) or time is up (false);
+/// the others go to `keep`, muxsim's own marks excepted.
+fn read_until(
+    events: &Receiver<Event>,
+    within: Duration,
+    keep: &mut Vec<Event>,
+    wanted: impl Fn(&Event) -> bool,
+) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(event) if wanted(&event) => return true,
+            Ok(Event::Mark(_)) => {}
+            Ok(event) => keep.push(event),
+            Err(_) => return false,
+        }
+    }
+}
+
 /// Lines of the server's output, the last ones kept.
 type Tail = Arc<Mutex<VecDeque<String>>>;
 
@@ -474,23 +494,9 @@ impl Server {
     /// Whether the server accepts the connection from `port` within `within` (other events
     /// read meanwhile are kept for [`Server::events`]).
     pub(super) fn accepts(&mut self, port: u16, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        if self
-            .early
-            .iter()
-            .any(|e| matches!(e, Event::Accept { port: Some(p), .. } if *p == port))
-        {
-            return true;
-        }
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(Event::Accept { port: Some(p), .. }) if p == port => return true,
-                Ok(Event::Mark(_)) => {}
-                Ok(event) => self.early.push(event),
-                Err(_) => return false,
-            }
-        }
+        let accepted = |e: &Event| matches!(e, Event::Accept { port: Some(p), .. } if *p == port);
+        self.early.iter().any(accepted)
+            || read_until(&self.events, within, &mut self.early, accepted)
     }
 
     /// The events so far, every report the library made before this call among them: a
@@ -510,17 +516,8 @@ impl Server {
             )
         };
         let mut out = std::mem::take(&mut self.early);
-        let deadline = Instant::now() + within;
-        if sent > 0 {
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match self.events.recv_timeout(left) {
-                    Ok(Event::Mark(m)) if m == mark => return out,
-                    Ok(Event::Mark(_)) => {}
-                    Ok(event) => out.push(event),
-                    Err(_) => break,
-                }
-            }
+        if sent > 0 && read_until(&self.events, within, &mut out, |e| *e == Event::Mark(mark)) {
+            return out;
         }
         out.extend(self.events());
         out
