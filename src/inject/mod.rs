@@ -498,14 +498,19 @@ impl Runner<'_> {
             &owed_nothing,
         );
         // A client whose connection muxsim itself reset or aborted is owed nothing after
-        // that: what it then saw is muxsim's doing, not the server's. A connection the
+        // that: what it then saw is muxsim's doing, not the server's; so is one that could
+        // not connect while muxsim held the server at its descriptor limit (a server may
+        // stop listening then, as memcached does). A connection the
         // server made that muxsim refused or reset may have carried any client's request, so
         // then no client is. What the server does about it (survive, serve the others, free
         // the socket) is judged still.
         let upstream_lost = events
             .iter()
             .any(|e| matches!(e, Event::Outgoing { epoch: e, lossy: true, .. } if *e == epoch));
-        if let Some((RunFailureKind::Mismatch | RunFailureKind::Hang, message)) = &failure
+        if let Some((
+            RunFailureKind::Mismatch | RunFailureKind::Hang | RunFailureKind::Connect,
+            message,
+        )) = &failure
             && (upstream_lost
                 || owed_nothing
                     .iter()
