@@ -1271,12 +1271,13 @@ unsafe fn accept_common(
                 (&off as *const linger).cast(),
                 std::mem::size_of::<linger>() as socklen_t,
             );
-            let _ = real!(REAL_CLOSE: fn(c_int) -> c_int; c);
-            let guard = state();
-            if let Some(st) = guard.as_ref() {
+            // Reported before the reset leaves: once its client sees it, muxsim may already
+            // be collecting the seed's reports.
+            if let Some(st) = state().as_ref() {
                 emit(format!("abort {} {} {port}", pid(), st.epoch));
                 fault_line(st, None, st.accepts, "accept-aborted");
             }
+            let _ = real!(REAL_CLOSE: fn(c_int) -> c_int; c);
             return fail(ECONNABORTED);
         }
         AcceptPlan::Pass => {}
