@@ -29,6 +29,29 @@ struct RealServer {
     addr: SocketAddr,
 }
 
+impl RealServer {
+    /// `program` on a port free a moment ago, its command line made by `args` from that port;
+    /// `None` (with a message) when it is not installed and the run does not require it.
+    fn on_free_port(
+        program: &'static str,
+        args: impl FnOnce(u16) -> Vec<String>,
+    ) -> Option<RealServer> {
+        if !available(program) {
+            return None;
+        }
+        let port = free_port();
+        Some(RealServer {
+            program,
+            args: args(port),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        })
+    }
+}
+
+fn words(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
 /// A port that was free a moment ago: these servers cannot be told to take port 0 and say
 /// which they got (memcached and redis read port 0 as "no TCP").
 fn free_port() -> u16 {
@@ -210,38 +233,29 @@ fn client(exchanges: &[(&[u8], &[u8])]) -> Client {
 #[test]
 fn a_recorded_http_session_with_nginx_passes_every_fault() {
     let _watchdog = common::watchdog("nginx", Duration::from_secs(240));
-    if !available("nginx") {
-        return;
-    }
-    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().display();
+    let root = dir.path().display().to_string();
     // A body larger than a socket's buffer, from a file, written with writev (not sendfile,
     // which the library does not fault).
     let big = "x".repeat(300_000);
-    std::fs::write(dir.path().join("big"), &big).unwrap();
-    // One process (no master, one worker's loop): the one muxsim's library watches.
-    let conf = format!(
-        "daemon off; master_process off; worker_processes 1; error_log stderr; pid {root}/nginx.pid;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{ access_log off; server_tokens off; sendfile off;\n\
-           client_body_temp_path {root}; proxy_temp_path {root}; fastcgi_temp_path {root};\n\
-           uwsgi_temp_path {root}; scgi_temp_path {root};\n\
-           server {{ listen 127.0.0.1:{port};\n\
-             location / {{ return 200 \"hello from nginx\\n\"; }}\n\
-             location /big {{ root {root}; }} }} }}\n"
-    );
-    let conf_path = dir.path().join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let server = RealServer {
-        program: "nginx",
-        args: vec![
-            "-c".into(),
-            conf_path.display().to_string(),
-            "-p".into(),
-            root.to_string(),
-        ],
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    let Some(server) = RealServer::on_free_port("nginx", |port| {
+        std::fs::write(dir.path().join("big"), &big).unwrap();
+        // One process (no master, one worker's loop): the one muxsim's library watches.
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; error_log stderr; pid {root}/nginx.pid;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; server_tokens off; sendfile off;\n\
+               client_body_temp_path {root}; proxy_temp_path {root}; fastcgi_temp_path {root};\n\
+               uwsgi_temp_path {root}; scgi_temp_path {root};\n\
+               server {{ listen 127.0.0.1:{port};\n\
+                 location / {{ return 200 \"hello from nginx\\n\"; }}\n\
+                 location /big {{ root {root}; }} }} }}\n"
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        words(&["-c", &conf_path.display().to_string(), "-p", &root])
+    }) else {
+        return;
     };
     // Simple requests (HTTP/0.9): the answer is the body alone, with no `Date` header that
     // would differ from the recording, and nginx closes after it.
@@ -259,29 +273,23 @@ fn a_recorded_http_session_with_nginx_passes_every_fault() {
 #[test]
 fn a_recorded_memcached_session_passes_every_fault() {
     let _watchdog = common::watchdog("memcached", Duration::from_secs(240));
-    if !available("memcached") {
-        return;
-    }
-    let port = free_port();
-    let server = RealServer {
-        program: "memcached",
-        // `-u root`: memcached refuses to run as root without it, and ignores it otherwise.
-        args: [
+    // `-u root`: memcached refuses to run as root without it, and ignores it otherwise.
+    let Some(server) = RealServer::on_free_port("memcached", |port| {
+        let port = port.to_string();
+        words(&[
             "-l",
             "127.0.0.1",
             "-p",
-            &port.to_string(),
+            &port,
             "-U",
             "0",
             "-t",
             "1",
             "-u",
             "root",
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect(),
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        ])
+    }) else {
+        return;
     };
     // Each client its own key, so the answers do not depend on how clients interleave.
     let clients: Vec<Client> = ["a", "b", "c"]
@@ -308,15 +316,11 @@ fn a_recorded_memcached_session_passes_every_fault() {
 #[test]
 fn a_recorded_pipelined_redis_session_passes_every_fault() {
     let _watchdog = common::watchdog("redis", Duration::from_secs(240));
-    if !available("redis-server") {
-        return;
-    }
-    let port = free_port();
-    let server = RealServer {
-        program: "redis-server",
-        args: [
+    let Some(server) = RealServer::on_free_port("redis-server", |port| {
+        let port = port.to_string();
+        words(&[
             "--port",
-            &port.to_string(),
+            &port,
             "--bind",
             "127.0.0.1",
             "--save",
@@ -325,11 +329,9 @@ fn a_recorded_pipelined_redis_session_passes_every_fault() {
             "no",
             "--daemonize",
             "no",
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect(),
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        ])
+    }) else {
+        return;
     };
     fn command(words: &[&str]) -> String {
         let mut out = format!("*{}\r\n", words.len());

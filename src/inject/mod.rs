@@ -73,12 +73,12 @@ pub enum FaultsOn {
 }
 
 impl FaultsOn {
-    /// The library's scope bits: 1 accepted, 2 outgoing.
+    /// The library's scope bits.
     fn bits(self) -> u64 {
         match self {
-            FaultsOn::Accepted => 1,
-            FaultsOn::Outgoing => 2,
-            FaultsOn::All => 3,
+            FaultsOn::Accepted => server::SCOPE_ACCEPTED,
+            FaultsOn::Outgoing => server::SCOPE_OUTGOING,
+            FaultsOn::All => server::SCOPE_ACCEPTED | server::SCOPE_OUTGOING,
         }
     }
 }
@@ -500,10 +500,10 @@ impl Runner<'_> {
         // A client whose connection muxsim itself reset or aborted is owed nothing after
         // that: what it then saw is muxsim's doing, not the server's; so is one that could
         // not connect while muxsim held the server at its descriptor limit (a server may
-        // stop listening then, as memcached does). A connection the
-        // server made that muxsim refused or reset may have carried any client's request, so
-        // then no client is. What the server does about it (survive, serve the others, free
-        // the socket) is judged still.
+        // stop listening then, as memcached does). A connection the server made that muxsim
+        // refused or reset may have carried any client's request, so then no client is. What
+        // the server does about it (survive, serve the others, free the socket) is judged
+        // still.
         let upstream_lost = events
             .iter()
             .any(|e| matches!(e, Event::Outgoing { epoch: e, lossy: true, .. } if *e == epoch));

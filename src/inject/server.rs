@@ -25,6 +25,9 @@ const SLOT_SEED: usize = 2;
 const SLOT_ENABLED: usize = 3;
 const SLOT_RATES: usize = 4;
 const SLOT_SCOPE: usize = 10;
+/// The scope slot's bits: faults go into the connections the server accepted, those it made.
+pub(super) const SCOPE_ACCEPTED: u64 = 1;
+pub(super) const SCOPE_OUTGOING: u64 = 2;
 /// The library numbers the connections the server makes from here.
 pub(super) const OUTGOING_BASE: u64 = 1 << 40;
 const MAGIC: u64 = 0x6d75_7873_696d_0001;
