@@ -590,6 +590,27 @@ fn a_server_at_a_real_descriptor_limit_that_retries_accept_is_a_busy_loop() {
     assert_found(&report, "busy-loop", "failed accepts");
 }
 
+#[test]
+fn a_server_that_closes_on_eof_without_flushing_is_one_bucket_however_far_it_got() {
+    // One bug shows several ways: the close lands between answers, in the middle of one, or
+    // before the first; the client may have sent more after. All of it is one bucket.
+    let peer = "fixtures/peers/lines_at_limit.py";
+    let args = [
+        "--service",
+        "lines",
+        "--seeds",
+        "40",
+        "--shrink-attempts",
+        "0",
+    ];
+    let (code, report, stderr) = run(&args, &["python3", peer, "--closes-on-eof", "0"]);
+    assert_eq!(code, Some(1), "{report:#}\n{stderr}");
+    assert!(report["failed_seeds"].as_u64() > Some(3), "{report:#}");
+    let found = kinds(&report);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_found(&report, "mismatch", "without sending all it owed");
+}
+
 /// Seeds for the twins below: a few by default, `MUXSIM_PEER_SEEDS=500` for the long check.
 fn peer_seeds() -> String {
     std::env::var("MUXSIM_PEER_SEEDS").unwrap_or_else(|_| "12".to_string())

@@ -562,35 +562,42 @@ impl RequestResponse {
                 if received.len() == expected.bytes.len() && expected.closes {
                     return Ok(());
                 }
+                let end = client.ended_at().unwrap_or(Instant::ZERO);
+                // The client's own FIN, sent before the close, explains it once every answer
+                // owed has left; a close with answers still owed is one bug however far the
+                // answers got, so it is worded once.
+                let fin_first = client
+                    .timeline
+                    .iter()
+                    .any(|e| e.kind == EventKind::Shutdown && e.at <= end);
+                let unsent = || {
+                    format!(
+                        "the server closed the connection at {end} after the client shut down its side, without sending all it owed: missing {}",
+                        show(&expected.bytes[received.len()..])
+                    )
+                };
                 // The server closed on its own: it must be between answers, and a deadline
                 // must explain it.
                 let Some(&(reply_end, request_end)) =
                     answered.filter(|(reply_end, _)| *reply_end == received.len())
                 else {
+                    if fin_first {
+                        return Err(unsent());
+                    }
                     return Err(format!(
                         "the server closed in the middle of an answer: received {}, the model says {}",
                         show(received),
                         show(&expected.bytes)
                     ));
                 };
-                let end = client.ended_at().unwrap_or(Instant::ZERO);
                 let owed_more = reply_end < expected.bytes.len();
-                // The client's own FIN, sent before the close, explains it once every answer
-                // owed has left.
-                let fin_first = client
-                    .timeline
-                    .iter()
-                    .any(|e| e.kind == EventKind::Shutdown && e.at <= end);
                 if fin_first && !owed_more {
                     return Ok(());
                 }
                 let unanswered = (request_end < client.sent.len()).then_some(request_end);
                 justify(client, protocol, unanswered, end, None).map_err(|why| {
                     if fin_first {
-                        return format!(
-                            "the server closed the connection at {end} after the client shut down its side, without sending all it owed: missing {}",
-                            show(&expected.bytes[reply_end..])
-                        );
+                        return unsent();
                     }
                     let answers = expected
                         .boundaries
