@@ -563,6 +563,18 @@ pub enum TcpFailureKind {
     Broken,
 }
 
+impl TcpFailureKind {
+    /// The kind's name in reports, from the same vocabulary as the simulator's failures.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpFailureKind::Mismatch => "mismatch",
+            TcpFailureKind::Timeout => "timeout",
+            TcpFailureKind::Connect => "connect",
+            TcpFailureKind::Broken => "unexpected-reset",
+        }
+    }
+}
+
 /// A failed step of a replay over real TCP.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

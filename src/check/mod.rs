@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use generate::Reach;
-pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, merge};
+pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, SCHEMA, kind_of, merge};
 pub(crate) use shrink::to_transcript;
 
 use crate::fault::{Family, FaultFamilies, FaultPlan};

@@ -1,5 +1,7 @@
-//! Campaign reports as JSON files, and merging the reports of a campaign's shards into one
-//! bucketed report.
+//! The one report every campaign prints, whatever played it: `fuzz` (generated and fixture
+//! scenarios in the simulator), `run` (a server process under injected faults) and `replay`
+//! (fixtures, in the simulator or over real sockets) fill the same shape, written as JSON with
+//! a schema version; and the merging of a campaign's shards into one bucketed report.
 
 use std::collections::BTreeMap;
 
@@ -7,43 +9,62 @@ use serde::{Deserialize, Serialize};
 
 use super::{Reach, Report};
 
-/// The version of the report file format.
-pub const FORMAT: u32 = 1;
+/// The version of the report's shape, the same for `fuzz`, `run` and `replay`. Version 1 was
+/// `fuzz`'s alone (its version under the key `format`); 2 added what the three share.
+pub const SCHEMA: u32 = 2;
 
-/// A campaign report as written to disk (`muxsim fuzz --report FILE`).
+fn fuzz() -> String {
+    "fuzz".to_string()
+}
+
+/// A campaign's report: how many runs, how many failed, the failures bucketed by signature
+/// with one example each (its shrunk transcript and the command that plays it again), and,
+/// where scenarios were generated, what the generator reached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportFile {
-    /// The file format's version.
-    pub format: u32,
-    /// The service.
+    /// The shape's version ([`SCHEMA`]).
+    #[serde(alias = "format")]
+    pub schema: u32,
+    /// The command that made it: `fuzz`, `run` or `replay`.
+    #[serde(default = "fuzz")]
+    pub report: String,
+    /// What played the scenarios: `simulator`, a real backend, an address, or a process.
+    #[serde(default)]
+    pub target: String,
+    /// The service the runs were judged as.
     pub service: String,
     /// The shards this report covers, as `I/N`.
+    #[serde(default)]
     pub shards: Vec<String>,
-    /// Seeds run.
+    /// Runs made: seeds, or fixtures played.
     pub seeds_run: u64,
-    /// Seeds that failed.
+    /// Runs that failed.
     pub failed_seeds: u64,
     /// Whether any part stopped early.
     pub interrupted: bool,
     /// The failures, one bucket per signature.
     pub buckets: Vec<BucketFile>,
-    /// What the generator tried.
-    pub reach: Reach,
+    /// What the generator tried, where scenarios were generated.
+    #[serde(default)]
+    pub reach: Option<Reach>,
 }
 
-/// One bucket of a report file.
+/// One bucket of a report: one bug, however many runs showed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketFile {
-    /// The signature.
+    /// The signature: the failure's kind and message, names and numbers normalized.
     pub signature: String,
     /// The kind of check that fired.
     pub kind: String,
-    /// Seeds that failed this way.
+    /// Runs that failed this way.
     pub count: u64,
-    /// The lowest of them.
+    /// The lowest of their seeds.
     pub seeds: Vec<u64>,
     /// The lowest seed's failure.
     pub example: ExampleFile,
+    /// The command that plays the example again.
+    #[serde(default)]
+    pub reproduce: Option<String>,
 }
 
 /// The example of a bucket.
@@ -51,21 +72,38 @@ pub struct BucketFile {
 pub struct ExampleFile {
     /// The seed.
     pub seed: u64,
-    /// Its semantics.
-    pub semantics: String,
+    /// The fixture it played, when it played one.
+    #[serde(default)]
+    pub fixture: Option<String>,
+    /// The kind of check that fired.
+    #[serde(default)]
+    pub kind: String,
+    /// Its readiness semantics, in the simulator.
+    #[serde(default)]
+    pub semantics: Option<String>,
     /// What failed.
     pub message: String,
-    /// The minimal transcript, when it was shrunk.
+    /// The minimal transcript, when there is one.
     pub transcript: Option<String>,
     /// Where the transcript was written, if it was.
     pub path: Option<String>,
+    /// The server's last words, when a process was run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
+}
+
+/// The kind a signature names (`kind: message`).
+pub fn kind_of(signature: &str) -> &str {
+    signature.split(':').next().unwrap_or_default()
 }
 
 impl Report {
     /// The report as a file, for the shard `shard` (`I/N`).
     pub fn to_file(&self, shard: (u64, u64)) -> ReportFile {
         ReportFile {
-            format: FORMAT,
+            schema: SCHEMA,
+            report: fuzz(),
+            target: "simulator".to_string(),
             service: self.service.clone(),
             shards: vec![format!("{}/{}", shard.0, shard.1)],
             seeds_run: self.seeds_run,
@@ -81,14 +119,18 @@ impl Report {
                     seeds: b.seeds.clone(),
                     example: ExampleFile {
                         seed: b.example.seed,
-                        semantics: b.example.semantics.name().to_string(),
+                        fixture: None,
+                        kind: b.example.failure.kind().to_string(),
+                        semantics: Some(b.example.semantics.name().to_string()),
                         message: b.example.failure.to_string(),
                         transcript: b.example.minimal.as_ref().map(ToString::to_string),
                         path: None,
+                        output: Vec::new(),
                     },
+                    reproduce: None,
                 })
                 .collect(),
-            reach: self.reach.clone(),
+            reach: Some(self.reach.clone()),
         }
     }
 }
@@ -103,9 +145,12 @@ pub enum MergeError {
     /// The reports are of different services.
     #[error("reports of different services: `{0}` and `{1}`")]
     Services(String, String),
-    /// A report of a format this version does not read.
-    #[error("a report of format {0}; this muxsim reads format {FORMAT}")]
+    /// A report of a schema this version does not read.
+    #[error("a report of schema {0}; this muxsim reads schemas 1 to {SCHEMA}")]
     Format(u32),
+    /// A report of a command whose runs are not sharded.
+    #[error("a report of `{0}`; only `fuzz` reports are merged")]
+    Command(String),
     /// The same shard twice.
     #[error("shard {0} appears twice")]
     Duplicate(String),
@@ -116,19 +161,25 @@ pub enum MergeError {
 pub fn merge(files: &[ReportFile]) -> Result<ReportFile, MergeError> {
     let first = files.first().ok_or(MergeError::Empty)?;
     let mut merged = ReportFile {
-        format: FORMAT,
+        schema: SCHEMA,
+        report: fuzz(),
+        target: first.target.clone(),
         service: first.service.clone(),
         shards: Vec::new(),
         seeds_run: 0,
         failed_seeds: 0,
         interrupted: false,
         buckets: Vec::new(),
-        reach: Reach::default(),
+        reach: None,
     };
+    let mut reach: Option<Reach> = None;
     let mut buckets: BTreeMap<String, BucketFile> = BTreeMap::new();
     for file in files {
-        if file.format != FORMAT {
-            return Err(MergeError::Format(file.format));
+        if !(1..=SCHEMA).contains(&file.schema) {
+            return Err(MergeError::Format(file.schema));
+        }
+        if file.report != "fuzz" {
+            return Err(MergeError::Command(file.report.clone()));
         }
         if file.service != merged.service {
             return Err(MergeError::Services(
@@ -145,7 +196,9 @@ pub fn merge(files: &[ReportFile]) -> Result<ReportFile, MergeError> {
         merged.seeds_run += file.seeds_run;
         merged.failed_seeds += file.failed_seeds;
         merged.interrupted |= file.interrupted;
-        merged.reach.absorb(&file.reach);
+        if let Some(r) = &file.reach {
+            reach.get_or_insert_with(Reach::default).absorb(r);
+        }
         for bucket in &file.buckets {
             match buckets.get_mut(&bucket.signature) {
                 Some(existing) => {
@@ -165,6 +218,7 @@ pub fn merge(files: &[ReportFile]) -> Result<ReportFile, MergeError> {
         }
     }
     merged.shards.sort();
+    merged.reach = reach;
     merged.buckets = buckets.into_values().collect();
     merged.buckets.sort_by_key(|b| b.example.seed);
     Ok(merged)
@@ -176,7 +230,9 @@ mod tests {
 
     fn file(shard: &str, seeds: u64, buckets: Vec<(&str, u64, u64)>) -> ReportFile {
         ReportFile {
-            format: FORMAT,
+            schema: SCHEMA,
+            report: fuzz(),
+            target: "simulator".to_string(),
             service: "echo".to_string(),
             shards: vec![shard.to_string()],
             seeds_run: seeds,
@@ -191,14 +247,18 @@ mod tests {
                     seeds: vec![seed],
                     example: ExampleFile {
                         seed,
-                        semantics: "poll".to_string(),
+                        fixture: None,
+                        kind: "oracle".to_string(),
+                        semantics: Some("poll".to_string()),
                         message: sig.to_string(),
                         transcript: None,
                         path: None,
+                        output: Vec::new(),
                     },
+                    reproduce: None,
                 })
                 .collect(),
-            reach: Reach::default(),
+            reach: Some(Reach::default()),
         }
     }
 

@@ -37,6 +37,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::check::{self, Campaign, ReportFile};
+
+mod report;
 use crate::driver::Config;
 use crate::fault::FaultFamilies;
 use crate::inject;
@@ -1317,8 +1319,51 @@ impl App {
             count(FileOutcome::Inconclusive),
             count(FileOutcome::Error),
         );
+        let target_name = match (&args.target, args.backend) {
+            (Some(addr), _) => addr.clone(),
+            (None, BackendArg::Sim) => "simulator".to_string(),
+            (None, backend) => clap::ValueEnum::to_possible_value(&backend)
+                .map_or_else(String::new, |v| v.get_name().to_string()),
+        };
+        let failing: Vec<report::Failed<'_>> = results
+            .iter()
+            .filter(|r| r.outcome == FileOutcome::Fail)
+            .map(|r| report::Failed {
+                path: &r.path,
+                seed: r.seed.unwrap_or(0),
+                kind: r.kind,
+                signature: r.signature.as_deref().filter(|_| r.kind != "unfired-fault"),
+                message: r.message.as_deref().unwrap_or_default(),
+            })
+            .collect();
+        let played = (results.len() - errors) as u64;
+        let file = report::of_replay(
+            &target_name,
+            args.service.as_deref().unwrap_or_default(),
+            played,
+            &failing,
+            &|path| {
+                let mut again = vec![self.program.clone(), "replay".to_string(), shell_word(path)];
+                if let Some(addr) = &args.target {
+                    again.extend(["--target".to_string(), addr.clone()]);
+                } else if args.backend != BackendArg::Sim {
+                    again.extend(["--backend".to_string(), target_name.clone()]);
+                }
+                if let Some(service) = &args.service {
+                    again.extend(["--service".to_string(), service.clone()]);
+                    if args.any_service {
+                        again.push("--any-service".to_string());
+                    }
+                }
+                again.join(" ")
+            },
+        );
         match args.format {
             ReplayFormat::Text => {
+                let mut out = io::stdout().lock();
+                let _ = report::print_buckets(&mut out, &file, &self.paint("FAIL", false), &|_| {
+                    Vec::new()
+                });
                 let mut summary = format!("{passed} passed, {failed} failed");
                 if inconclusive > 0 {
                     let _ = write!(summary, ", {inconclusive} inconclusive");
@@ -1326,25 +1371,25 @@ impl App {
                 if errors > 0 {
                     let _ = write!(summary, ", {errors} could not be read");
                 }
-                let _ = writeln!(io::stdout(), "{summary}");
+                let _ = writeln!(out, "{summary}");
             }
             ReplayFormat::Json => {
                 #[derive(Serialize)]
-                struct Summary<'a> {
+                struct Files<'a> {
                     passed: usize,
                     failed: usize,
                     inconclusive: usize,
                     errors: usize,
                     files: &'a [FileResult],
                 }
-                let summary = Summary {
+                let extra = Files {
                     passed,
                     failed,
                     inconclusive,
                     errors,
                     files: &results,
                 };
-                let _ = writeln!(io::stdout(), "{}", json(&summary));
+                let _ = writeln!(io::stdout(), "{}", report::json_with(&file, &extra));
             }
             ReplayFormat::Junit => {
                 let _ = write!(io::stdout(), "{}", junit(&results));
@@ -1458,10 +1503,15 @@ impl App {
                         transcript::render_item(&transcript::Item::Fault(fault.clone()))
                     ));
                 }
+                result.kind = verdict.failure().map_or("unexpected-pass", Failure::kind);
                 match scenario.outcome(&run) {
-                    Outcome::AsExpected if args.strict && !never.is_empty() => result.fail(
-                        format!("{} fault line(s) never fired (--strict)", never.len()),
-                    ),
+                    Outcome::AsExpected if args.strict && !never.is_empty() => {
+                        result.kind = "unfired-fault";
+                        result.fail(format!(
+                            "{} fault line(s) never fired (--strict)",
+                            never.len()
+                        ))
+                    }
                     Outcome::AsExpected => {
                         if let Verdict::Fail(f) = &verdict {
                             result.note = Some(format!("fails as expected: {f}"));
@@ -1520,6 +1570,7 @@ impl App {
                     ));
                 }
                 if args.strict && !never.is_empty() && played.outcome.is_pass() {
+                    result.kind = "unfired-fault";
                     return result.fail(format!(
                         "{} fault line(s) never fired (--strict)",
                         never.len()
@@ -1558,6 +1609,9 @@ impl App {
             }
             TcpOutcome::Fail(message) => {
                 let mut message = message;
+                if let Some(f) = &replayed.failure {
+                    result.kind = f.kind.name();
+                }
                 if let Some(f) = &replayed.failure
                     && let (Some(e), Some(r)) = (&f.expected, &f.received)
                 {
@@ -1750,6 +1804,7 @@ impl App {
                 );
             }
             bucket.example.path = Some(path.display().to_string());
+            bucket.reproduce = Some(format!("{} replay {}", self.program, path.display()));
         }
         if let Some(path) = &args.report {
             fs::write(path, json(&file) + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
@@ -1761,23 +1816,9 @@ impl App {
             }
             Format::Text => {
                 let mut out = io::stdout().lock();
-                for (i, bucket) in file.buckets.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "{} {} of {}: {} seed(s), lowest {} ({}): {}",
-                        self.paint("FAIL", false),
-                        i + 1,
-                        file.buckets.len(),
-                        bucket.count,
-                        bucket.example.seed,
-                        bucket.example.semantics,
-                        bucket.example.message
-                    );
-                    let _ = writeln!(out, "  signature: {}", bucket.signature);
-                    if let Some(path) = &bucket.example.path {
-                        let _ = writeln!(out, "  reproduce: {} replay {path}", self.program);
-                    }
-                }
+                let _ = report::print_buckets(&mut out, &file, &self.paint("FAIL", false), &|_| {
+                    Vec::new()
+                });
                 let rate = report.seeds_run as f64 / elapsed;
                 let _ = writeln!(
                     out,
@@ -1796,11 +1837,7 @@ impl App {
                     }
                 );
                 if !self.quiet {
-                    let _ = writeln!(out, "{}", report.reach);
-                    let gaps = report.reach.never_tried();
-                    if !gaps.is_empty() {
-                        let _ = writeln!(out, "never tried: {}", gaps.join("; "));
-                    }
+                    let _ = report::print_reach(&mut out, &file);
                 }
             }
         }
@@ -2032,81 +2069,51 @@ impl App {
         }
         let stopped_by_signal = interrupted.load(Ordering::Relaxed);
         report.interrupted |= stopped_by_signal;
+        let transcripts: Vec<Option<String>> = paths
+            .iter()
+            .map(|p| p.as_ref().map(|p| p.display().to_string()))
+            .collect();
+        let file = report::of_run(&report, &transcripts, &|seed| {
+            format!("{} --seed {seed} -- {}", again.join(" "), server.join(" "))
+        });
         match args.format {
             Format::Json => {
                 #[derive(Serialize)]
-                struct Out<'a> {
-                    #[serde(flatten)]
-                    report: &'a inject::RunReport,
+                struct Run<'a> {
+                    command: &'a str,
+                    clients: &'a str,
+                    injected: &'a std::collections::BTreeMap<String, u64>,
+                    restarts: u64,
+                    rss_start: Option<u64>,
+                    rss_end: Option<u64>,
                     transcripts: Vec<Option<String>>,
-                    reproduce: Vec<String>,
+                    reproduce: Vec<Option<String>>,
                 }
-                let reproduce = report
-                    .buckets
-                    .iter()
-                    .map(|b| {
-                        format!(
-                            "{} --seed {} -- {}",
-                            again.join(" "),
-                            b.example.seed,
-                            server.join(" ")
-                        )
-                    })
-                    .collect();
-                let transcripts = paths
-                    .iter()
-                    .map(|p| p.as_ref().map(|p| p.display().to_string()))
-                    .collect();
-                let _ = writeln!(
-                    io::stdout(),
-                    "{}",
-                    json(&Out {
-                        report: &report,
-                        transcripts,
-                        reproduce,
-                    })
-                );
+                let extra = Run {
+                    command: &report.command,
+                    clients: &report.clients,
+                    injected: &report.injected,
+                    restarts: report.restarts,
+                    rss_start: report.rss_start,
+                    rss_end: report.rss_end,
+                    transcripts,
+                    reproduce: file.buckets.iter().map(|b| b.reproduce.clone()).collect(),
+                };
+                let _ = writeln!(io::stdout(), "{}", report::json_with(&file, &extra));
             }
             Format::Text => {
                 let mut out = io::stdout().lock();
-                for (i, (bucket, path)) in report.buckets.iter().zip(&paths).enumerate() {
-                    let fixture = bucket
-                        .example
-                        .fixture
-                        .as_ref()
-                        .map(|f| format!(" {}", f.display()))
-                        .unwrap_or_default();
-                    let _ = writeln!(
-                        out,
-                        "{} {} of {}: {} seed(s), lowest {}{fixture}: {}: {}",
-                        self.paint("FAIL", false),
-                        i + 1,
-                        report.buckets.len(),
-                        bucket.count,
-                        bucket.example.seed,
-                        bucket.example.kind,
-                        bucket.example.message
-                    );
-                    let _ = writeln!(out, "  signature: {}", bucket.signature);
-                    let posix_only = posix_only_faults(&bucket.example.transcript);
-                    if !posix_only.is_empty() {
-                        let _ = writeln!(
-                            out,
-                            "  faults only POSIX allows fired in this seed: {} (Linux itself does not do them; --faults linux leaves them out)",
-                            posix_only.join(", ")
-                        );
+                let _ = report::print_buckets(&mut out, &file, &self.paint("FAIL", false), &|b| {
+                    let posix_only =
+                        posix_only_faults(b.example.transcript.as_deref().unwrap_or_default());
+                    if posix_only.is_empty() {
+                        return Vec::new();
                     }
-                    if let Some(path) = path {
-                        let _ = writeln!(out, "  transcript: {}", path.display());
-                    }
-                    let _ = writeln!(
-                        out,
-                        "  reproduce: {} --seed {} -- {}",
-                        again.join(" "),
-                        bucket.example.seed,
-                        server.join(" ")
-                    );
-                }
+                    vec![format!(
+                        "faults only POSIX allows fired in this seed: {} (Linux itself does not do them; --faults linux leaves them out)",
+                        posix_only.join(", ")
+                    )]
+                });
                 let _ = writeln!(out, "{report}");
             }
         }
@@ -2144,21 +2151,10 @@ impl App {
             }
             Format::Text => {
                 let mut out = io::stdout().lock();
-                for bucket in &merged.buckets {
-                    let _ = writeln!(
-                        out,
-                        "{} {} seed(s), lowest {} ({}): {}",
-                        self.paint("FAIL", false),
-                        bucket.count,
-                        bucket.example.seed,
-                        bucket.example.semantics,
-                        bucket.example.message
-                    );
-                    let _ = writeln!(out, "  signature: {}", bucket.signature);
-                    if let Some(path) = &bucket.example.path {
-                        let _ = writeln!(out, "  reproduce: {} replay {path}", self.program);
-                    }
-                }
+                let _ =
+                    report::print_buckets(&mut out, &merged, &self.paint("FAIL", false), &|_| {
+                        Vec::new()
+                    });
                 let _ = writeln!(
                     out,
                     "{} seeds ({}) over shards {}, {} failed, {} distinct failure(s)",
@@ -2168,7 +2164,7 @@ impl App {
                     merged.failed_seeds,
                     merged.buckets.len()
                 );
-                let _ = writeln!(out, "{}", merged.reach);
+                let _ = report::print_reach(&mut out, &merged);
             }
         }
         Ok(i32::from(merged.failed_seeds > 0))
@@ -2363,6 +2359,9 @@ struct FileResult {
     failure: Option<String>,
     /// Its signature: the bucket a campaign files it under.
     signature: Option<String>,
+    /// The kind of check that failed the file, when it failed.
+    #[serde(skip)]
+    kind: &'static str,
     seconds: f64,
     #[serde(skip)]
     transcript: Option<String>,
@@ -2385,6 +2384,7 @@ impl FileResult {
             seed: None,
             failure: None,
             signature: None,
+            kind: "mismatch",
             seconds: 0.0,
             transcript: None,
             view: None,

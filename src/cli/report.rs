@@ -1,0 +1,200 @@
+//! The one report, printed: `fuzz`, `run` and `replay` fill a [`ReportFile`] and print it here,
+//! as text or as JSON, bucket by bucket in one shape.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::check::bucket;
+use crate::check::{BucketFile, ExampleFile, ReportFile, SCHEMA, kind_of};
+use crate::inject::RunReport;
+
+/// A report's buckets as text: what failed, how often, its signature, its transcript and the
+/// command that plays it again. `notes` adds lines of a command's own under a bucket.
+pub(super) fn print_buckets(
+    out: &mut dyn Write,
+    file: &ReportFile,
+    fail: &str,
+    notes: &dyn Fn(&BucketFile) -> Vec<String>,
+) -> io::Result<()> {
+    let n = file.buckets.len();
+    for (i, b) in file.buckets.iter().enumerate() {
+        let e = &b.example;
+        let mut lowest = format!("lowest {}", e.seed);
+        if let Some(fixture) = &e.fixture {
+            lowest = format!("{lowest} {fixture}");
+        }
+        if let Some(semantics) = &e.semantics {
+            lowest = format!("{lowest} ({semantics})");
+        }
+        // A replay has shown each file's failure in full as it went: its first line names it.
+        let message = if file.report == "replay" {
+            e.message.lines().next().unwrap_or_default()
+        } else {
+            &e.message
+        };
+        // A message that starts with its kind is not prefixed twice.
+        let message = if message.starts_with(&format!("{}:", b.kind)) {
+            message.to_string()
+        } else {
+            format!("{}: {message}", b.kind)
+        };
+        let runs = if e.fixture.is_some() && file.report == "replay" {
+            "file(s)"
+        } else {
+            "seed(s)"
+        };
+        writeln!(
+            out,
+            "{fail} {} of {n}: {} {runs}, {lowest}: {message}",
+            i + 1,
+            b.count
+        )?;
+        writeln!(out, "  signature: {}", b.signature)?;
+        for note in notes(b) {
+            writeln!(out, "  {note}")?;
+        }
+        if let Some(path) = &e.path {
+            writeln!(out, "  transcript: {path}")?;
+        }
+        if let Some(again) = &b.reproduce {
+            writeln!(out, "  reproduce: {again}")?;
+        }
+    }
+    Ok(())
+}
+
+/// What the generator reached, and what it never tried, below a report of generated runs.
+pub(super) fn print_reach(out: &mut dyn Write, file: &ReportFile) -> io::Result<()> {
+    if let Some(reach) = &file.reach {
+        writeln!(out, "{reach}")?;
+        let gaps = reach.never_tried();
+        if !gaps.is_empty() {
+            writeln!(out, "never tried: {}", gaps.join("; "))?;
+        }
+    }
+    Ok(())
+}
+
+/// A report with a command's own keys beside the shared ones, as JSON.
+pub(super) fn json_with<T: Serialize>(file: &ReportFile, extra: &T) -> String {
+    #[derive(Serialize)]
+    struct With<'a, T> {
+        #[serde(flatten)]
+        file: &'a ReportFile,
+        #[serde(flatten)]
+        extra: &'a T,
+    }
+    super::json(&With { file, extra })
+}
+
+/// `run`'s report in the shared shape; `again` gives each example's reproduce line.
+pub(super) fn of_run(
+    report: &RunReport,
+    paths: &[Option<String>],
+    again: &dyn Fn(u64) -> String,
+) -> ReportFile {
+    ReportFile {
+        schema: SCHEMA,
+        report: "run".to_string(),
+        target: format!("process `{}`", report.command),
+        service: report.clients.clone(),
+        shards: Vec::new(),
+        seeds_run: report.seeds_run,
+        failed_seeds: report.failed_seeds,
+        interrupted: report.interrupted,
+        buckets: report
+            .buckets
+            .iter()
+            .zip(paths)
+            .map(|(b, path)| BucketFile {
+                signature: b.signature.clone(),
+                kind: b.example.kind.name().to_string(),
+                count: b.count,
+                seeds: b.seeds.clone(),
+                example: ExampleFile {
+                    seed: b.example.seed,
+                    fixture: b.example.fixture.as_ref().map(|p| p.display().to_string()),
+                    kind: b.example.kind.name().to_string(),
+                    semantics: None,
+                    message: b.example.message.clone(),
+                    transcript: Some(b.example.transcript.clone()).filter(|t| !t.is_empty()),
+                    path: path.clone(),
+                    output: b.example.output.clone(),
+                },
+                reproduce: Some(again(b.example.seed)),
+            })
+            .collect(),
+        reach: None,
+    }
+}
+
+/// One failing fixture of a replay.
+pub(super) struct Failed<'a> {
+    /// The fixture.
+    pub(super) path: &'a str,
+    /// The seed it ran under.
+    pub(super) seed: u64,
+    /// The failure's kind, where one check named it.
+    pub(super) kind: &'a str,
+    /// The failure's signature, where the simulator gave one.
+    pub(super) signature: Option<&'a str>,
+    /// What failed.
+    pub(super) message: &'a str,
+}
+
+/// `replay`'s report in the shared shape: failing fixtures bucketed by signature, each
+/// reproduced by replaying that file with `again`.
+pub(super) fn of_replay(
+    target: &str,
+    service: &str,
+    runs: u64,
+    failed: &[Failed<'_>],
+    again: &dyn Fn(&str) -> String,
+) -> ReportFile {
+    let mut buckets: Vec<BucketFile> = Vec::new();
+    for f in failed {
+        let first = f.message.lines().next().unwrap_or_default();
+        let signature = f.signature.map_or_else(
+            || bucket::normalize(&format!("{}: {first}", f.kind)),
+            str::to_string,
+        );
+        match buckets.iter_mut().find(|b| b.signature == signature) {
+            Some(b) => {
+                b.count += 1;
+                if !b.seeds.contains(&f.seed) {
+                    b.seeds.push(f.seed);
+                }
+            }
+            None => buckets.push(BucketFile {
+                kind: kind_of(&signature).to_string(),
+                signature,
+                count: 1,
+                seeds: vec![f.seed],
+                example: ExampleFile {
+                    seed: f.seed,
+                    fixture: Some(f.path.to_string()),
+                    kind: f.kind.to_string(),
+                    semantics: None,
+                    message: f.message.to_string(),
+                    transcript: None,
+                    path: Some(f.path.to_string()),
+                    output: Vec::new(),
+                },
+                reproduce: Some(again(f.path)),
+            }),
+        }
+    }
+    ReportFile {
+        schema: SCHEMA,
+        report: "replay".to_string(),
+        target: target.to_string(),
+        service: service.to_string(),
+        shards: Vec::new(),
+        seeds_run: runs,
+        failed_seeds: failed.len() as u64,
+        interrupted: false,
+        buckets,
+        reach: None,
+    }
+}
