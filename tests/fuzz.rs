@@ -20,10 +20,7 @@ use muxsim::world::{Failure, Play};
 use proptest::prelude::*;
 
 fn seeds(default: u64) -> u64 {
-    std::env::var("MUXSIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
+    common::count_from_env("MUXSIM_SEEDS", default)
 }
 
 // ----- proptest scenarios ---------------------------------------------------------------------

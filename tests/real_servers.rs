@@ -172,7 +172,7 @@ const FAMILIES: &[(&str, &[&str])] = &[
 ];
 
 fn seeds() -> String {
-    std::env::var("MUXSIM_SERVER_SEEDS").unwrap_or_else(|_| "100".into())
+    common::count_from_env("MUXSIM_SERVER_SEEDS", 100).to_string()
 }
 
 /// Records the clients against the server, runs the recording under the default faults, and

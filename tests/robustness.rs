@@ -135,18 +135,19 @@ fn half_close_flushes_every_answer_then_closes() {
 // 5 -------------------------------------------------------------------------------------------
 
 fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/stat: {e}"));
     let after = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    // utime and stime are fields 14 and 15; after the ")" they are at 11 and 12.
-    fields
-        .get(11)
-        .and_then(|u| u.parse::<u64>().ok())
-        .unwrap_or(0)
-        + fields
-            .get(12)
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0)
+    // utime and stime are fields 14 and 15; after the ")" they are at 11 and 12. A probe that
+    // read nothing would let a spinning server pass.
+    let field = |i: usize| -> u64 {
+        fields
+            .get(i)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("/proc/{pid}/stat has no field {}: {stat}", i + 3))
+    };
+    field(11) + field(12)
 }
 
 #[test]

@@ -613,7 +613,7 @@ fn a_server_that_closes_on_eof_without_flushing_is_one_bucket_however_far_it_got
 
 /// Seeds for the twins below: a few by default, `MUXSIM_PEER_SEEDS=500` for the long check.
 fn peer_seeds() -> String {
-    std::env::var("MUXSIM_PEER_SEEDS").unwrap_or_else(|_| "12".to_string())
+    common::count_from_env("MUXSIM_PEER_SEEDS", 12).to_string()
 }
 
 /// The fixed twin passes every seed under every fault; the buggy twin is flagged.

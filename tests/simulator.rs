@@ -615,10 +615,7 @@ fn a_client_waiting_forever_is_reported_as_stalled() {
 // ----- determinism and exact replay -----------------------------------------------------------------
 
 fn seeds(default: u64) -> u64 {
-    std::env::var("MUXSIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
+    common::count_from_env("MUXSIM_SEEDS", default)
 }
 
 #[test]

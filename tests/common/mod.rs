@@ -315,6 +315,18 @@ pub fn proptest_config(
     }
 }
 
+/// How many seeds (or cases) a test tries: `default`, or the number in the environment
+/// variable `var` (`MUXSIM_SEEDS`, `MUXSIM_PEER_SEEDS`, ...) for a longer campaign. A value that
+/// is not a number is an error, not a silent default.
+pub fn count_from_env(var: &str, default: u64) -> u64 {
+    match std::env::var(var) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}={v:?}: expected a number of seeds")),
+        Err(_) => default,
+    }
+}
+
 /// A `muxsim serve` process on a free port, stopped with SIGTERM when dropped.
 pub struct Serve {
     pub child: std::process::Child,

@@ -12,10 +12,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn mutants() -> usize {
-    std::env::var("MUXSIM_MUTANTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(120)
+    common::count_from_env("MUXSIM_MUTANTS", 120) as usize
 }
 
 /// Pieces of the grammar, to splice into fixtures.

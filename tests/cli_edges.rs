@@ -1,6 +1,5 @@
-//! The command line under bad input: one test per defect of the audit (D1–D5, D8–D17), each
-//! asserting the exit code and the message. D6 (a printed run replays to its verdict) is in
-//! `tests/simulator.rs`, D7 (regressions out of `fixtures/`, bucketed) in `tests/cli.rs`.
+//! The command line at its edges: bad input, unreadable files, servers that refuse or die,
+//! numbers out of range. Each test asserts the exit code and the message a user reads.
 
 mod common;
 
@@ -30,7 +29,7 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn d1_load_fails_when_it_measured_nothing() {
+fn load_fails_when_it_measured_nothing() {
     // The echo service greets with `hello`, not the `hello\n` a lines server sends.
     let serve = Serve::start("echo");
     let (code, _, err) = run(muxsim().args([
@@ -60,7 +59,7 @@ fn d1_load_fails_when_it_measured_nothing() {
 }
 
 #[test]
-fn d2_a_fixture_whose_failure_needs_a_kernel_fault_is_inconclusive_over_tcp() {
+fn a_fixture_whose_failure_needs_a_kernel_fault_is_inconclusive_over_tcp() {
     // seed4-lifo expects the LIFO mismatch, which needs a short read only the server's
     // kernel can cause: against the fixed echo it is inconclusive (exit 3), never PASS.
     let serve = Serve::start("echo");
@@ -75,7 +74,7 @@ fn d2_a_fixture_whose_failure_needs_a_kernel_fault_is_inconclusive_over_tcp() {
 }
 
 #[test]
-fn d3_a_service_panic_on_real_sockets_is_a_fail_and_the_other_files_run() {
+fn a_service_panic_on_real_sockets_is_a_fail_and_the_other_files_run() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(common::root().join("fixtures/echo-disconnect-pending.txn"))
         .unwrap()
@@ -94,7 +93,7 @@ fn d3_a_service_panic_on_real_sockets_is_a_fail_and_the_other_files_run() {
 }
 
 #[test]
-fn d4_a_huge_duration_is_a_clear_error_not_a_panic() {
+fn a_huge_duration_is_a_clear_error_not_a_panic() {
     let huge = "18446744073709551615s";
     for args in [
         vec!["load", "127.0.0.1:9", "--duration", huge],
@@ -109,7 +108,7 @@ fn d4_a_huge_duration_is_a_clear_error_not_a_panic() {
 }
 
 #[test]
-fn d5_replay_refuses_what_is_not_a_regular_file() {
+fn replay_refuses_what_is_not_a_regular_file() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("p.txn");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
@@ -135,7 +134,7 @@ fn recording_address(line: &str) -> String {
 }
 
 #[test]
-fn d8_record_opens_its_output_up_front_and_streams_it() {
+fn record_opens_its_output_up_front_and_streams_it() {
     // A bad path fails at once, before any session is proxied.
     let (code, _, err) = run(muxsim().args([
         "record",
@@ -202,7 +201,7 @@ fn d8_record_opens_its_output_up_front_and_streams_it() {
 }
 
 #[test]
-fn d8_record_warns_when_the_upstream_refuses() {
+fn record_warns_when_the_upstream_refuses() {
     // A port nothing listens on: bind one, note it, free it.
     let closed = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -242,7 +241,7 @@ fn d8_record_warns_when_the_upstream_refuses() {
 }
 
 #[test]
-fn d9_the_directory_walk_survives_symlink_loops() {
+fn the_directory_walk_survives_symlink_loops() {
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("loop/sub");
     std::fs::create_dir_all(&sub).unwrap();
@@ -259,7 +258,7 @@ fn d9_the_directory_walk_survives_symlink_loops() {
 }
 
 #[test]
-fn d10_the_diff_groups_runs_and_is_capped() {
+fn the_diff_groups_runs_and_is_capped() {
     let dir = tempfile::tempdir().unwrap();
     let small = write(
         dir.path(),
@@ -296,7 +295,7 @@ fn d10_the_diff_groups_runs_and_is_capped() {
 }
 
 #[test]
-fn d11_nonsensical_numbers_are_refused_at_parse_time() {
+fn nonsensical_numbers_are_refused_at_parse_time() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = common::root().join("fixtures/echo.txn");
     let fixture = fixture.to_str().unwrap();
@@ -392,7 +391,7 @@ fn d11_nonsensical_numbers_are_refused_at_parse_time() {
 }
 
 #[test]
-fn d12_errors_point_at_the_line_at_fault() {
+fn errors_point_at_the_line_at_fault() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (
@@ -428,7 +427,7 @@ fn d12_errors_point_at_the_line_at_fault() {
 }
 
 #[test]
-fn d13_one_bad_file_does_not_hide_the_others() {
+fn one_bad_file_does_not_hide_the_others() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         common::root().join("fixtures/echo.txn"),
@@ -462,7 +461,7 @@ fn d13_one_bad_file_does_not_hide_the_others() {
 }
 
 #[test]
-fn d14_a_fault_that_never_fires_is_a_warning_or_under_strict_a_failure() {
+fn a_fault_that_never_fires_is_a_warning_or_under_strict_a_failure() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
         dir.path(),
@@ -485,7 +484,7 @@ fn d14_a_fault_that_never_fires_is_a_warning_or_under_strict_a_failure() {
 }
 
 #[test]
-fn d15_chaos_refuses_a_closed_port_and_stops_when_the_server_dies() {
+fn chaos_refuses_a_closed_port_and_stops_when_the_server_dies() {
     let closed = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -529,7 +528,7 @@ fn d15_chaos_refuses_a_closed_port_and_stops_when_the_server_dies() {
 }
 
 #[test]
-fn d16_the_docs_list_every_limit_and_the_simulator_s_defaults() {
+fn the_docs_list_every_limit_and_the_simulator_s_defaults() {
     let doc = std::fs::read_to_string(common::root().join("docs/transcript.md")).unwrap();
     let commas = |n: u64| {
         let digits = n.to_string();
@@ -582,7 +581,7 @@ fn d16_the_docs_list_every_limit_and_the_simulator_s_defaults() {
 }
 
 #[test]
-fn d17_every_option_has_a_description_and_durations_read_as_people_write_them() {
+fn every_option_has_a_description_and_durations_read_as_people_write_them() {
     let (_, top, _) = run(muxsim().arg("--help"));
     let commands: Vec<String> = top
         .lines()
@@ -672,7 +671,7 @@ fn visit(addr: &str) {
 }
 
 #[test]
-fn d17_serve_logs_readable_times_and_quiet_silences_it() {
+fn serve_logs_readable_times_and_quiet_silences_it() {
     let (child, addr, stderr) = serve_with(&[]);
     visit(&addr);
     let mut lines = std::io::BufRead::lines(stderr);
