@@ -19,27 +19,27 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`time`], [`text`] | the clock every layer shares; quoting bytes and printing durations |
 //! | [`core`] | protocol state per connection; inputs `handle_*(now, ..)`, outputs `poll_*()`; the built-in services |
-//! | [`backend`] | readiness and socket I/O: the contract, [`backend::mio`], [`backend::level`], and the simulated backend |
+//! | [`backend`] | readiness and socket I/O: the contract, [`MioBackend`] (epoll), [`LevelBackend`] (`poll(2)`, `select(2)`), and the simulated backend |
 //! | [`driver`] | the one event loop: accept, drain, buffer, backpressure, close, limits |
-//! | [`semantics`], [`fault`], [`script`] | the simulation's vocabulary: readiness semantics, faults as data, client steps |
-//! | [`world`] | simulated clients running scripts, the seeded scheduler, the virtual clock, the checks |
-//! | [`transcript`] | the text format of fixtures, recorded runs and snapshots |
+//! | [`world`] | the simulation: its vocabulary (readiness [`Semantics`], faults as data, client [`Script`]s, the clock's [`Instant`]), simulated clients, the seeded scheduler, the checks |
+//! | [`transcript`] | the text format of fixtures, recorded runs and snapshots; quoting bytes and durations |
 //! | [`service`] | service descriptors, the registry, protocol descriptions, oracles |
 //! | [`scenario`] | a transcript turned into a world and judged; a run turned into a transcript |
-//! | [`check`] | fuzz campaigns, failure buckets, shrinking |
-//! | [`testing`] | helpers for `cargo test`: fixture directories, snapshots |
-//! | [`tcp`] and the real-network tools | `serve`, `client`, replay over TCP, record, chaos, load |
-//! | [`live`] | clients over real sockets, all at once, as the simulator runs them |
-//! | [`inject`] | `muxsim run`: an unmodified server with faults injected into its own socket calls (the interposition library is the `preload/` crate) |
-//! | [`cli`] | the `muxsim` command line, with no logic of its own |
+//! | [`check`] | campaigns: generation, failure buckets, shrinking, the one report `fuzz`, `run` and `replay` print |
+//! | [`testing`] | helpers for `cargo test`: fixture directories, snapshots, a service on real sockets, replay over TCP |
+//! | [`cli`] | the `muxsim` command line: parses, calls the library, prints |
+//!
+//! Inside the crate, below the command line: the real-socket tools (`serve`, `client`, replay
+//! over TCP, `record`, `chaos`, `load`), the concurrent real clients, a run's timeline page,
+//! trace and diagram, and `muxsim run`'s injection into an unmodified server (the
+//! interposition library is the `preload/` crate).
 //!
 //! # The run loop
 //!
 //! ```no_run
 //! use muxsim::{Config, Driver, MioBackend};
-//! use muxsim::core::echo::Echo;
+//! use muxsim::core::Echo;
 //!
 //! let backend = MioBackend::bind("127.0.0.1:0".parse().unwrap()).unwrap();
 //! let mut driver = Driver::new(backend, Echo::default(), Config::default());
@@ -63,24 +63,34 @@ pub mod check;
 pub mod cli;
 pub mod core;
 pub mod driver;
-pub mod fault;
 pub(crate) mod heap;
-pub mod inject;
-pub mod live;
+pub(crate) mod inject;
+pub(crate) mod live;
 pub(crate) mod load;
 pub(crate) mod record;
 pub(crate) mod rng;
 pub mod scenario;
-pub mod script;
-pub mod semantics;
 pub mod service;
-pub mod tcp;
 pub mod testing;
-pub mod text;
-pub mod time;
 pub mod transcript;
 pub(crate) mod view;
 pub mod world;
+
+// The simulation's vocabulary and the real-socket tools, documented where a user meets them
+// (`world`, `transcript`, `testing`, the crate root); their own paths stay for code written
+// against them.
+#[doc(hidden)]
+pub mod fault;
+#[doc(hidden)]
+pub mod script;
+#[doc(hidden)]
+pub mod semantics;
+#[doc(hidden)]
+pub mod tcp;
+#[doc(hidden)]
+pub mod text;
+#[doc(hidden)]
+pub mod time;
 
 #[doc(hidden)]
 pub mod __private {

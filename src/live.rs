@@ -161,6 +161,7 @@ impl Clock {
 /// Runs `play` against the server at `addr`. Faults in the scripts that a client can cause
 /// (`delay`, `client-close`, `client-reset`, `client-shutdown`) are applied where they stand;
 /// the server-side ones are the server's business and are passed over.
+#[cfg(test)]
 pub fn run_play(
     play: &Play,
     addr: SocketAddr,
@@ -170,7 +171,7 @@ pub fn run_play(
     run_play_then(play, addr, options, settled, &mut || {})
 }
 
-/// [`run_play`], calling `ending` once the run is over but before the clients' sockets
+/// Runs `play` against the server at `addr` as `run_play` does, calling `ending` once the run is over but before the clients' sockets
 /// close: a server blocked on one of them is still blocked then.
 pub fn run_play_then(
     play: &Play,

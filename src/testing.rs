@@ -25,6 +25,11 @@ use crate::text::side_by_side;
 use crate::transcript::{FileError, Transcript, find, load};
 use crate::world::{Failure, Verdict};
 
+pub use crate::tcp::{
+    LineEnding, RealBackend, ServerError, ServerHandle, TcpFailure, TcpFailureKind, TcpOutcome,
+    TcpReplay, TcpReplayOptions, WakeFn, client, replay_tcp, replay_tcp_watched, serve, serve_on,
+};
+
 /// The replay of one fixture file.
 #[derive(Debug)]
 #[non_exhaustive]

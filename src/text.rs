@@ -197,7 +197,7 @@ pub fn side_by_side(expected: &[u8], received: &[u8]) -> String {
     )
 }
 
-/// An inline diff of two texts, runs of equal tags grouped, cut at [`DIFF_LIMIT`]
+/// An inline diff of two texts, runs of equal tags grouped, cut at `DIFF_LIMIT`
 /// characters.
 pub fn inline_diff(expected: &str, received: &str) -> String {
     let diff = similar::TextDiff::from_chars(expected, received);

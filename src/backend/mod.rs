@@ -1,8 +1,8 @@
-//! The seam between the driver and the sockets: one trait, [`Backend`], with a real
-//! implementation over mio ([`mio`]) and a simulated one ([`sim`]).
+//! The seam between the driver and the sockets: one trait, [`Backend`], with real
+//! implementations and a simulated one.
 //!
-//! Real backends: [`mio`] (epoll, edge-triggered) and [`level`] (`poll(2)` and `select(2)`,
-//! level-triggered).
+//! Real backends: [`MioBackend`] (epoll, edge-triggered) and [`LevelBackend`] (`poll(2)` and
+//! `select(2)`, level-triggered).
 //!
 //! A backend owns the listening socket and the readiness selector; the driver owns the
 //! accepted streams and hands them back for every call. A backend holds no protocol logic and
@@ -34,9 +34,14 @@
 
 pub(crate) mod faults;
 pub(crate) mod faulty;
+#[doc(hidden)]
 pub mod level;
+#[doc(hidden)]
 pub mod mio;
 pub(crate) mod sim;
+
+pub use level::{LevelBackend, Mechanism, Wake};
+pub use mio::MioBackend;
 
 use std::fmt;
 use std::io;

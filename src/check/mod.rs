@@ -27,6 +27,7 @@
 //! give: a proptest `Strategy` that yields plays plugs in with one line,
 //! `prop_assert!(campaign.check_play(seed, play).is_none())`. See `docs/testing-your-service.md`.
 
+#[doc(hidden)]
 pub mod bucket;
 #[cfg(test)]
 mod defects;
@@ -39,6 +40,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub use bucket::{normalize, signature};
 pub use generate::Reach;
 pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, SCHEMA, kind_of, merge};
 pub(crate) use shrink::to_transcript;

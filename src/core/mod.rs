@@ -35,12 +35,25 @@
 //! A panic inside a service is a bug in that service. The simulator catches it and reports it
 //! as the verdict of the run; the real server stops, as any server would.
 
+#[doc(hidden)]
 pub mod ack;
+#[doc(hidden)]
 pub mod echo;
+#[doc(hidden)]
 pub mod greet;
+#[doc(hidden)]
 pub mod lines;
+#[doc(hidden)]
 pub mod seed4;
+#[doc(hidden)]
 pub mod sink;
+
+pub use ack::Ack;
+pub use echo::Echo;
+pub use greet::Greet;
+pub use lines::Lines;
+pub use seed4::Seed4Literal;
+pub use sink::Sink;
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -23,8 +23,11 @@
 //! [`crate::cli::run`]: every subcommand then knows its services.
 
 mod builtin;
+#[doc(hidden)]
 pub mod model;
+#[doc(hidden)]
 pub mod oracle;
+#[doc(hidden)]
 pub mod protocol;
 
 use std::collections::BTreeMap;
@@ -36,8 +39,11 @@ use crate::core::Service;
 use crate::world::{ClientReport, Limit};
 
 pub use model::{Deliveries, Model, ModelOracle};
-pub use oracle::{Context, Oracle, Reply, RequestResponse, RunView};
-pub use protocol::{Deadline, DeadlineKind, Framing, Protocol};
+pub use oracle::{
+    AckModel, Context, EchoModel, Greeting, Oracle, Reply, RequestResponse, RunView, lines_model,
+    prefix_check, was_idle_for,
+};
+pub use protocol::{DEFAULT_ALPHABET, Deadline, DeadlineKind, Framing, Next, Protocol};
 
 /// A limit a service declares: set with `limit NAME VALUE` in transcripts and
 /// `--limit NAME=VALUE` on the command line.

@@ -26,6 +26,11 @@ pub use files::{FileError, find, load, load_from};
 pub use parse::{MAX_SIZE, ParseError, parse};
 pub use render::render_item;
 
+pub use crate::text::{
+    DurationError, format_duration, human_duration, inline_diff, parse_duration, quote,
+    quote_short, shorten, side_by_side,
+};
+
 use crate::fault::{FaultFamilies, FaultSpec};
 use crate::script::Step;
 use crate::semantics::Semantics;

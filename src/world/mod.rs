@@ -35,6 +35,7 @@
 
 mod client;
 mod heap;
+#[doc(hidden)]
 pub mod limits;
 mod report;
 mod verdict;
@@ -49,10 +50,7 @@ use crate::backend::Token;
 use crate::backend::sim::{ClientRead, Net, NetEvent, PipeId, Runaway, SimBackend};
 use crate::core::Service;
 use crate::driver::{self, Driver, Seen, Stats};
-use crate::fault::{Family, FaultFamilies, FaultPlan, FaultSpec, Op};
 use crate::rng::{SimRng, Stream};
-use crate::script::{ClientId, Entry, Expectation, Script, Step};
-use crate::time::Instant;
 
 use client::{Client, Slot};
 pub(crate) use heap::run_watching_heap;
@@ -62,7 +60,17 @@ pub use report::{
 pub use verdict::{Failure, Verdict};
 
 pub use crate::backend::sim::{NetStats, SimConfig};
-pub use limits::Limit;
+pub use limits::{LIMITS, Limit, Scope};
+
+pub use crate::fault::{
+    Arg, Family, FaultFamilies, FaultKind, FaultPlan, FaultSpec, MAX_DRAWN_DELAY, Op,
+};
+pub use crate::script::{
+    ClientId, Entry, Expectation, LinePattern, MatchError, Matcher, Script, Step, StepArg,
+    StepKind, StepValue, client_name,
+};
+pub use crate::semantics::{FD_SETSIZE, Semantics};
+pub use crate::time::Instant;
 
 /// Everything that decides a run besides the service and the scripts.
 #[derive(Clone, Debug)]

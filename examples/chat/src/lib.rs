@@ -378,7 +378,7 @@ impl Service for Chat {
 
 /// A client's session, as the generator plays it: a name first, then mostly messages, now
 /// and then a change of room, a new name or `QUIT`.
-fn session(next: &mut muxsim::service::protocol::Next<'_>) -> Vec<u8> {
+fn session(next: &mut muxsim::service::Next<'_>) -> Vec<u8> {
     let me = next.client();
     if !next.has_sent(b"NICK ") {
         return format!("NICK u{me}").into_bytes();
@@ -400,7 +400,7 @@ fn session(next: &mut muxsim::service::protocol::Next<'_>) -> Vec<u8> {
 }
 
 /// The protocol muxsim generates clients from: lines ending in `\n` or `\r\n`, sessions as
-/// [`session`] plays them, lines up to and over `max-line`, idles as long as `idle-ms`.
+/// the session function below plays them, lines up to and over `max-line`, idles as long as `idle-ms`.
 pub fn protocol(max_line: usize, idle: Option<Duration>) -> Protocol {
     let mut protocol = Protocol::lines()
         .greeting(GREETING)
