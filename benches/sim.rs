@@ -31,8 +31,8 @@ fn main() {
         let (mut steps, mut events) = (0u64, 0u64);
         for scenario in scenarios {
             let run = scenario.into_run();
-            steps += run.steps;
-            events += run.net_stats.events;
+            steps += run.steps();
+            events += run.net_stats().events();
         }
         let secs = started.elapsed().as_secs_f64();
         println!(
@@ -94,7 +94,7 @@ fn main() {
     let started = Instant::now();
     let mut failures = 0;
     for t in &transcripts {
-        if replay_tcp(t, server.addr(), &options).failure.is_some() {
+        if replay_tcp(t, server.addr(), &options).failure().is_some() {
             failures += 1;
         }
     }

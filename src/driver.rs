@@ -153,45 +153,135 @@ impl Default for Config {
 #[non_exhaustive]
 pub struct Stats {
     /// Polls of the backend.
-    pub polls: u64,
+    pub(crate) polls: u64,
     /// Connections admitted and shown to the service.
-    pub accepted: u64,
+    pub(crate) accepted: u64,
     /// Connections turned away by the connection limit.
-    pub refused: u64,
+    pub(crate) refused: u64,
     /// Connections closed, for any reason.
-    pub closed: u64,
+    pub(crate) closed: u64,
     /// Connections closed by a reset or an I/O error.
-    pub resets: u64,
+    pub(crate) resets: u64,
     /// Read calls made.
-    pub reads: u64,
+    pub(crate) reads: u64,
     /// Write calls made.
-    pub writes: u64,
+    pub(crate) writes: u64,
     /// Bytes read.
-    pub bytes_read: u64,
+    pub(crate) bytes_read: u64,
     /// Bytes written.
-    pub bytes_written: u64,
+    pub(crate) bytes_written: u64,
     /// Times accepting stopped because descriptors ran out.
-    pub accept_backoffs: u64,
+    pub(crate) accept_backoffs: u64,
     /// Registrations the backend refused (for example a descriptor past `select`'s limit).
-    pub register_failures: u64,
+    pub(crate) register_failures: u64,
     /// Outputs that named a connection that was already gone, or that the service had
     /// already asked to close: a bug in the service.
-    pub sends_to_closed: u64,
+    pub(crate) sends_to_closed: u64,
     /// Events for tokens the driver no longer knows (stale or spurious).
-    pub stale_events: u64,
+    pub(crate) stale_events: u64,
     /// Connections cut by a limit (output hard limit, idle timeout).
-    pub limited: u64,
+    pub(crate) limited: u64,
+}
+
+impl Stats {
+    /// Polls of the backend.
+    pub fn polls(&self) -> u64 {
+        self.polls
+    }
+
+    /// Connections admitted and shown to the service.
+    pub fn accepted(&self) -> u64 {
+        self.accepted
+    }
+
+    /// Connections turned away by the connection limit.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// Connections closed, for any reason.
+    pub fn closed(&self) -> u64 {
+        self.closed
+    }
+
+    /// Connections closed by a reset or an I/O error.
+    pub fn resets(&self) -> u64 {
+        self.resets
+    }
+
+    /// Read calls made.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
+    /// Write calls made.
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
+    /// Bytes read.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Bytes written.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written
+    }
+
+    /// Times accepting stopped because descriptors ran out.
+    pub fn accept_backoffs(&self) -> u64 {
+        self.accept_backoffs
+    }
+
+    /// Registrations the backend refused (for example a descriptor past `select`'s limit).
+    pub fn register_failures(&self) -> u64 {
+        self.register_failures
+    }
+
+    /// Outputs that named a connection that was already gone, or that the service had
+    /// already asked to close: a bug in the service.
+    pub fn sends_to_closed(&self) -> u64 {
+        self.sends_to_closed
+    }
+
+    /// Events for tokens the driver no longer knows (stale or spurious).
+    pub fn stale_events(&self) -> u64 {
+        self.stale_events
+    }
+
+    /// Connections cut by a limit (output hard limit, idle timeout).
+    pub fn limited(&self) -> u64 {
+        self.limited
+    }
 }
 
 /// One line of the driver's log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
     /// When it happened.
-    pub at: Instant,
+    pub(crate) at: Instant,
     /// The connection it is about, if any.
-    pub conn: Option<ConnId>,
+    pub(crate) conn: Option<ConnId>,
     /// What happened.
-    pub text: String,
+    pub(crate) text: String,
+}
+
+impl LogLine {
+    /// When it happened.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// The connection it is about, if any.
+    pub fn conn(&self) -> Option<ConnId> {
+        self.conn
+    }
+
+    /// What happened.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
 }
 
 impl fmt::Display for LogLine {

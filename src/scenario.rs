@@ -33,13 +33,35 @@ use crate::world::{
 #[error("{line}:{column}: {message}")]
 pub struct ScenarioError {
     /// 1-based line (1 when the problem is the whole file).
-    pub line: usize,
+    pub(crate) line: usize,
     /// 1-based column.
-    pub column: usize,
+    pub(crate) column: usize,
     /// What kind of problem.
-    pub kind: ScenarioErrorKind,
+    pub(crate) kind: ScenarioErrorKind,
     /// What is wrong, for people.
-    pub message: String,
+    pub(crate) message: String,
+}
+
+impl ScenarioError {
+    /// 1-based line (1 when the problem is the whole file).
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// 1-based column.
+    pub fn column(&self) -> usize {
+        self.column
+    }
+
+    /// What kind of problem.
+    pub fn kind(&self) -> ScenarioErrorKind {
+        self.kind
+    }
+
+    /// What is wrong, for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 /// The kinds of [`ScenarioError`].
@@ -720,13 +742,35 @@ pub(crate) fn unfired_of(
 #[non_exhaustive]
 pub struct Replay {
     /// The scenario the transcript describes.
-    pub scenario: Scenario,
+    pub(crate) scenario: Scenario,
     /// The run.
-    pub run: Run,
+    pub(crate) run: Run,
     /// Its verdict, the oracle included when `oracle on`.
-    pub verdict: Verdict,
+    pub(crate) verdict: Verdict,
     /// Whether that is what the transcript expects.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
+}
+
+impl Replay {
+    /// The scenario the transcript describes.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// The run.
+    pub fn run(&self) -> &Run {
+        &self.run
+    }
+
+    /// Its verdict, the oracle included when `oracle on`.
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+
+    /// Whether that is what the transcript expects.
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
 }
 
 impl Replay {

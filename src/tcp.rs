@@ -580,17 +580,49 @@ impl TcpFailureKind {
 #[non_exhaustive]
 pub struct TcpFailure {
     /// The transcript line.
-    pub line: usize,
+    pub(crate) line: usize,
     /// The client.
-    pub client: String,
+    pub(crate) client: String,
     /// What kind of failure.
-    pub kind: TcpFailureKind,
+    pub(crate) kind: TcpFailureKind,
     /// What went wrong.
-    pub message: String,
+    pub(crate) message: String,
     /// Expected and received bytes, for a side-by-side view.
-    pub expected: Option<Vec<u8>>,
+    pub(crate) expected: Option<Vec<u8>>,
     /// See `expected`.
-    pub received: Option<Vec<u8>>,
+    pub(crate) received: Option<Vec<u8>>,
+}
+
+impl TcpFailure {
+    /// The transcript line.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The client.
+    pub fn client(&self) -> &str {
+        &self.client
+    }
+
+    /// What kind of failure.
+    pub fn kind(&self) -> TcpFailureKind {
+        self.kind
+    }
+
+    /// What went wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Expected and received bytes, for a side-by-side view.
+    pub fn expected(&self) -> Option<&[u8]> {
+        self.expected.as_deref()
+    }
+
+    /// See `expected`.
+    pub fn received(&self) -> Option<&[u8]> {
+        self.received.as_deref()
+    }
 }
 
 /// The result of replaying a transcript over real TCP.
@@ -598,16 +630,44 @@ pub struct TcpFailure {
 #[non_exhaustive]
 pub struct TcpReplay {
     /// The first failure, with its transcript line.
-    pub failure: Option<TcpFailure>,
+    pub(crate) failure: Option<TcpFailure>,
     /// Faults only the server's kernel could cause, by line, with what they are.
-    pub skipped_faults: Vec<(usize, FaultSpec)>,
+    pub(crate) skipped_faults: Vec<(usize, FaultSpec)>,
     /// Other things that could not be done as written (waits cut short).
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// Per client, what it did and saw (times since the replay began).
-    pub clients: Vec<ClientReport>,
+    pub(crate) clients: Vec<ClientReport>,
     /// While the clients waited (`wait` steps): the server's CPU time and the time waited,
     /// when the server's CPU clock could be read.
-    pub idle_cpu: Option<(Duration, Duration)>,
+    pub(crate) idle_cpu: Option<(Duration, Duration)>,
+}
+
+impl TcpReplay {
+    /// The first failure, with its transcript line.
+    pub fn failure(&self) -> Option<&TcpFailure> {
+        self.failure.as_ref()
+    }
+
+    /// Faults only the server's kernel could cause, by line, with what they are.
+    pub fn skipped_faults(&self) -> &[(usize, FaultSpec)] {
+        &self.skipped_faults
+    }
+
+    /// Other things that could not be done as written (waits cut short).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Per client, what it did and saw (times since the replay began).
+    pub fn clients(&self) -> &[ClientReport] {
+        &self.clients
+    }
+
+    /// While the clients waited (`wait` steps): the server's CPU time and the time waited,
+    /// when the server's CPU clock could be read.
+    pub fn idle_cpu(&self) -> Option<(Duration, Duration)> {
+        self.idle_cpu
+    }
 }
 
 /// A server that used at least half of the clients' waiting time as CPU, over at least

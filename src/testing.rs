@@ -35,9 +35,21 @@ pub use crate::tcp::{
 #[non_exhaustive]
 pub struct FixtureResult {
     /// The file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Its replay, or why it could not be read.
-    pub result: Result<Replay, String>,
+    pub(crate) result: Result<Replay, String>,
+}
+
+impl FixtureResult {
+    /// The file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Its replay, or why it could not be read.
+    pub fn result(&self) -> &Result<Replay, String> {
+        &self.result
+    }
 }
 
 impl FixtureResult {

@@ -156,9 +156,9 @@ fn the_simulator_refuses_descriptors_where_real_select_does() {
     s.config.sim.detail = true;
     let run = s.run();
     let sim_refused: Vec<i32> = run
-        .trace
+        .trace()
         .iter()
-        .filter_map(|e| match &e.kind {
+        .filter_map(|e| match &e.kind() {
             muxsim::world::TraceKind::Log(line) => line
                 .split("cannot watch descriptor ")
                 .nth(1)

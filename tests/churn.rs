@@ -33,10 +33,10 @@ fn ten_thousand_connect_close_cycles_leave_no_descriptor_behind() {
         let c = connect(addr);
         drop(c);
         if round % 100 == 99 {
-            assert!(drive(&mut driver, WAIT, |d| d.stats().closed > round));
+            assert!(drive(&mut driver, WAIT, |d| d.stats().closed() > round));
         }
     }
-    assert!(drive(&mut driver, WAIT, |d| d.stats().closed >= 10_001
+    assert!(drive(&mut driver, WAIT, |d| d.stats().closed() >= 10_001
         && d.live_connections() == 0));
     assert_eq!(open_fds(), before, "descriptors leaked");
 }

@@ -545,22 +545,22 @@ fn the_docs_list_every_limit_and_the_simulator_s_defaults() {
     for limit in muxsim::world::limits::LIMITS {
         let row = doc
             .lines()
-            .find(|l| l.starts_with(&format!("| `{}` |", limit.name)))
-            .unwrap_or_else(|| panic!("{} missing from the limits table", limit.name));
+            .find(|l| l.starts_with(&format!("| `{}` |", limit.name())))
+            .unwrap_or_else(|| panic!("{} missing from the limits table", limit.name()));
         let default = row.rsplit('|').nth(1).unwrap().trim();
         assert!(
             default.starts_with(&commas(limit.value(&sim))),
             "{}: the docs say {default}, the code {}",
-            limit.name,
+            limit.name(),
             limit.value(&sim)
         );
     }
     for service in muxsim::Registry::builtin().iter() {
         for option in service.options() {
             assert!(
-                doc.contains(&format!("`{}`", option.name)),
+                doc.contains(&format!("`{}`", option.name())),
                 "{} of {} missing",
-                option.name,
+                option.name(),
                 service.name()
             );
         }

@@ -45,7 +45,7 @@ fn every_fixture_passes_on_every_semantics_and_many_seeds() {
                     s.outcome(&run),
                     Outcome::AsExpected,
                     "{name} on {semantics} seed {seed}: {}",
-                    run.verdict
+                    run.verdict()
                 );
             }
         }
@@ -101,7 +101,7 @@ fn the_simulator_and_real_sockets_give_every_client_the_same_bytes() {
 fn expected_len(t: &Transcript, name: &str) -> usize {
     t.lines
         .iter()
-        .filter_map(|l| match &l.item {
+        .filter_map(|l| match &l.item() {
             Item::Step { client, step } if client == name => match step {
                 Step::Recv(bytes) => Some(bytes.len()),
                 Step::RecvLen(n) => Some(*n as usize),
@@ -121,9 +121,9 @@ fn differential(kind: RealBackend, semantics: Semantics, options: &TcpReplayOpti
         modelled.config.sim.semantics = semantics;
         let sim = modelled.run();
         assert!(
-            sim.verdict.is_pass(),
+            sim.verdict().is_pass(),
             "{name} on {semantics}: {}",
-            sim.verdict
+            sim.verdict()
         );
         let mut config = scenario.config.driver.clone();
         config.linger = Duration::from_millis(500);
@@ -132,16 +132,16 @@ fn differential(kind: RealBackend, semantics: Semantics, options: &TcpReplayOpti
         let real = replay_tcp(&t, server.addr(), options);
         server.stop().unwrap();
         assert!(
-            real.failure.is_none(),
+            real.failure().is_none(),
             "{name} on {kind:?}: {:?}",
-            real.failure
+            real.failure()
         );
         assert_eq!(
-            real.clients.len(),
-            sim.clients.len(),
+            real.clients().len(),
+            sim.clients().len(),
             "{name}: the same clients on both sides"
         );
-        for client in &real.clients {
+        for client in real.clients() {
             let simulated = &sim.client(&client.name).unwrap().received;
             // The whole stream the script expects, the same on both sides: a client that got
             // nothing on one side must not pass for having a common (empty) prefix.

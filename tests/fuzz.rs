@@ -196,7 +196,7 @@ fn shards_cover_exactly_the_seeds_of_the_whole() {
 fn body_lines(t: &transcript::Transcript) -> usize {
     t.lines
         .iter()
-        .filter(|l| matches!(l.item, Item::Step { .. } | Item::Fault(_)))
+        .filter(|l| matches!(l.item(), Item::Step { .. } | Item::Fault(_)))
         .count()
 }
 
@@ -216,7 +216,7 @@ fn find(campaign: Campaign, limit: u64, found: impl Fn(&Found) -> bool) -> Found
 /// The minimal transcript reproduces the failure when replayed.
 #[track_caller]
 fn assert_reproduces(found: &Found, kind: &str) {
-    let t = found.minimal.as_ref().expect("shrunk");
+    let t = found.minimal().expect("shrunk");
     let text = t.to_string();
     let parsed = transcript::parse(&text).unwrap();
     let scenario = Scenario::from_transcript(&parsed, &Registry::builtin()).unwrap();
@@ -244,7 +244,7 @@ fn fuzz_finds_seed4_answering_newest_first() {
     let found = find(
         campaign,
         300,
-        |f| matches!(&f.failure, Failure::Oracle { detail, .. } if detail.contains("out of order")),
+        |f| matches!(f.failure(), Failure::Oracle { detail, .. } if detail.contains("out of order")),
     );
     assert_reproduces(&found, "oracle");
 }
@@ -253,13 +253,13 @@ fn fuzz_finds_seed4_answering_newest_first() {
 fn fuzz_finds_seed4_crashing_when_a_client_closes_with_an_answer_pending() {
     let campaign = seed4().faults(FaultFamilies::NONE.with(Family::Close));
     let found = find(campaign, 300, |f| {
-        matches!(f.failure, Failure::Panic { .. })
+        matches!(f.failure(), Failure::Panic { .. })
     });
     assert_reproduces(&found, "panic");
-    let t = found.minimal.unwrap();
+    let t = found.minimal().unwrap();
     assert!(
         t.lines.iter().any(|l| matches!(
-            &l.item,
+            &l.item(),
             Item::Step {
                 step: Step::Close | Step::Shutdown,
                 ..
@@ -273,8 +273,8 @@ fn fuzz_finds_seed4_crashing_when_a_client_closes_with_an_answer_pending() {
 fn fuzz_finds_one_clients_reset_taking_seed4_down() {
     let campaign = seed4().faults(FaultFamilies::NONE.with(Family::Reset));
     let found = find(campaign, 300, |f| {
-        let Some(t) = &f.minimal else { return false };
-        matches!(f.failure, Failure::Panic { .. }) && t.to_string().contains("reset")
+        let Some(t) = &f.minimal() else { return false };
+        matches!(f.failure(), Failure::Panic { .. }) && t.to_string().contains("reset")
     });
     assert_reproduces(&found, "panic");
 }
@@ -304,12 +304,12 @@ fn fuzz_finds_seed4_treating_each_chunk_as_a_message() {
     let found = find(
         campaign,
         300,
-        |f| matches!(&f.failure, Failure::Oracle { detail, .. } if detail.contains("framed differently")),
+        |f| matches!(f.failure(), Failure::Oracle { detail, .. } if detail.contains("framed differently")),
     );
     // The shrunk case: a message split into several answers (by a short read, or by the
     // seed's recv(1024)).
-    let t = found.minimal.expect("shrunk");
-    assert!(body_lines(&t) <= 12, "{t}");
+    let t = found.minimal().expect("shrunk");
+    assert!(body_lines(t) <= 12, "{t}");
     assert!(t.to_string().contains("framed differently"), "{t}");
 }
 
@@ -331,9 +331,9 @@ fn the_fixed_echo_survives_what_breaks_seed4() {
 fn a_regression_transcript_replays_from_the_command_line_format() {
     let campaign = seed4().faults(FaultFamilies::NONE.with(Family::Close));
     let found = find(campaign, 300, |f| {
-        matches!(f.failure, Failure::Panic { .. })
+        matches!(f.failure(), Failure::Panic { .. })
     });
-    let text = found.minimal.unwrap().to_string();
+    let text = found.minimal().unwrap().to_string();
     assert!(text.contains("service seed4-literal\n"));
     assert!(text.contains("oracle on\n"));
     // Any client step in it is one a person can read and run again.

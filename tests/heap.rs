@@ -96,9 +96,9 @@ a close\nb close\nc close\n";
 
 fn heap_leak(report: &muxsim::Report) -> Option<&Failure> {
     report
-        .buckets
+        .buckets()
         .iter()
-        .map(|b| &b.example.failure)
+        .map(|b| b.example().failure())
         .find(|f| f.kind() == "heap-leak")
 }
 
@@ -107,7 +107,7 @@ fn a_second_map_never_cleaned_is_caught_though_tracked_connections_is_right() {
     let t = transcript::parse(THREE_CLIENTS).unwrap();
     let leaky = Scenario::from_transcript_with(&t, &descriptor(Books::SecondMap)).unwrap();
     let run = leaky.run();
-    let failure = run.verdict.failure().expect("the names map leaks");
+    let failure = run.verdict().failure().expect("the names map leaks");
     assert_eq!(failure.kind(), "heap-leak", "{failure}");
     let text = failure.to_string();
     // The report names the call that allocated what stayed, and the client it was for.
@@ -123,7 +123,7 @@ fn a_second_map_never_cleaned_is_caught_though_tracked_connections_is_right() {
     // The same play against the service that cleans up: its maps keep their capacity and it
     // keeps a line from a gone connection, and it passes.
     let correct = Scenario::from_transcript_with(&t, &descriptor(Books::Correct)).unwrap();
-    assert!(correct.run().verdict.is_pass());
+    assert!(correct.run().verdict().is_pass());
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn a_leak_on_reset_behind_a_lying_count_is_found_within_100_seeds() {
     assert!(failure.to_string().contains("handle_received"), "{failure}");
     // Nothing but the heap sees it (the count the driver checks is right), and one bug is one
     // bucket whichever connection a seed resets.
-    assert_eq!(report.buckets.len(), 1, "{report}");
+    assert_eq!(report.buckets().len(), 1, "{report}");
     // Switched off, nothing sees it.
     let unchecked = Campaign::new(descriptor(Books::LeakOnReset))
         .seeds(0, 100)
@@ -176,7 +176,7 @@ fn each_thread_keeps_its_own_books() {
                 let t = transcript::parse(THREE_CLIENTS).unwrap();
                 let s = Scenario::from_transcript_with(&t, &descriptor(books)).unwrap();
                 (0..20)
-                    .map(|_| s.run().verdict.is_pass())
+                    .map(|_| s.run().verdict().is_pass())
                     .all(|pass| pass == (books == Books::Correct))
             })
         })

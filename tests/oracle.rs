@@ -127,7 +127,7 @@ fn a_limit_without_the_cr_of_crlf_raises_no_false_alarm() {
         .run();
     assert!(report.is_clean(), "{report}");
     // The campaign did send lines at the limit, where the two readings part.
-    let reach = report.reach.to_string();
+    let reach = report.reach().to_string();
     assert!(
         reach.contains("limit 32:") && !reach.contains(" 0 at,"),
         "{reach}"
@@ -141,10 +141,10 @@ fn an_idle_timer_that_output_rearms_is_caught() {
         .jobs(2)
         .run();
     assert!(!report.is_clean(), "{report}");
-    let example = &report.buckets[0].example;
+    let example = &report.buckets()[0].example();
     assert!(
         example
-            .failure
+            .failure()
             .to_string()
             .contains("the last byte the client sent"),
         "{report}"

@@ -43,7 +43,7 @@ fn peer_reset_while_reading_frees_state_and_slot() {
     assert!(drive(&mut driver, WAIT, |d| d.live_connections() == 1));
     assert_eq!(read_n(&mut c, 6, WAIT), b"hello\n");
     send(&mut c, b"half a line, never finished");
-    assert!(drive(&mut driver, WAIT, |d| d.stats().bytes_read > 0));
+    assert!(drive(&mut driver, WAIT, |d| d.stats().bytes_read() > 0));
     assert_eq!(driver.service().tracked_connections(), 1);
     socket2::SockRef::from(&c)
         .set_linger(Some(Duration::ZERO))
@@ -55,7 +55,7 @@ fn peer_reset_while_reading_frees_state_and_slot() {
         0,
         "its state is freed"
     );
-    assert_eq!(driver.stats().resets, 1);
+    assert_eq!(driver.stats().resets(), 1);
     // S: ECONNRESET at random points never leaks a connection or its state.
     campaign_passes("lines", FaultFamilies::NONE.with(Family::Reset), 300);
 }
@@ -99,7 +99,7 @@ fn epipe_on_write_closes_and_is_never_retried() {
         })
     };
     assert!(drive(&mut driver, WAIT, |d| d.pending_output() > 0
-        || d.stats().bytes_read >= 200 * 1024));
+        || d.stats().bytes_read() >= 200 * 1024));
     let _ = read_n(&mut c, 1000, Duration::from_millis(200));
     writer.join().unwrap();
     socket2::SockRef::from(&c)
@@ -107,7 +107,7 @@ fn epipe_on_write_closes_and_is_never_retried() {
         .unwrap();
     drop(c);
     assert!(drive(&mut driver, WAIT, |d| d.live_connections() == 0));
-    assert_eq!(driver.stats().resets, 1, "closed once, as a reset");
+    assert_eq!(driver.stats().resets(), 1, "closed once, as a reset");
     assert_eq!(driver.pending_output(), 0, "nothing kept for the dead peer");
     // S: EPIPE on random writes.
     let s = common::scenario(
@@ -234,11 +234,11 @@ fn spurious_wakeups_change_nothing_and_do_not_spin() {
         let (run, verdict) = campaign.check(&s);
         assert!(verdict.is_pass(), "seed {seed}: {verdict}");
         // Bounded work per byte: a handful of polls per read, never a spin.
-        let bytes = run.driver_stats.bytes_read + run.driver_stats.bytes_written + 1;
+        let bytes = run.driver_stats().bytes_read() + run.driver_stats().bytes_written() + 1;
         assert!(
-            run.driver_stats.polls <= 50 + bytes,
+            run.driver_stats().polls() <= 50 + bytes,
             "seed {seed}: {} polls",
-            run.driver_stats.polls
+            run.driver_stats().polls()
         );
     }
 }
@@ -259,8 +259,8 @@ fn bytes_read_from_a_before_b_is_answered(read_budget: usize, seed: u64) -> usiz
     s.config.sim.detail = true;
     let run = s.run();
     let mut from_a = 0;
-    for e in &run.trace {
-        if let muxsim::world::TraceKind::Server(line) = &e.kind {
+    for e in run.trace() {
+        if let muxsim::world::TraceKind::Server(line) = &e.kind() {
             if line.starts_with("write b: \"pingresponse") {
                 return from_a;
             }
@@ -269,7 +269,7 @@ fn bytes_read_from_a_before_b_is_answered(read_budget: usize, seed: u64) -> usiz
             }
         }
     }
-    panic!("b was never answered: {}", run.verdict)
+    panic!("b was never answered: {}", run.verdict())
 }
 
 #[test]
@@ -330,7 +330,7 @@ fn slow_reader_pauses_then_hard_limit_cuts_with_a_log_line() {
     while Instant::now() < deadline {
         driver.turn(Some(Duration::from_millis(5))).unwrap();
         while let Some(line) = driver.poll_log() {
-            if line.text.contains("pausing reads") {
+            if line.text().contains("pausing reads") {
                 at_pause.get_or_insert(driver.pending_output());
             }
         }
@@ -384,12 +384,12 @@ fn slow_reader_pauses_then_hard_limit_cuts_with_a_log_line() {
     while !cut && Instant::now() < deadline {
         driver.turn(Some(Duration::from_millis(5))).unwrap();
         while let Some(line) = driver.poll_log() {
-            cut |= line.text.starts_with("output limit");
+            cut |= line.text().starts_with("output limit");
         }
     }
     drop(writer.join().unwrap());
     assert!(cut, "the hard limit closed the connection with a log line");
-    assert_eq!(driver.stats().limited, 1);
+    assert_eq!(driver.stats().limited(), 1);
 
     // S: the same in the simulator.
     let s = common::scenario(
@@ -398,7 +398,7 @@ fn slow_reader_pauses_then_hard_limit_cuts_with_a_log_line() {
          a send \"0123456789012345678901234567890123456789\"\na wait 1ms\na resume\na recv \"hello\"\na close\n",
     );
     let run = s.run();
-    assert_eq!(run.driver_stats.limited, 1, "{}", run.verdict);
+    assert_eq!(run.driver_stats().limited(), 1, "{}", run.verdict());
 }
 
 // 12 ------------------------------------------------------------------------------------------
@@ -439,15 +439,15 @@ fn slowloris_and_idle_clients_are_closed_at_their_deadlines() {
     text.push_str("fresh wait 11s\nfresh connect\nfresh recv \"hello\\n\"\nfresh send \"hi\\n\"\nfresh recv \"hiresponse\\n\"\nfresh close\n");
     let run = common::run(&text);
     assert_pass(&run);
-    assert!(run.end.since_start() >= Duration::from_secs(10));
+    assert!(run.end().since_start() >= Duration::from_secs(10));
 
     // S: an idle client is closed at the idle timeout.
     let run = common::run(
         "service echo\nlimit idle-timeout-ms 300000\n\na connect\na recv \"hello\"\na recv-eof\na close\n",
     );
     assert_pass(&run);
-    assert_eq!(run.driver_stats.limited, 1);
-    assert_eq!(run.end.since_start(), Duration::from_secs(300));
+    assert_eq!(run.driver_stats().limited(), 1);
+    assert_eq!(run.end().since_start(), Duration::from_secs(300));
 
     // R: with short timeouts configured.
     let config = Config {
@@ -594,14 +594,14 @@ fn the_driver_reports_work_that_no_readiness_event_will_announce() {
     assert!(drive(&mut driver, WAIT, |d| d.live_connections() == 1
         && !d.has_work()));
     send(&mut c, &[b'x'; 4096]);
-    assert!(drive(&mut driver, WAIT, |d| d.stats().bytes_read > 0));
-    let read = driver.stats().bytes_read;
+    assert!(drive(&mut driver, WAIT, |d| d.stats().bytes_read() > 0));
+    let read = driver.stats().bytes_read();
     assert!(
         read < 4096,
         "a budget per read, {read} bytes read in a turn"
     );
     assert!(driver.has_work(), "the rest of the input is owed a read");
-    assert!(drive(&mut driver, WAIT, |d| d.stats().bytes_read == 4096
+    assert!(drive(&mut driver, WAIT, |d| d.stats().bytes_read() == 4096
         && !d.has_work()));
 
     // Connections left in the accept queue past the per-turn count.
@@ -708,11 +708,11 @@ fn eintr_from_poll_is_an_empty_wake_up_and_any_other_poll_error_is_returned() {
     let zero = Some(Duration::ZERO);
     driver.turn(zero).unwrap();
     driver.turn(zero).unwrap();
-    assert_eq!(driver.stats().polls, 2, "one poll per turn");
+    assert_eq!(driver.stats().polls(), 2, "one poll per turn");
 
     driver.backend_mut().next = Some(libc::EINTR);
     driver.turn(zero).expect("EINTR is an empty wake-up");
-    assert_eq!(driver.stats().polls, 3);
+    assert_eq!(driver.stats().polls(), 3);
 
     driver.backend_mut().next = Some(libc::EBADF);
     let err = driver
@@ -721,5 +721,5 @@ fn eintr_from_poll_is_an_empty_wake_up_and_any_other_poll_error_is_returned() {
     assert_eq!(err.raw_os_error(), Some(libc::EBADF));
     // The driver is still whole: the next turn polls again.
     driver.turn(zero).unwrap();
-    assert_eq!(driver.stats().polls, 5);
+    assert_eq!(driver.stats().polls(), 5);
 }

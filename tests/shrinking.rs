@@ -19,7 +19,7 @@ fn a_client_paused_at_its_end_is_owed_nothing() {
     )
     .unwrap();
     assert!(replay.is_ok(), "{replay}");
-    assert!(replay.run.clients[0].paused_at_end);
+    assert!(replay.run().clients()[0].paused_at_end());
 }
 
 #[test]
@@ -28,16 +28,16 @@ fn every_shrunk_repro_fails_with_its_bucket_s_signature() {
         .seeds(0, 300)
         .jobs(2)
         .run();
-    assert!(report.buckets.len() >= 2, "{report}");
-    for bucket in &report.buckets {
-        let minimal = bucket.example.minimal.as_ref().expect("shrunk");
+    assert!(report.buckets().len() >= 2, "{report}");
+    for bucket in report.buckets() {
+        let minimal = bucket.example().minimal().expect("shrunk");
         let replay = muxsim::replay(minimal, &common::builtin("seed4-literal")).unwrap();
-        let Verdict::Fail(failure) = &replay.verdict else {
+        let Verdict::Fail(failure) = &replay.verdict() else {
             panic!("the repro passes:\n{minimal}");
         };
         assert_eq!(
             muxsim::check::bucket::signature(failure),
-            bucket.signature,
+            bucket.signature(),
             "\n{minimal}"
         );
     }
@@ -64,11 +64,11 @@ fn payloads_shrink_from_both_ends() {
         .faults(muxsim::FaultFamilies::NONE)
         .check_play(0, play)
         .expect("the panic is found");
-    let minimal = found.minimal.expect("shrunk");
+    let minimal = found.minimal().expect("shrunk");
     let sent: usize = minimal
         .lines
         .iter()
-        .filter_map(|l| match &l.item {
+        .filter_map(|l| match &l.item() {
             muxsim::transcript::Item::Step {
                 step: Step::Send(bytes),
                 ..
@@ -95,7 +95,7 @@ fn a_send_after_the_service_s_own_close_is_caught_when_the_close_completes_at_on
     .unwrap();
     assert!(
         matches!(
-            replay.verdict,
+            replay.verdict(),
             Verdict::Fail(Failure::SendAfterClose { count: 1 })
         ),
         "{replay}"

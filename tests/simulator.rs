@@ -19,9 +19,9 @@ use muxsim::transcript;
 use muxsim::world::{Failure, Run, TraceKind, Verdict};
 
 fn faults_fired(run: &Run) -> Vec<FaultSpec> {
-    run.trace
+    run.trace()
         .iter()
-        .filter_map(|e| match &e.kind {
+        .filter_map(|e| match &e.kind() {
             TraceKind::Fault { spec, .. } => Some(*spec),
             _ => None,
         })
@@ -29,9 +29,9 @@ fn faults_fired(run: &Run) -> Vec<FaultSpec> {
 }
 
 fn detail(run: &Run) -> Vec<String> {
-    run.trace
+    run.trace()
         .iter()
-        .filter_map(|e| match &e.kind {
+        .filter_map(|e| match &e.kind() {
             TraceKind::Server(s) | TraceKind::Log(s) => Some(s.clone()),
             _ => None,
         })
@@ -45,7 +45,7 @@ fn with_detail(text: &str) -> Run {
 }
 
 fn received(run: &Run, client: &str) -> Vec<u8> {
-    run.clients
+    run.clients()
         .iter()
         .find(|c| c.name == client)
         .map(|c| c.received.clone())
@@ -54,12 +54,12 @@ fn received(run: &Run, client: &str) -> Vec<u8> {
 
 /// When client `name` first observed anything.
 fn first_got(run: &Run, name: &str) -> Option<Instant> {
-    let index = run.clients.iter().position(|c| c.name == name)?;
-    run.trace.iter().find_map(|e| match &e.kind {
+    let index = run.clients().iter().position(|c| c.name == name)?;
+    run.trace().iter().find_map(|e| match &e.kind() {
         TraceKind::Client {
             client,
             step: Step::Got(_),
-        } if client.index() == index => Some(e.at),
+        } if client.index() == index => Some(e.at()),
         _ => None,
     })
 }
@@ -101,26 +101,26 @@ fn select_refuses_descriptors_past_fd_setsize() {
     let run = many_clients(Semantics::Select, 1100);
     // Descriptors 4..=1023 can be watched (0-2 are stdio, 3 the listener): 1,020 clients.
     // The 1,021st is refused with the limit named, and the run fails at that client.
-    assert!(run.driver_stats.register_failures >= 1);
-    assert!(run.driver_stats.accepted >= 1020);
+    assert!(run.driver_stats().register_failures() >= 1);
+    assert!(run.driver_stats().accepted() >= 1020);
     assert!(
         detail(&run).iter().any(|l| l
             .contains("select(2) cannot watch descriptor 1024: it is not below FD_SETSIZE (1024)")),
         "the log names the limit"
     );
-    match &run.verdict {
+    match &run.verdict() {
         Verdict::Fail(f) => assert!(["mismatch", "stall"].contains(&f.kind()), "{f}"),
         Verdict::Pass => panic!("clients past FD_SETSIZE cannot be served"),
     }
     // poll(2) has no such limit.
     let run = many_clients(Semantics::Poll, 1100);
     assert_pass(&run);
-    assert_eq!(run.driver_stats.register_failures, 0);
+    assert_eq!(run.driver_stats().register_failures(), 0);
 }
 
 #[test]
 fn level_triggered_polls_scan_every_descriptor_and_epoll_only_the_ready() {
-    let scanned = |semantics| many_clients(semantics, 300).net_stats.scanned;
+    let scanned = |semantics| many_clients(semantics, 300).net_stats().scanned();
     let poll = scanned(Semantics::Poll);
     let epoll = scanned(Semantics::EpollEt);
     assert!(poll > 3 * epoll, "poll scanned {poll}, epoll {epoll}");
@@ -170,7 +170,7 @@ fn short_read_splits_what_the_service_sees() {
     assert_eq!(faults_fired(&run), vec![FaultSpec::ShortRead(1)]);
     // Without the fault, one read takes all four bytes: one answer, and the fixture stalls.
     let calm = common::run(&text.replace("! a short-read 1\n", ""));
-    assert_eq!(calm.verdict.failure().map(Failure::kind), Some("stall"));
+    assert_eq!(calm.verdict().failure().map(Failure::kind), Some("stall"));
 }
 
 #[test]
@@ -203,8 +203,8 @@ fn read_reset_closes_and_frees_the_connection() {
         "service echo\n\na connect\na recv \"hello\"\n! a read-reset\na send \"x\"\na recv-reset\nb connect\nb recv \"hello\"\nb close\n",
     );
     assert_pass(&run);
-    assert_eq!(run.driver_stats.resets, 1);
-    assert_eq!(run.driver_stats.accepted, run.driver_stats.closed);
+    assert_eq!(run.driver_stats().resets(), 1);
+    assert_eq!(run.driver_stats().accepted(), run.driver_stats().closed());
 }
 
 #[test]
@@ -222,7 +222,7 @@ fn write_reset_is_epipe_closed_and_never_retried() {
         vec!["write a: write-reset".to_string()],
         "EPIPE is final: no write after it"
     );
-    assert_eq!(run.driver_stats.resets, 1);
+    assert_eq!(run.driver_stats().resets(), 1);
 }
 
 #[test]
@@ -239,10 +239,10 @@ fn eintr_on_every_call_is_retried() {
         let run = common::run(&base.replace("{F}", fault));
         assert_pass(&run);
         assert_eq!(faults_fired(&run).len(), 1, "{fault}");
-        assert_eq!(run.net_stats.faults, 1, "{fault}");
+        assert_eq!(run.net_stats().faults(), 1, "{fault}");
         assert_eq!(received(&run, "a"), received(&calm, "a"), "{fault}");
         // Retried at once: no pause in accepting, no later answer.
-        assert_eq!(run.driver_stats.accept_backoffs, 0, "{fault}");
+        assert_eq!(run.driver_stats().accept_backoffs(), 0, "{fault}");
         assert_eq!(first_got(&run, "a"), first_got(&calm, "a"), "{fault}");
     }
     // EINTR takes a call of its own: the fault planned for the second call finds the
@@ -255,12 +255,12 @@ fn eintr_on_every_call_is_retried() {
         "service echo\n\n! accept-aborted\na connect\na recv-reset\nb wait 1ms\nb connect\nb recv \"hello\"\nb close\n",
     );
     assert_pass(&run);
-    assert_eq!(run.driver_stats.accept_backoffs, 0);
+    assert_eq!(run.driver_stats().accept_backoffs(), 0);
     assert!(
-        run.clients[0].disrupted,
+        run.clients()[0].disrupted,
         "the aborted client is owed nothing"
     );
-    assert!(!run.clients[1].disrupted);
+    assert!(!run.clients()[1].disrupted);
 }
 
 #[test]
@@ -269,8 +269,8 @@ fn a_fault_that_resets_a_connection_marks_its_client_disrupted() {
         "service echo\n\na connect\na recv \"hello\"\n! a read-reset\na send \"x\"\na recv-reset\nb connect\nb recv \"hello\"\nb close\n",
     );
     assert_pass(&run);
-    assert!(run.clients[0].disrupted);
-    assert!(!run.clients[1].disrupted);
+    assert!(run.clients()[0].disrupted);
+    assert!(!run.clients()[1].disrupted);
     assert!(
         detail(&run).iter().any(|l| l.ends_with("] a: reset")),
         "{:#?}",
@@ -314,16 +314,16 @@ fn accept_emfile_backs_off_and_resumes() {
         common::run("service echo\n\n! accept-emfile 3\na connect\na recv \"hello\"\na close\n");
     assert_pass(&run);
     // No spinning: after each EMFILE the driver stops accepting for 50 ms.
-    assert_eq!(run.driver_stats.accept_backoffs, 3);
+    assert_eq!(run.driver_stats().accept_backoffs(), 3);
     let greeted = first_got(&run, "a").expect("greeted");
     assert!(
         greeted.since_start() >= Duration::from_millis(150),
         "{greeted}"
     );
     assert!(
-        run.driver_stats.polls < 20,
+        run.driver_stats().polls() < 20,
         "{} polls",
-        run.driver_stats.polls
+        run.driver_stats().polls()
     );
 }
 
@@ -358,7 +358,7 @@ fn stale_token_after_slot_reuse_is_ignored() {
     );
     assert_pass(&run);
     assert!(faults_fired(&run).contains(&FaultSpec::Stale));
-    assert_eq!(run.driver_stats.stale_events, 1);
+    assert_eq!(run.driver_stats().stale_events(), 1);
 }
 
 #[test]
@@ -368,14 +368,14 @@ fn delay_lets_another_connection_overtake() {
     );
     assert_pass(&run);
     let answer_at = |name: &str| {
-        let index = run.clients.iter().position(|c| c.name == name).unwrap();
-        run.trace
+        let index = run.clients().iter().position(|c| c.name == name).unwrap();
+        run.trace()
             .iter()
-            .filter_map(|e| match &e.kind {
+            .filter_map(|e| match &e.kind() {
                 TraceKind::Client {
                     client,
                     step: Step::Got(b),
-                } if client.index() == index && b.ends_with(b"response") => Some(e.at),
+                } if client.index() == index && b.ends_with(b"response") => Some(e.at()),
                 _ => None,
             })
             .next()
@@ -427,7 +427,7 @@ fn every_fault_family_fires_when_drawn() {
 }
 
 fn storm_clients(run: &Run) -> usize {
-    run.clients
+    run.clients()
         .iter()
         .filter(|c| c.name.starts_with("storm"))
         .count()
@@ -459,14 +459,14 @@ fn a_panicking_service_is_a_verdict_not_a_crash() {
     let run = common::run(
         "service seed4-literal\nseed 3\n\na connect\na recv \"hello\"\n! a short-read 1\na send \"xy\"\na close\n",
     );
-    let run = if run.verdict.is_pass() {
+    let run = if run.verdict().is_pass() {
         None
     } else {
         Some(run)
     };
     // Whatever the interleaving, a crash must come back as a verdict with its message.
     if let Some(run) = run
-        && let Verdict::Fail(Failure::Panic { message }) = &run.verdict
+        && let Verdict::Fail(Failure::Panic { message }) = &run.verdict()
     {
         assert!(message.contains("KeyError"), "{message}");
     }
@@ -474,7 +474,7 @@ fn a_panicking_service_is_a_verdict_not_a_crash() {
         let run = common::run(&format!(
             "service seed4-literal\nseed {seed}\n\na connect\na recv \"hello\"\na send \"x\"\na close\n"
         ));
-        matches!(&run.verdict, Verdict::Fail(Failure::Panic { message }) if message.contains("KeyError"))
+        matches!(run.verdict(), Verdict::Fail(Failure::Panic { message }) if message.contains("KeyError"))
     });
     assert!(found, "some interleaving reaches the seed's KeyError");
 }
@@ -572,9 +572,9 @@ fn run_buggy(bug: &'static str) -> Run {
 
 #[test]
 fn state_kept_for_a_closed_connection_is_a_leak() {
-    assert!(run_buggy("none").verdict.is_pass());
+    assert!(run_buggy("none").verdict().is_pass());
     assert_eq!(
-        run_buggy("leak").verdict.failure().map(Failure::kind),
+        run_buggy("leak").verdict().failure().map(Failure::kind),
         Some("service-leak")
     );
 }
@@ -583,7 +583,7 @@ fn state_kept_for_a_closed_connection_is_a_leak() {
 fn sending_to_a_closed_connection_is_caught() {
     assert_eq!(
         run_buggy("send-after-close")
-            .verdict
+            .verdict()
             .failure()
             .map(Failure::kind),
         Some("send-after-close")
@@ -593,7 +593,7 @@ fn sending_to_a_closed_connection_is_caught() {
 #[test]
 fn a_server_that_spins_without_progress_is_a_busy_loop() {
     assert_eq!(
-        run_buggy("spin").verdict.failure().map(Failure::kind),
+        run_buggy("spin").verdict().failure().map(Failure::kind),
         Some("busy-loop")
     );
 }
@@ -601,10 +601,10 @@ fn a_server_that_spins_without_progress_is_a_busy_loop() {
 #[test]
 fn a_client_waiting_forever_is_reported_as_stalled() {
     let run = common::run("service echo\n\na connect\na recv \"hello\"\na recv \"more\"\n");
-    match run.verdict {
+    match run.verdict() {
         Verdict::Fail(Failure::Stalled { waiting }) => {
             assert_eq!(
-                waiting,
+                *waiting,
                 vec!["client a waits for \"more\" and has \"\"".to_string()]
             );
         }
@@ -627,7 +627,7 @@ fn same_seed_same_trace() {
         let (a, _) = campaign.check(&s);
         let (b, _) = campaign.check(&s);
         assert_eq!(a.trace_hash(), b.trace_hash(), "seed {seed}");
-        assert_eq!(a.trace, b.trace, "seed {seed}");
+        assert_eq!(a.trace(), b.trace(), "seed {seed}");
         distinct.insert(a.trace_hash());
     }
     assert!(distinct.len() > 95, "seeds give different runs");
@@ -688,9 +688,9 @@ fn a_full_backlog_holds_connects_back_until_the_server_accepts_again() {
     );
     assert_pass(&run);
     assert!(
-        run.end.since_start() >= Duration::from_millis(100),
+        run.end().since_start() >= Duration::from_millis(100),
         "{}",
-        run.end
+        run.end()
     );
 }
 
@@ -711,12 +711,12 @@ fn a_send_to_a_connection_still_closing_is_caught() {
     .unwrap();
     let run = Scenario::from_transcript_with(&t, &service).unwrap().run();
     assert_eq!(
-        run.verdict.failure().map(Failure::kind),
+        run.verdict().failure().map(Failure::kind),
         Some("send-after-close"),
         "{}",
-        run.verdict
+        run.verdict()
     );
-    assert_eq!(run.driver_stats.sends_to_closed, 1);
+    assert_eq!(run.driver_stats().sends_to_closed(), 1);
 }
 
 #[test]
@@ -728,10 +728,10 @@ fn the_driver_counts_its_writes_and_reads() {
          a shutdown\na recv-eof\na close\n",
     );
     assert_pass(&run);
-    assert_eq!(run.driver_stats.writes, 2, "{:?}", run.driver_stats);
-    assert_eq!(run.driver_stats.bytes_written, 17);
-    assert!(run.driver_stats.reads >= 2, "{:?}", run.driver_stats);
-    assert_eq!(run.driver_stats.bytes_read, 4);
+    assert_eq!(run.driver_stats().writes(), 2, "{:?}", run.driver_stats());
+    assert_eq!(run.driver_stats().bytes_written(), 17);
+    assert!(run.driver_stats().reads() >= 2, "{:?}", run.driver_stats());
+    assert_eq!(run.driver_stats().bytes_read(), 4);
 }
 
 #[test]
@@ -747,7 +747,10 @@ fn on_linux_epoll_a_short_write_ends_the_writing_and_elsewhere_the_driver_writes
         );
         let run = common::run(&text);
         assert_pass(&run);
-        (run.driver_stats.writes, run.driver_stats.bytes_written)
+        (
+            run.driver_stats().writes(),
+            run.driver_stats().bytes_written(),
+        )
     };
     let (linux, bytes) = writes("epoll-linux");
     let (portable, same_bytes) = writes("epoll-et");
@@ -810,7 +813,8 @@ fn polls_report_in_descriptor_order_except_epoll_whose_order_the_seed_chooses() 
                 reported += line.split(", ").count() as u64;
             }
             assert_eq!(
-                run.net_stats.events, reported,
+                run.net_stats().events(),
+                reported,
                 "every event delivered is counted"
             );
             assert!(
@@ -854,7 +858,7 @@ fn drawn_faults_stop_once_the_run_heals() {
                 let mut s =
                     common::scenario(&ONE_LINE.replace("\n\n", &format!("\nseed {seed}\n\n")));
                 s.config.plan = Some(FaultPlan::every(FaultFamilies::ALL, 500_000));
-                s.config.heal_after = heal_after;
+                s.config = s.config.clone().with_heal_after(heal_after);
                 let run = s.run();
                 if heal_after == 0 {
                     assert_pass(&run);
@@ -1018,19 +1022,28 @@ fn scripted_faults_have_their_effect() {
     // EINTR: the call made nothing happen and is made again.
     let run = script("! a read-eintr\n");
     assert_pass(&run);
-    assert_eq!(run.driver_stats.reads, calm.driver_stats.reads + 1);
-    assert_eq!(run.driver_stats.bytes_read, calm.driver_stats.bytes_read);
+    assert_eq!(run.driver_stats().reads(), calm.driver_stats().reads() + 1);
+    assert_eq!(
+        run.driver_stats().bytes_read(),
+        calm.driver_stats().bytes_read()
+    );
     let run = script("! a write-eintr\n");
     assert_pass(&run);
-    assert_eq!(run.driver_stats.writes, calm.driver_stats.writes + 1);
+    assert_eq!(
+        run.driver_stats().writes(),
+        calm.driver_stats().writes() + 1
+    );
     // A spurious report: one more read, which finds nothing.
     let run = script("! a spurious\n");
     assert_pass(&run);
-    assert_eq!(run.driver_stats.reads, calm.driver_stats.reads + 1);
-    assert_eq!(run.driver_stats.bytes_read, calm.driver_stats.bytes_read);
+    assert_eq!(run.driver_stats().reads(), calm.driver_stats().reads() + 1);
     assert_eq!(
-        run.driver_stats.bytes_written,
-        calm.driver_stats.bytes_written
+        run.driver_stats().bytes_read(),
+        calm.driver_stats().bytes_read()
+    );
+    assert_eq!(
+        run.driver_stats().bytes_written(),
+        calm.driver_stats().bytes_written()
     );
     // The log says how the connection ended.
     assert!(
@@ -1080,8 +1093,8 @@ fn an_emfile_run_owes_exactly_its_count_and_nothing_else_fires_meanwhile() {
         let (run, verdict) = campaign.check(&s);
         assert!(verdict.is_pass(), "seed {seed}: {verdict}");
         let mut owed = 0u32;
-        for event in &run.trace {
-            match &event.kind {
+        for event in run.trace() {
+            match &event.kind() {
                 TraceKind::Fault { spec, .. } => {
                     let accept = matches!(
                         spec,
@@ -1128,24 +1141,24 @@ fn each_idle_connection_is_closed_at_its_own_deadline() {
     for seed in 0..20 {
         let run = common::run(&text.replace("SEED", &seed.to_string()));
         assert_pass(&run);
-        for client in &run.clients {
+        for client in run.clients() {
             let last_send = client
                 .timeline
                 .iter()
                 .filter(|e| {
                     matches!(
-                        e.kind,
+                        e.kind(),
                         muxsim::world::EventKind::Sent(_) | muxsim::world::EventKind::Connected
                     )
                 })
-                .map(|e| e.at)
+                .map(|e| e.at())
                 .max()
                 .unwrap();
             let eof = client
                 .timeline
                 .iter()
-                .find(|e| e.kind == muxsim::world::EventKind::Eof)
-                .map(|e| e.at)
+                .find(|e| *e.kind() == muxsim::world::EventKind::Eof)
+                .map(|e| e.at())
                 .expect("closed for idling");
             let idle = eof.saturating_since(last_send);
             assert!(
@@ -1167,7 +1180,7 @@ fn the_service_hears_of_a_half_close_and_never_of_a_refused_connection() {
         s.config.strict = false;
         let run = s.run();
         assert_pass(&run);
-        assert_eq!(run.driver_stats.refused, 1);
+        assert_eq!(run.driver_stats().refused(), 1);
     }
 }
 
@@ -1183,9 +1196,9 @@ fn every_refused_client_is_counted_polite_or_not() {
     s.config.strict = false;
     let run = s.run();
     assert_pass(&run);
-    assert_eq!(run.driver_stats.refused, 199);
+    assert_eq!(run.driver_stats().refused(), 199);
     let told = run
-        .clients
+        .clients()
         .iter()
         .filter(|c| String::from_utf8_lossy(&c.received).contains("max number of clients"))
         .count();
@@ -1202,7 +1215,7 @@ fn a_connection_left_in_the_backlog_is_held_unless_its_client_reset_it() {
     // connection queued, which the server still holds; one that resets takes it away.
     let left = "service echo\n\n! accept-emfile 1000000\na connect\na wait 10ms\na END\n";
     let run = common::run(&left.replace("END", "close"));
-    match &run.verdict {
+    match &run.verdict() {
         Verdict::Fail(Failure::Leak { client }) => assert_eq!(client, "a"),
         other => panic!("expected a leak, got {other:?}"),
     }
@@ -1221,7 +1234,7 @@ fn a_level_triggered_poll_scans_only_what_is_registered() {
     }
     let run = common::run(&text);
     assert_pass(&run);
-    let (scanned, polls) = (run.net_stats.scanned, run.net_stats.polls);
+    let (scanned, polls) = (run.net_stats().scanned(), run.net_stats().polls());
     assert!(
         scanned <= 2 * polls,
         "{scanned} descriptors scanned in {polls} polls"
@@ -1260,14 +1273,15 @@ fn closing_with_answers_unread_resets_and_closing_after_reading_them_does_not() 
         common::run("service echo\n\na connect\na pause\na send \"x\"\na wait 5ms\na close\n");
     assert_pass(&unread);
     assert_eq!(
-        unread.driver_stats.resets, 1,
+        unread.driver_stats().resets(),
+        1,
         "unread answers: the close is a reset"
     );
     let read = common::run(
         "service echo\n\na connect\na recv \"hello\"\na send \"x\"\na recv \"xresponse\"\na close\n",
     );
     assert_pass(&read);
-    assert_eq!(read.driver_stats.resets, 0);
+    assert_eq!(read.driver_stats().resets(), 0);
 }
 
 #[test]
@@ -1286,7 +1300,7 @@ fn a_send_after_the_service_s_own_close_is_a_failure_with_its_size_logged() {
     let mut s = buggy_scenario("close-then-send", text);
     s.config.sim.detail = true;
     let run = s.run();
-    match &run.verdict {
+    match &run.verdict() {
         Verdict::Fail(Failure::SendAfterClose { count }) => assert_eq!(*count, 1),
         other => panic!("expected a send after close, got {other:?}"),
     }
@@ -1307,7 +1321,7 @@ fn on_linux_epoll_a_short_read_ends_the_drain() {
     let reads = |semantics: Semantics| {
         let run = common::run(&text.replace("SEM", &semantics.to_string()));
         assert_pass(&run);
-        run.driver_stats.reads
+        run.driver_stats().reads()
     };
     let (portable, linux) = (reads(Semantics::EpollEt), reads(Semantics::EpollLinux));
     assert!(
@@ -1352,9 +1366,9 @@ fn reading_pauses_just_above_the_high_water_mark_not_at_it() {
 #[test]
 fn output_is_cut_just_above_the_hard_limit_not_at_it() {
     let run = backlogged("limit high-water 1000\nlimit hard-limit 70", 62);
-    assert_eq!(run.driver_stats.limited, 0, "70 bytes is at the limit");
+    assert_eq!(run.driver_stats().limited(), 0, "70 bytes is at the limit");
     let run = backlogged("limit high-water 1000\nlimit hard-limit 70", 63);
-    assert_eq!(run.driver_stats.limited, 1, "71 bytes is over it");
+    assert_eq!(run.driver_stats().limited(), 1, "71 bytes is over it");
     assert!(
         detail(&run)
             .iter()
@@ -1409,7 +1423,7 @@ fn refusals_one_after_another_are_all_polite() {
     text.push_str("a wait 300ms\na close\n");
     let run = common::run(&text);
     assert_pass(&run);
-    assert_eq!(run.driver_stats.refused, 100);
+    assert_eq!(run.driver_stats().refused(), 100);
 }
 
 #[test]
@@ -1454,8 +1468,12 @@ fn an_answer_to_a_connection_the_driver_closed_is_too_late_not_a_bug() {
     s.config.strict = false;
     let run = s.run();
     assert_pass(&run);
-    assert_eq!(run.driver_stats.limited, 1, "a was cut by the hard limit");
-    assert_eq!(run.driver_stats.sends_to_closed, 0);
+    assert_eq!(
+        run.driver_stats().limited(),
+        1,
+        "a was cut by the hard limit"
+    );
+    assert_eq!(run.driver_stats().sends_to_closed(), 0);
 }
 
 #[test]
@@ -1477,8 +1495,8 @@ fn a_report_says_whether_it_is_for_reading_writing_or_both() {
 fn a_reset_with_nothing_to_read_still_wakes_the_server() {
     let run = common::run("service echo\n\na connect\na recv \"hello\"\na wait 1ms\na reset\n");
     assert_pass(&run);
-    assert_eq!(run.driver_stats.resets, 1);
-    assert_eq!(run.driver_stats.closed, 1);
+    assert_eq!(run.driver_stats().resets(), 1);
+    assert_eq!(run.driver_stats().closed(), 1);
 }
 
 #[test]
@@ -1492,13 +1510,13 @@ fn connects_beyond_the_listen_backlog_wait() {
     s.config.strict = false;
     let run = s.run();
     let connected = run
-        .clients
+        .clients()
         .iter()
         .filter(|c| {
             c.timeline
                 .iter()
-                .any(|e| e.kind == muxsim::world::EventKind::Connected)
+                .any(|e| *e.kind() == muxsim::world::EventKind::Connected)
         })
         .count();
-    assert_eq!(connected, 2, "{}", run.verdict);
+    assert_eq!(connected, 2, "{}", run.verdict());
 }

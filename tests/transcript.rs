@@ -88,10 +88,8 @@ fn fault_line() -> impl Strategy<Value = FaultLine> {
         client_name(),
         prop::option::of(1u64..1_000_000),
     )
-        .prop_map(|(spec, client, at)| FaultLine {
-            client: spec.needs_client().then_some(client),
-            spec,
-            at,
+        .prop_map(|(spec, client, at)| {
+            FaultLine::new(spec.needs_client().then_some(client), spec, at)
         })
 }
 
@@ -112,7 +110,7 @@ fn header() -> impl Strategy<Value = Header> {
             prop::sample::select(
                 LIMITS
                     .iter()
-                    .map(|l| l.name.to_string())
+                    .map(|l| l.name().to_string())
                     .collect::<Vec<_>>()
             ),
             any::<u64>()
@@ -151,9 +149,7 @@ fn line() -> impl Strategy<Value = Line> {
             Item::Blank | Item::Comment(_) => None,
             _ => comment,
         };
-        let mut line = Line::new(item);
-        line.comment = comment;
-        line
+        Line::new(item).with_comment(comment)
     })
 }
 
@@ -196,7 +192,7 @@ proptest! {
     #[test]
     fn quoting_round_trips_any_bytes(b in prop::collection::vec(any::<u8>(), 1..200)) {
         let t = parse(&format!("a send {}\n", quote(&b))).unwrap();
-        prop_assert_eq!(&t.lines[0].item, &Item::Step { client: "a".into(), step: Step::Send(b) });
+        prop_assert_eq!(t.lines[0].item(), &Item::Step { client: "a".into(), step: Step::Send(b) });
     }
 
     #[test]
@@ -236,7 +232,7 @@ fn vocabulary() -> Vec<String> {
     words.extend(HeaderKind::ALL.iter().map(|k| k.name().to_string()));
     words.extend(StepKind::ALL.iter().map(|k| k.name().to_string()));
     words.extend(FaultKind::ALL.iter().map(|k| k.name().to_string()));
-    words.extend(LIMITS.iter().map(|l| l.name.to_string()));
+    words.extend(LIMITS.iter().map(|l| l.name().to_string()));
     words.extend(Semantics::ALL.iter().map(|s| s.name().to_string()));
     for w in [
         "a",
@@ -357,7 +353,7 @@ fn token_soup_never_panics_and_reaches_the_scenario() {
 #[track_caller]
 fn error_at(text: &str) -> (usize, usize, String) {
     let e = parse(text).expect_err("malformed input is an error");
-    (e.line, e.column, e.message)
+    (e.line(), e.column(), e.message().to_string())
 }
 
 #[test]
@@ -479,7 +475,7 @@ fn after_waits_for_another_clients_steps_and_a_bad_one_is_placed() {
     assert_eq!(b[..3], [&after(2), &Step::Connect, &after(1)]);
     // Rendered with its count, it reads back the same.
     assert_eq!(after(2).to_string(), "after a 2");
-    assert!(s.run().verdict.is_pass());
+    assert!(s.run().verdict().is_pass());
     for (text, line, column, wanted) in [
         (
             "a connect\na after zz\nzz_never connect\n",
@@ -498,11 +494,11 @@ fn after_waits_for_another_clients_steps_and_a_bad_one_is_placed() {
         let text = format!("service echo\n\n{text}").replace("zz_never connect\n", "");
         let t = parse(&text).unwrap();
         let e = Scenario::from_transcript(&t, &registry).unwrap_err();
-        assert_eq!((e.line, e.column), (line, column), "{e}");
+        assert_eq!((e.line(), e.column()), (line, column), "{e}");
         assert!(e.to_string().contains(wanted), "{e}");
     }
     // A missing name is a syntax error at its column.
     let e = parse("a after\n").unwrap_err();
-    assert_eq!((e.line, e.column), (1, 8), "{e}");
-    assert!(e.message.contains("the client to wait for"), "{e}");
+    assert_eq!((e.line(), e.column()), (1, 8), "{e}");
+    assert!(e.message().contains("the client to wait for"), "{e}");
 }

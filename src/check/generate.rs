@@ -31,41 +31,124 @@ use crate::world::{Play, ScriptedFault};
 #[non_exhaustive]
 pub struct Reach {
     /// Messages generated (complete or not).
-    pub messages: u64,
+    pub(crate) messages: u64,
     /// Bytes sent in all.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// The longest message payload.
-    pub longest_message: u64,
+    pub(crate) longest_message: u64,
     /// The protocol's declared message limit, if any.
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
     /// Messages one byte under the limit, exactly at it, and over it.
-    pub under_limit: u64,
+    pub(crate) under_limit: u64,
     /// See `under_limit`.
-    pub at_limit: u64,
+    pub(crate) at_limit: u64,
     /// See `under_limit`.
-    pub over_limit: u64,
+    pub(crate) over_limit: u64,
     /// The longest wait or pause, in milliseconds.
-    pub longest_idle_ms: u64,
+    pub(crate) longest_idle_ms: u64,
     /// The shortest declared deadline, in milliseconds, if any.
-    pub deadline_ms: Option<u64>,
+    pub(crate) deadline_ms: Option<u64>,
     /// Waits and pauses at least as long as the shortest deadline.
-    pub idles_past_deadline: u64,
+    pub(crate) idles_past_deadline: u64,
     /// Streams that ended in the middle of a message.
-    pub unterminated: u64,
+    pub(crate) unterminated: u64,
     /// Messages ended with each of the protocol's endings (for delimited framing).
-    pub endings: Vec<u64>,
+    pub(crate) endings: Vec<u64>,
     /// Scenarios started from a fixture.
-    pub from_fixtures: u64,
+    pub(crate) from_fixtures: u64,
     /// Messages a protocol session proposed, by kind (their first word).
     #[serde(default)]
-    pub kinds: std::collections::BTreeMap<String, u64>,
+    pub(crate) kinds: std::collections::BTreeMap<String, u64>,
     /// Messages one client caused for another, in passing runs judged by a reference model:
     /// owed (or possibly owed), and arrived.
     #[serde(default)]
-    pub cross_client: u64,
+    pub(crate) cross_client: u64,
     /// See `cross_client`.
     #[serde(default)]
-    pub cross_client_arrived: u64,
+    pub(crate) cross_client_arrived: u64,
+}
+
+impl Reach {
+    /// Messages generated (complete or not).
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
+    /// Bytes sent in all.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The longest message payload.
+    pub fn longest_message(&self) -> u64 {
+        self.longest_message
+    }
+
+    /// The protocol's declared message limit, if any.
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// Messages one byte under the limit, exactly at it, and over it.
+    pub fn under_limit(&self) -> u64 {
+        self.under_limit
+    }
+
+    /// See `under_limit`.
+    pub fn at_limit(&self) -> u64 {
+        self.at_limit
+    }
+
+    /// See `under_limit`.
+    pub fn over_limit(&self) -> u64 {
+        self.over_limit
+    }
+
+    /// The longest wait or pause, in milliseconds.
+    pub fn longest_idle_ms(&self) -> u64 {
+        self.longest_idle_ms
+    }
+
+    /// The shortest declared deadline, in milliseconds, if any.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        self.deadline_ms
+    }
+
+    /// Waits and pauses at least as long as the shortest deadline.
+    pub fn idles_past_deadline(&self) -> u64 {
+        self.idles_past_deadline
+    }
+
+    /// Streams that ended in the middle of a message.
+    pub fn unterminated(&self) -> u64 {
+        self.unterminated
+    }
+
+    /// Messages ended with each of the protocol's endings (for delimited framing).
+    pub fn endings(&self) -> &[u64] {
+        &self.endings
+    }
+
+    /// Scenarios started from a fixture.
+    pub fn from_fixtures(&self) -> u64 {
+        self.from_fixtures
+    }
+
+    /// Messages a protocol session proposed, by kind (their first word).
+    pub fn kinds(&self) -> &std::collections::BTreeMap<String, u64> {
+        &self.kinds
+    }
+
+    /// Messages one client caused for another, in passing runs judged by a reference model:
+    /// owed (or possibly owed), and arrived.
+    pub fn cross_client(&self) -> u64 {
+        self.cross_client
+    }
+
+    /// See `cross_client`.
+    pub fn cross_client_arrived(&self) -> u64 {
+        self.cross_client_arrived
+    }
 }
 
 impl Reach {

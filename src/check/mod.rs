@@ -168,15 +168,42 @@ impl fmt::Debug for Campaign {
 #[non_exhaustive]
 pub struct Found {
     /// The seed.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// The semantics it ran under.
-    pub semantics: Semantics,
+    pub(crate) semantics: Semantics,
     /// What failed.
-    pub failure: Failure,
+    pub(crate) failure: Failure,
     /// The failure's signature.
-    pub signature: String,
+    pub(crate) signature: String,
     /// The minimal transcript that reproduces it, when shrinking is on.
-    pub minimal: Option<Transcript>,
+    pub(crate) minimal: Option<Transcript>,
+}
+
+impl Found {
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The semantics it ran under.
+    pub fn semantics(&self) -> Semantics {
+        self.semantics
+    }
+
+    /// What failed.
+    pub fn failure(&self) -> &Failure {
+        &self.failure
+    }
+
+    /// The failure's signature.
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+
+    /// The minimal transcript that reproduces it, when shrinking is on.
+    pub fn minimal(&self) -> Option<&Transcript> {
+        self.minimal.as_ref()
+    }
 }
 
 impl fmt::Display for Found {
@@ -198,13 +225,35 @@ impl fmt::Display for Found {
 #[non_exhaustive]
 pub struct Bucket {
     /// The signature.
-    pub signature: String,
+    pub(crate) signature: String,
     /// How many seeds failed this way.
-    pub count: u64,
+    pub(crate) count: u64,
     /// The lowest of them (at most 20).
-    pub seeds: Vec<u64>,
+    pub(crate) seeds: Vec<u64>,
     /// The lowest seed's failure, shrunk.
-    pub example: Found,
+    pub(crate) example: Found,
+}
+
+impl Bucket {
+    /// The signature.
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+
+    /// How many seeds failed this way.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The lowest of them (at most 20).
+    pub fn seeds(&self) -> &[u64] {
+        &self.seeds
+    }
+
+    /// The lowest seed's failure, shrunk.
+    pub fn example(&self) -> &Found {
+        &self.example
+    }
 }
 
 /// What a campaign did.
@@ -212,19 +261,56 @@ pub struct Bucket {
 #[non_exhaustive]
 pub struct Report {
     /// The service.
-    pub service: String,
+    pub(crate) service: String,
     /// Seeds run.
-    pub seeds_run: u64,
+    pub(crate) seeds_run: u64,
     /// Seeds that failed.
-    pub failed_seeds: u64,
+    pub(crate) failed_seeds: u64,
     /// Scheduler steps and readiness events, over every seed.
-    pub events: u64,
+    pub(crate) events: u64,
     /// The failures, one bucket per signature, by lowest seed.
-    pub buckets: Vec<Bucket>,
+    pub(crate) buckets: Vec<Bucket>,
     /// What the generator tried.
-    pub reach: Reach,
+    pub(crate) reach: Reach,
     /// Whether the campaign stopped early (a stop request or the failure cap).
-    pub interrupted: bool,
+    pub(crate) interrupted: bool,
+}
+
+impl Report {
+    /// The service.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Seeds run.
+    pub fn seeds_run(&self) -> u64 {
+        self.seeds_run
+    }
+
+    /// Seeds that failed.
+    pub fn failed_seeds(&self) -> u64 {
+        self.failed_seeds
+    }
+
+    /// Scheduler steps and readiness events, over every seed.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The failures, one bucket per signature, by lowest seed.
+    pub fn buckets(&self) -> &[Bucket] {
+        &self.buckets
+    }
+
+    /// What the generator tried.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
+    }
+
+    /// Whether the campaign stopped early (a stop request or the failure cap).
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
+    }
 }
 
 impl Report {
@@ -281,11 +367,28 @@ impl fmt::Display for Report {
 #[non_exhaustive]
 pub struct Progress {
     /// Seeds finished.
-    pub done: u64,
+    pub(crate) done: u64,
     /// Seeds that failed.
-    pub failed: u64,
+    pub(crate) failed: u64,
     /// Distinct failures (buckets) so far.
-    pub distinct: u64,
+    pub(crate) distinct: u64,
+}
+
+impl Progress {
+    /// Seeds finished.
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
+    /// Seeds that failed.
+    pub fn failed(&self) -> u64 {
+        self.failed
+    }
+
+    /// Distinct failures (buckets) so far.
+    pub fn distinct(&self) -> u64 {
+        self.distinct
+    }
 }
 
 /// How many of a bucket's first failing seeds are looked at for the smallest to shrink.

@@ -24,72 +24,198 @@ fn fuzz() -> String {
 pub struct ReportFile {
     /// The shape's version ([`SCHEMA`]).
     #[serde(alias = "format")]
-    pub schema: u32,
+    pub(crate) schema: u32,
     /// The command that made it: `fuzz`, `run` or `replay`.
     #[serde(default = "fuzz")]
-    pub report: String,
+    pub(crate) report: String,
     /// What played the scenarios: `simulator`, a real backend, an address, or a process.
     #[serde(default)]
-    pub target: String,
+    pub(crate) target: String,
     /// The service the runs were judged as.
-    pub service: String,
+    pub(crate) service: String,
     /// The shards this report covers, as `I/N`.
     #[serde(default)]
-    pub shards: Vec<String>,
+    pub(crate) shards: Vec<String>,
     /// Runs made: seeds, or fixtures played.
-    pub seeds_run: u64,
+    pub(crate) seeds_run: u64,
     /// Runs that failed.
-    pub failed_seeds: u64,
+    pub(crate) failed_seeds: u64,
     /// Whether any part stopped early.
-    pub interrupted: bool,
+    pub(crate) interrupted: bool,
     /// The failures, one bucket per signature.
-    pub buckets: Vec<BucketFile>,
+    pub(crate) buckets: Vec<BucketFile>,
     /// What the generator tried, where scenarios were generated.
     #[serde(default)]
-    pub reach: Option<Reach>,
+    pub(crate) reach: Option<Reach>,
+}
+
+impl ReportFile {
+    /// The shape's version ([`SCHEMA`]).
+    pub fn schema(&self) -> u32 {
+        self.schema
+    }
+
+    /// The command that made it: `fuzz`, `run` or `replay`.
+    pub fn report(&self) -> &str {
+        &self.report
+    }
+
+    /// What played the scenarios: `simulator`, a real backend, an address, or a process.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The service the runs were judged as.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The shards this report covers, as `I/N`.
+    pub fn shards(&self) -> &[String] {
+        &self.shards
+    }
+
+    /// Runs made: seeds, or fixtures played.
+    pub fn seeds_run(&self) -> u64 {
+        self.seeds_run
+    }
+
+    /// Runs that failed.
+    pub fn failed_seeds(&self) -> u64 {
+        self.failed_seeds
+    }
+
+    /// Whether any part stopped early.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
+    }
+
+    /// The failures, one bucket per signature.
+    pub fn buckets(&self) -> &[BucketFile] {
+        &self.buckets
+    }
+
+    /// What the generator tried, where scenarios were generated.
+    pub fn reach(&self) -> Option<&Reach> {
+        self.reach.as_ref()
+    }
 }
 
 /// One bucket of a report: one bug, however many runs showed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketFile {
     /// The signature: the failure's kind and message, names and numbers normalized.
-    pub signature: String,
+    pub(crate) signature: String,
     /// The kind of check that fired.
-    pub kind: String,
+    pub(crate) kind: String,
     /// Runs that failed this way.
-    pub count: u64,
+    pub(crate) count: u64,
     /// The lowest of their seeds.
-    pub seeds: Vec<u64>,
+    pub(crate) seeds: Vec<u64>,
     /// The lowest seed's failure.
-    pub example: ExampleFile,
+    pub(crate) example: ExampleFile,
     /// The command that plays the example again.
     #[serde(default)]
-    pub reproduce: Option<String>,
+    pub(crate) reproduce: Option<String>,
+}
+
+impl BucketFile {
+    /// The signature: the failure's kind and message, names and numbers normalized.
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+
+    /// The kind of check that fired.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// Runs that failed this way.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The lowest of their seeds.
+    pub fn seeds(&self) -> &[u64] {
+        &self.seeds
+    }
+
+    /// The lowest seed's failure.
+    pub fn example(&self) -> &ExampleFile {
+        &self.example
+    }
+
+    /// The command that plays the example again.
+    pub fn reproduce(&self) -> Option<&str> {
+        self.reproduce.as_deref()
+    }
 }
 
 /// The example of a bucket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExampleFile {
     /// The seed.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// The fixture it played, when it played one.
     #[serde(default)]
-    pub fixture: Option<String>,
+    pub(crate) fixture: Option<String>,
     /// The kind of check that fired.
     #[serde(default)]
-    pub kind: String,
+    pub(crate) kind: String,
     /// Its readiness semantics, in the simulator.
     #[serde(default)]
-    pub semantics: Option<String>,
+    pub(crate) semantics: Option<String>,
     /// What failed.
-    pub message: String,
+    pub(crate) message: String,
     /// The minimal transcript, when there is one.
-    pub transcript: Option<String>,
+    pub(crate) transcript: Option<String>,
     /// Where the transcript was written, if it was.
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
     /// The server's last words, when a process was run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub output: Vec<String>,
+    pub(crate) output: Vec<String>,
+}
+
+impl ExampleFile {
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The fixture it played, when it played one.
+    pub fn fixture(&self) -> Option<&str> {
+        self.fixture.as_deref()
+    }
+
+    /// The kind of check that fired.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// Its readiness semantics, in the simulator.
+    pub fn semantics(&self) -> Option<&str> {
+        self.semantics.as_deref()
+    }
+
+    /// What failed.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The minimal transcript, when there is one.
+    pub fn transcript(&self) -> Option<&str> {
+        self.transcript.as_deref()
+    }
+
+    /// Where the transcript was written, if it was.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// The server's last words, when a process was run.
+    pub fn output(&self) -> &[String] {
+        &self.output
+    }
 }
 
 /// The kind a signature names (`kind: message`).

@@ -50,11 +50,28 @@ pub use protocol::{DEFAULT_ALPHABET, Deadline, DeadlineKind, Framing, Next, Prot
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OptionSpec {
     /// The name.
-    pub name: String,
+    pub(crate) name: String,
     /// The value when nothing sets it.
-    pub default: u64,
+    pub(crate) default: u64,
     /// What it means, for help texts.
-    pub help: String,
+    pub(crate) help: String,
+}
+
+impl OptionSpec {
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The value when nothing sets it.
+    pub fn default(&self) -> u64 {
+        self.default
+    }
+
+    /// What it means, for help texts.
+    pub fn help(&self) -> &str {
+        &self.help
+    }
 }
 
 /// The values of a service's declared options for one run.
@@ -68,11 +85,28 @@ pub struct ServiceOptions {
 #[error("service `{service}` has no limit `{name}`{}", known_list(.known))]
 pub struct UnknownOption {
     /// The service.
-    pub service: String,
+    pub(crate) service: String,
     /// The name asked for.
-    pub name: String,
+    pub(crate) name: String,
     /// The names it declares.
-    pub known: Vec<String>,
+    pub(crate) known: Vec<String>,
+}
+
+impl UnknownOption {
+    /// The service.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The name asked for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The names it declares.
+    pub fn known(&self) -> &[String] {
+        &self.known
+    }
 }
 
 fn known_list(known: &[String]) -> String {
@@ -377,9 +411,21 @@ pub struct Registry {
 #[error("unknown service `{name}` (expected one of {known})")]
 pub struct UnknownService {
     /// The name asked for.
-    pub name: String,
+    pub(crate) name: String,
     /// The names it knows, comma-separated.
-    pub known: String,
+    pub(crate) known: String,
+}
+
+impl UnknownService {
+    /// The name asked for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The names it knows, comma-separated.
+    pub fn known(&self) -> &str {
+        &self.known
+    }
 }
 
 impl Registry {

@@ -18,11 +18,28 @@ use super::{MAX_SIZE, Transcript, parse};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileError {
     /// The file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Where in it, when the problem is in its text.
-    pub position: Option<(usize, usize)>,
+    pub(crate) position: Option<(usize, usize)>,
     /// What is wrong.
-    pub message: String,
+    pub(crate) message: String,
+}
+
+impl FileError {
+    /// The file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Where in it, when the problem is in its text.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        self.position
+    }
+
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl fmt::Display for FileError {

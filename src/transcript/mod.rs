@@ -46,12 +46,30 @@ pub struct Transcript {
 #[derive(Clone, Debug)]
 pub struct Line {
     /// What the line says.
-    pub item: Item,
+    pub(crate) item: Item,
     /// Text after `#` on a line that also holds an item.
-    pub comment: Option<String>,
+    pub(crate) comment: Option<String>,
     /// Columns of the line's tokens, as parsed (empty for lines made in code): where to
     /// point when a later check finds something wrong with one of them.
     columns: Vec<usize>,
+}
+
+impl Line {
+    /// What the line says.
+    pub fn item(&self) -> &Item {
+        &self.item
+    }
+
+    /// Text after `#` on a line that also holds an item.
+    pub fn comment(&self) -> Option<&str> {
+        self.comment.as_deref()
+    }
+
+    /// The same line with this trailing comment (`None`: none).
+    pub fn with_comment(mut self, comment: Option<String>) -> Self {
+        self.comment = comment;
+        self
+    }
 }
 
 impl Line {
@@ -245,13 +263,38 @@ impl Expect {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FaultLine {
     /// The client whose connection it hits; `None` for faults of the whole server.
-    pub client: Option<String>,
+    pub(crate) client: Option<String>,
     /// The fault.
-    pub spec: FaultSpec,
+    pub(crate) spec: FaultSpec,
     /// Which operation it hits, counted from 1 (reads or writes on the client's connection,
     /// polls, accepts, or the client's sends, by kind). `None`: the next such operation after
     /// the client's script reaches this line.
-    pub at: Option<u64>,
+    pub(crate) at: Option<u64>,
+}
+
+impl FaultLine {
+    /// A fault line made in code: `spec` hits `client`'s connection (`None`: the whole
+    /// server) at its `at`-th operation of the fault's kind (`None`: the next one).
+    pub fn new(client: Option<String>, spec: FaultSpec, at: Option<u64>) -> Self {
+        FaultLine { client, spec, at }
+    }
+
+    /// The client whose connection it hits; `None` for faults of the whole server.
+    pub fn client(&self) -> Option<&str> {
+        self.client.as_deref()
+    }
+
+    /// The fault.
+    pub fn spec(&self) -> &FaultSpec {
+        &self.spec
+    }
+
+    /// Which operation it hits, counted from 1 (reads or writes on the client's connection,
+    /// polls, accepts, or the client's sends, by kind). `None`: the next such operation after
+    /// the client's script reaches this line.
+    pub fn at(&self) -> Option<u64> {
+        self.at
+    }
 }
 
 impl Transcript {

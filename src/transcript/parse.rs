@@ -21,11 +21,28 @@ pub const MAX_SIZE: u64 = 64 * 1024 * 1024;
 #[error("{line}:{column}: {message}")]
 pub struct ParseError {
     /// 1-based line number.
-    pub line: usize,
+    pub(crate) line: usize,
     /// 1-based column, in characters.
-    pub column: usize,
+    pub(crate) column: usize,
     /// What was expected there, and what was found.
-    pub message: String,
+    pub(crate) message: String,
+}
+
+impl ParseError {
+    /// 1-based line number.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// 1-based column, in characters.
+    pub fn column(&self) -> usize {
+        self.column
+    }
+
+    /// What was expected there, and what was found.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 #[derive(Debug)]

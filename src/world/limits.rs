@@ -21,15 +21,37 @@ pub enum Scope {
 #[derive(Clone, Copy)]
 pub struct Limit {
     /// Its name.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// What it means, for help texts.
-    pub help: &'static str,
+    pub(crate) help: &'static str,
     /// The smallest value accepted.
-    pub min: u64,
+    pub(crate) min: u64,
     /// Where it applies.
-    pub scope: Scope,
+    pub(crate) scope: Scope,
     get: fn(&WorldConfig) -> u64,
     set: fn(&mut WorldConfig, u64),
+}
+
+impl Limit {
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// What it means, for help texts.
+    pub fn help(&self) -> &'static str {
+        self.help
+    }
+
+    /// The smallest value accepted.
+    pub fn min(&self) -> u64 {
+        self.min
+    }
+
+    /// Where it applies.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
 }
 
 impl std::fmt::Debug for Limit {

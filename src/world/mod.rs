@@ -91,29 +91,102 @@ pub struct WorldConfig {
     pub max_steps: u64,
     /// Steps after which drawn faults stop, so every run ends with a calm period in which
     /// liveness can be judged.
-    pub heal_after: u64,
+    pub(crate) heal_after: u64,
     /// Once every script is done, how much virtual time the server gets to finish its closes
     /// (lingering closes wait up to 2 s by default).
-    pub settle: Duration,
+    pub(crate) settle: Duration,
     /// Server turns in a row without progress before the run is a busy loop. Legitimate
     /// spurious wake-ups come in ones and twos; a thousand in a row is a spin.
-    pub busy_limit: u64,
+    pub(crate) busy_limit: u64,
     /// Whether every byte and every close a client observes must be expected by its script
     /// (fixtures and replays); generated scenarios leave that to an oracle.
     pub strict: bool,
     /// Whether to keep the trace (every client step and fault). A campaign's first run of a
     /// seed does without; a failing seed is run again with it.
-    pub record: bool,
+    pub(crate) record: bool,
     /// Whether a passing run is played a second time on the same service to find state it
     /// keeps for connections that are gone (only where [`crate::CountingAllocator`] is the
     /// global allocator; see [`Failure::HeapLeak`]).
-    pub heap_check: bool,
+    pub(crate) heap_check: bool,
     /// Whether to keep what the service is told, in order ([`Run::server`]), for oracles
     /// that judge the whole run (a reference model).
-    pub journal: bool,
+    pub(crate) journal: bool,
 }
 
 impl WorldConfig {
+    /// Once every script is done, how much virtual time the server gets to finish its closes
+    /// (lingering closes wait up to 2 s by default).
+    pub fn settle(&self) -> Duration {
+        self.settle
+    }
+
+    /// The same configuration with [`WorldConfig::settle`] set.
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// Server turns in a row without progress before the run is a busy loop. Legitimate
+    /// spurious wake-ups come in ones and twos; a thousand in a row is a spin.
+    pub fn busy_limit(&self) -> u64 {
+        self.busy_limit
+    }
+
+    /// The same configuration with [`WorldConfig::busy_limit`] set.
+    pub fn with_busy_limit(mut self, busy_limit: u64) -> Self {
+        self.busy_limit = busy_limit;
+        self
+    }
+
+    /// Whether to keep the trace (every client step and fault). A campaign's first run of a
+    /// seed does without; a failing seed is run again with it.
+    pub fn record(&self) -> bool {
+        self.record
+    }
+
+    /// The same configuration with [`WorldConfig::record`] set.
+    pub fn with_record(mut self, record: bool) -> Self {
+        self.record = record;
+        self
+    }
+
+    /// Whether a passing run is played a second time on the same service to find state it
+    /// keeps for connections that are gone (only where [`crate::CountingAllocator`] is the
+    /// global allocator; see [`Failure::HeapLeak`]).
+    pub fn heap_check(&self) -> bool {
+        self.heap_check
+    }
+
+    /// The same configuration with [`WorldConfig::heap_check`] set.
+    pub fn with_heap_check(mut self, heap_check: bool) -> Self {
+        self.heap_check = heap_check;
+        self
+    }
+
+    /// Whether to keep what the service is told, in order ([`Run::server`]), for oracles
+    /// that judge the whole run (a reference model).
+    pub fn journal(&self) -> bool {
+        self.journal
+    }
+
+    /// The same configuration with [`WorldConfig::journal`] set.
+    pub fn with_journal(mut self, journal: bool) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    /// Steps after which drawn faults stop, so every run ends with a calm period in which
+    /// liveness can be judged.
+    pub fn heal_after(&self) -> u64 {
+        self.heal_after
+    }
+
+    /// The same configuration with [`WorldConfig::heal_after`] set.
+    pub fn with_heal_after(mut self, heal_after: u64) -> Self {
+        self.heal_after = heal_after;
+        self
+    }
+
     /// The run's fault plan: the one given, or the seed's.
     pub(crate) fn fault_plan(&self) -> FaultPlan {
         self.plan
@@ -152,11 +225,34 @@ impl Default for WorldConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScriptedFault {
     /// The client whose connection it hits; `None` for faults of the whole server.
-    pub client: Option<ClientId>,
+    pub(crate) client: Option<ClientId>,
     /// The fault.
-    pub spec: FaultSpec,
+    pub(crate) spec: FaultSpec,
     /// Which operation of its kind, from 1.
-    pub at: Option<u64>,
+    pub(crate) at: Option<u64>,
+}
+
+impl ScriptedFault {
+    /// A fault made in code: `spec` hits `client`'s connection (`None`: the whole server) at
+    /// its `at`-th operation of the fault's kind (`None`: the next one from the start).
+    pub fn new(client: Option<ClientId>, spec: FaultSpec, at: Option<u64>) -> Self {
+        ScriptedFault { client, spec, at }
+    }
+
+    /// The client whose connection it hits; `None` for faults of the whole server.
+    pub fn client(&self) -> &Option<ClientId> {
+        &self.client
+    }
+
+    /// The fault.
+    pub fn spec(&self) -> &FaultSpec {
+        &self.spec
+    }
+
+    /// Which operation of its kind, from 1.
+    pub fn at(&self) -> Option<u64> {
+        self.at
+    }
 }
 
 /// What a simulated run plays: the clients' scripts, in scheduling order, and the faults

@@ -15,9 +15,21 @@ use crate::time::Instant;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientEvent {
     /// When (virtual time in the simulator, time since the run began over real sockets).
-    pub at: Instant,
+    pub(crate) at: Instant,
     /// What.
-    pub kind: EventKind,
+    pub(crate) kind: EventKind,
+}
+
+impl ClientEvent {
+    /// When (virtual time in the simulator, time since the run began over real sockets).
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// What.
+    pub fn kind(&self) -> &EventKind {
+        &self.kind
+    }
 }
 
 /// What happened to a client.
@@ -58,22 +70,42 @@ pub struct ClientReport {
     /// Every byte it received, in order.
     pub received: Vec<u8>,
     /// The client saw the server close (EOF).
-    pub saw_eof: bool,
+    pub(crate) saw_eof: bool,
     /// The client saw a reset.
-    pub saw_reset: bool,
+    pub(crate) saw_reset: bool,
     /// The client closed or reset the connection itself.
     pub closed: bool,
     /// The client shut down its write side.
-    pub shut: bool,
+    pub(crate) shut: bool,
     /// A fault cut the client off (reset, abort, or a close it did not script).
     pub disrupted: bool,
     /// The client stopped reading and never started again: it is owed nothing more.
-    pub paused_at_end: bool,
+    pub(crate) paused_at_end: bool,
     /// Everything that happened to the client, in order, with times.
     pub timeline: Vec<ClientEvent>,
 }
 
 impl ClientReport {
+    /// The client saw the server close (EOF).
+    pub fn saw_eof(&self) -> bool {
+        self.saw_eof
+    }
+
+    /// The client saw a reset.
+    pub fn saw_reset(&self) -> bool {
+        self.saw_reset
+    }
+
+    /// The client shut down its write side.
+    pub fn shut(&self) -> bool {
+        self.shut
+    }
+
+    /// The client stopped reading and never started again: it is owed nothing more.
+    pub fn paused_at_end(&self) -> bool {
+        self.paused_at_end
+    }
+
     /// A report with nothing in it yet.
     pub fn new(name: impl Into<String>) -> Self {
         ClientReport {
@@ -185,9 +217,21 @@ impl ClientReport {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceEvent {
     /// When.
-    pub at: Instant,
+    pub(crate) at: Instant,
     /// What.
-    pub kind: TraceKind,
+    pub(crate) kind: TraceKind,
+}
+
+impl TraceEvent {
+    /// When.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// What.
+    pub fn kind(&self) -> &TraceKind {
+        &self.kind
+    }
 }
 
 /// What happened.
@@ -221,34 +265,101 @@ pub enum TraceKind {
 #[non_exhaustive]
 pub struct Run {
     /// The seed.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// The readiness semantics it ran under.
-    pub semantics: Semantics,
+    pub(crate) semantics: Semantics,
     /// How it ended.
-    pub verdict: Verdict,
+    pub(crate) verdict: Verdict,
     /// Everything clients did and saw, and every fault, in order (empty when the run was
     /// not recorded).
-    pub trace: Vec<TraceEvent>,
+    pub(crate) trace: Vec<TraceEvent>,
     /// Per client, in scheduling order.
-    pub clients: Vec<ClientReport>,
+    pub(crate) clients: Vec<ClientReport>,
     /// The driver's counters.
-    pub driver_stats: Stats,
+    pub(crate) driver_stats: Stats,
     /// The simulated network's counters.
-    pub net_stats: NetStats,
+    pub(crate) net_stats: NetStats,
     /// The faults drawn for the run.
-    pub plan: FaultPlan,
+    pub(crate) plan: FaultPlan,
     /// Scheduler steps taken.
-    pub steps: u64,
+    pub(crate) steps: u64,
     /// The virtual time when it ended.
-    pub end: Instant,
+    pub(crate) end: Instant,
     /// Per client, the actions (and unanchored faults) its script had not reached when the
     /// run ended; a run cut short by a failure still needs them to replay exactly, since a
     /// client with steps left is one the scheduler may pick.
-    pub unreached: Vec<Vec<Entry>>,
+    pub(crate) unreached: Vec<Vec<Entry>>,
     /// What the service was told, in the order it was told (when
     /// [`WorldConfig::journal`](super::WorldConfig::journal) is set; empty otherwise): the
     /// server's side of the run, which whole-run oracles judge against.
-    pub server: Vec<ServerEvent>,
+    pub(crate) server: Vec<ServerEvent>,
+}
+
+impl Run {
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The readiness semantics it ran under.
+    pub fn semantics(&self) -> Semantics {
+        self.semantics
+    }
+
+    /// How it ended.
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+
+    /// Everything clients did and saw, and every fault, in order (empty when the run was
+    /// not recorded).
+    pub fn trace(&self) -> &[TraceEvent] {
+        &self.trace
+    }
+
+    /// Per client, in scheduling order.
+    pub fn clients(&self) -> &[ClientReport] {
+        &self.clients
+    }
+
+    /// The driver's counters.
+    pub fn driver_stats(&self) -> &Stats {
+        &self.driver_stats
+    }
+
+    /// The simulated network's counters.
+    pub fn net_stats(&self) -> &NetStats {
+        &self.net_stats
+    }
+
+    /// The faults drawn for the run.
+    pub fn plan(&self) -> &FaultPlan {
+        &self.plan
+    }
+
+    /// Scheduler steps taken.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The virtual time when it ended.
+    pub fn end(&self) -> Instant {
+        self.end
+    }
+
+    /// Per client, the actions (and unanchored faults) its script had not reached when the
+    /// run ended; a run cut short by a failure still needs them to replay exactly, since a
+    /// client with steps left is one the scheduler may pick.
+    pub fn unreached(&self) -> &[Vec<Entry>] {
+        &self.unreached
+    }
+
+    /// What the service was told, in the order it was told (when
+    /// [`WorldConfig::journal`](super::WorldConfig::journal) is set; empty otherwise): the
+    /// server's side of the run, which whole-run oracles judge against.
+    pub fn server(&self) -> &[ServerEvent] {
+        &self.server
+    }
 }
 
 /// One thing the service under test was told, at the virtual time it was told.

@@ -252,19 +252,19 @@ pub fn drive<S: Service>(
 /// A run's trace as lines, for failure messages.
 pub fn trace_text(run: &Run) -> String {
     let mut out = String::new();
-    for event in &run.trace {
-        let line = match &event.kind {
+    for event in run.trace() {
+        let line = match &event.kind() {
             TraceKind::Client { client, step } => {
-                format!("{} {step}", run.clients[client.index()].name)
+                format!("{} {step}", run.clients()[client.index()].name)
             }
             TraceKind::Fault { client, spec, at } => match client {
-                Some(c) => format!("! {} {spec} at {at}", run.clients[c.index()].name),
+                Some(c) => format!("! {} {spec} at {at}", run.clients()[c.index()].name),
                 None => format!("! {spec} at {at}"),
             },
             TraceKind::Server(text) | TraceKind::Log(text) => format!("# {text}"),
             _ => continue,
         };
-        out.push_str(&format!("[{}] {line}\n", event.at));
+        out.push_str(&format!("[{}] {line}\n", event.at()));
     }
     out
 }
@@ -273,9 +273,9 @@ pub fn trace_text(run: &Run) -> String {
 #[track_caller]
 pub fn assert_pass(run: &Run) {
     assert!(
-        run.verdict.is_pass(),
+        run.verdict().is_pass(),
         "{}\n{}",
-        run.verdict,
+        run.verdict(),
         trace_text(run)
     );
 }

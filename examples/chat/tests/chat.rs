@@ -32,15 +32,15 @@ fn chat_passes_its_campaign() {
         .run();
     assert!(report.is_clean(), "{report}");
     // The sessions were played: names first, then messages, rooms and goodbyes.
-    let kinds = &report.reach.kinds;
+    let kinds = &report.reach().kinds();
     for kind in ["NICK", "MSG", "JOIN", "QUIT"] {
         assert!(kinds.get(kind).is_some_and(|&n| n > 0), "{kinds:?}");
     }
     // And messages went between clients: the path a per-connection check never sees.
-    let reach = &report.reach;
-    assert!(reach.cross_client > 100, "{reach}");
+    let reach = &report.reach();
+    assert!(reach.cross_client() > 100, "{reach}");
     assert!(
-        reach.cross_client_arrived > reach.cross_client / 4,
+        reach.cross_client_arrived() > reach.cross_client() / 4,
         "{reach}"
     );
     assert!(
@@ -64,11 +64,11 @@ fn every_bug_between_connections_is_found_shrunk_and_replayed() {
             .failures()
             .next()
             .unwrap_or_else(|| panic!("{}: not found in {report}", bug.service_name()));
-        let minimal = found.minimal.as_ref().expect("shrunk");
+        let minimal = found.minimal().expect("shrunk");
         let steps = minimal
             .lines
             .iter()
-            .filter(|l| matches!(l.item, Item::Step { .. } | Item::Fault(_)))
+            .filter(|l| matches!(l.item(), Item::Step { .. } | Item::Fault(_)))
             .count();
         assert!(
             steps <= 15,
@@ -87,7 +87,7 @@ fn every_bug_between_connections_is_found_shrunk_and_replayed() {
         let text = String::from_utf8_lossy(&replay.stdout);
         assert_eq!(replay.status.code(), Some(1), "{text}\n{minimal}");
         // The repro's first line says how it fails; the replay says the same.
-        let Some(Item::Comment(how)) = minimal.lines.first().map(|l| &l.item) else {
+        let Some(Item::Comment(how)) = minimal.lines.first().map(|l| l.item()) else {
             panic!("no comment heads the repro:\n{minimal}");
         };
         assert!(

@@ -24,7 +24,7 @@ fn seeds() -> u64 {
 fn assert_clean(campaign: Campaign, seeds: u64) {
     let report = campaign.seeds(0, seeds).jobs(2).run();
     assert!(report.is_clean(), "{report}");
-    assert_eq!(report.seeds_run, seeds);
+    assert_eq!(report.seeds_run(), seeds);
 }
 
 #[test]
@@ -56,18 +56,18 @@ fn kvstore_passes_with_a_64k_line_limit_and_no_idle_timeout() {
 #[test]
 fn the_campaign_reaches_what_the_protocol_declares() {
     let report = Campaign::new(descriptor(None)).seeds(0, 500).jobs(2).run();
-    let reach = &report.reach;
-    assert_eq!(reach.limit, Some(512));
+    let reach = &report.reach();
+    assert_eq!(reach.limit(), Some(512));
     assert!(
-        reach.under_limit > 0 && reach.at_limit > 0 && reach.over_limit > 0,
+        reach.under_limit() > 0 && reach.at_limit() > 0 && reach.over_limit() > 0,
         "{reach}"
     );
-    assert_eq!(reach.deadline_ms, Some(1_000));
-    assert!(reach.idles_past_deadline > 0, "{reach}");
-    assert!(reach.unterminated > 0, "{reach}");
+    assert_eq!(reach.deadline_ms(), Some(1_000));
+    assert!(reach.idles_past_deadline() > 0, "{reach}");
+    assert!(reach.unterminated() > 0, "{reach}");
     // Both line endings, `\n` and `\r\n`.
-    assert_eq!(reach.endings.len(), 2, "{reach}");
-    assert!(reach.endings.iter().all(|&n| n > 0), "{reach}");
+    assert_eq!(reach.endings().len(), 2, "{reach}");
+    assert!(reach.endings().iter().all(|&n| n > 0), "{reach}");
     assert!(reach.never_tried().is_empty(), "{:?}", reach.never_tried());
 }
 
@@ -92,11 +92,11 @@ fn every_bug_is_found_within_10000_seeds() {
             .next()
             .unwrap_or_else(|| panic!("{}: not found in {report}", bug.service_name()));
         // Shrunk to a few lines.
-        let minimal = found.minimal.as_ref().expect("shrunk");
+        let minimal = found.minimal().expect("shrunk");
         let steps = minimal
             .lines
             .iter()
-            .filter(|l| matches!(l.item, Item::Step { .. } | Item::Fault(_)))
+            .filter(|l| matches!(l.item(), Item::Step { .. } | Item::Fault(_)))
             .count();
         assert!(
             steps <= 12,

@@ -58,9 +58,23 @@ pub struct SimConfig {
     pub buffer: usize,
     /// Connections the listener queues before clients' connects wait. 128 is Linux's old
     /// `somaxconn` default.
-    pub backlog: usize,
+    pub(crate) backlog: usize,
     /// Trace every server call, poll and accept, not just what clients see.
     pub detail: bool,
+}
+
+impl SimConfig {
+    /// Connections the listener queues before clients' connects wait. 128 is Linux's old
+    /// `somaxconn` default.
+    pub fn backlog(&self) -> usize {
+        self.backlog
+    }
+
+    /// The same configuration with [`SimConfig::backlog`] set.
+    pub fn with_backlog(mut self, backlog: usize) -> Self {
+        self.backlog = backlog;
+        self
+    }
 }
 
 impl Default for SimConfig {
@@ -92,17 +106,46 @@ pub(crate) enum NetEvent {
 #[non_exhaustive]
 pub struct NetStats {
     /// Polls of the server's selector.
-    pub polls: u64,
+    pub(crate) polls: u64,
     /// Readiness events delivered.
-    pub events: u64,
+    pub(crate) events: u64,
     /// Descriptors examined by polls: `select` and `poll` scan every watched descriptor,
     /// epoll only the ready ones.
-    pub scanned: u64,
+    pub(crate) scanned: u64,
     /// Faults that fired.
-    pub faults: u64,
+    pub(crate) faults: u64,
     /// Zero-length reads or writes the server attempted (a bug: `read() == 0` would look like
     /// EOF).
-    pub empty_buffer_calls: u64,
+    pub(crate) empty_buffer_calls: u64,
+}
+
+impl NetStats {
+    /// Polls of the server's selector.
+    pub fn polls(&self) -> u64 {
+        self.polls
+    }
+
+    /// Readiness events delivered.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Descriptors examined by polls: `select` and `poll` scan every watched descriptor,
+    /// epoll only the ready ones.
+    pub fn scanned(&self) -> u64 {
+        self.scanned
+    }
+
+    /// Faults that fired.
+    pub fn faults(&self) -> u64 {
+        self.faults
+    }
+
+    /// Zero-length reads or writes the server attempted (a bug: `read() == 0` would look like
+    /// EOF).
+    pub fn empty_buffer_calls(&self) -> u64 {
+        self.empty_buffer_calls
+    }
 }
 
 /// Backend calls allowed between two polls. One turn of a correct driver makes a few per
