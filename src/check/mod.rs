@@ -31,6 +31,7 @@
 pub mod bucket;
 #[cfg(test)]
 mod defects;
+mod files;
 mod generate;
 mod report;
 mod shrink;
@@ -41,6 +42,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use bucket::{normalize, signature};
+pub(crate) use files::{
+    FileOptions, FileOutcome, FileResult, FileTarget, Tally, play_file, read as read_transcript,
+};
 pub use generate::Reach;
 pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, SCHEMA, kind_of, merge};
 pub(crate) use shrink::to_transcript;

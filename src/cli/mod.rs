@@ -36,18 +36,20 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::check::{self, Campaign, ReportFile};
+use crate::check::{
+    self, Campaign, FileOptions, FileOutcome, FileResult, FileTarget, ReportFile, Tally,
+};
 
 mod report;
 use crate::driver::Config;
 use crate::fault::FaultFamilies;
 use crate::inject;
-use crate::scenario::{self, Divergence, Outcome, Scenario, unfired};
+use crate::scenario::{self, Divergence, Scenario};
 use crate::semantics::Semantics;
 use crate::service::{Framing, Registry, ServiceDescriptor, ServiceOptions};
-use crate::tcp::{self, LineEnding, RealBackend, TcpOutcome, TcpReplayOptions};
-use crate::text::{DurationError, escape_markup, human_duration, parse_duration, side_by_side};
-use crate::transcript::{self, Transcript};
+use crate::tcp::{self, LineEnding, RealBackend, TcpReplayOptions};
+use crate::text::{DurationError, human_duration, parse_duration};
+use crate::transcript;
 use crate::view;
 use crate::world::{Failure, Limit, Verdict, WorldConfig, limits::Scope};
 
@@ -810,31 +812,22 @@ fn shell_word(word: &str) -> String {
 }
 
 /// A run's view in the format asked for, if a view was asked for.
-fn view_of(format: ReplayFormat, timeline: impl FnOnce() -> view::Timeline) -> Option<String> {
+fn view_of(format: ReplayFormat, timeline: &view::Timeline) -> Option<String> {
     match format {
-        ReplayFormat::Mermaid => Some(view::mermaid(&timeline())),
-        ReplayFormat::ChromeTrace => Some(view::chrome_trace(&timeline()) + "\n"),
+        ReplayFormat::Mermaid => Some(view::mermaid(timeline)),
+        ReplayFormat::ChromeTrace => Some(view::chrome_trace(timeline) + "\n"),
         ReplayFormat::Text | ReplayFormat::Json | ReplayFormat::Junit => None,
     }
 }
 
-/// A replayed run's view in `--format` and its timeline page, each when asked for.
-fn views(
-    args: &ReplayArgs,
-    path: &Path,
-    timeline: impl FnOnce() -> view::Timeline,
-) -> (Option<String>, Option<String>) {
-    if args.timeline.is_none() {
-        return (view_of(args.format, timeline), None);
-    }
-    let timeline = timeline();
+/// A replayed file's timeline page, titled by the file and how it ended.
+fn page_of(path: &Path, timeline: &view::Timeline) -> String {
     let name = path
         .file_name()
         .unwrap_or(path.as_os_str())
         .to_string_lossy();
     let verdict = if timeline.failed() { "FAIL" } else { "pass" };
-    let page = view::page(&timeline, &format!("{name}: {verdict}"));
-    (view_of(args.format, || timeline), Some(page))
+    view::page(timeline, &format!("{name}: {verdict}"))
 }
 
 /// Writes a timeline page, making its directory; says where on standard error.
@@ -1244,21 +1237,43 @@ impl App {
     }
 
     /// Reads a transcript file, or standard input for `-`.
-    fn read_transcript(&self, path: &Path) -> Result<Transcript, transcript::FileError> {
-        if path == Path::new("-") {
-            transcript::load_from(Path::new("<stdin>"), io::stdin().lock())
-        } else {
-            transcript::load(path)
-        }
-    }
-
     fn replay(&self, args: ReplayArgs) -> CliResult {
-        let forced = args
+        let files = self.replay_files(&args)?;
+        let service = args
             .service
             .as_deref()
             .map(|name| self.service(name))
             .transpose()?;
-        let target = args.target.as_deref().map(resolve).transpose()?;
+        let target = match (&args.target, args.backend) {
+            (Some(addr), _) => FileTarget::Address(resolve(addr)?),
+            (None, BackendArg::Sim) => FileTarget::Simulator,
+            (None, BackendArg::Poll) => FileTarget::Backend(RealBackend::Poll),
+            (None, BackendArg::Select) => FileTarget::Backend(RealBackend::Select),
+            (None, BackendArg::Mio) => FileTarget::Backend(RealBackend::Mio),
+        };
+        let views = args.format == ReplayFormat::ChromeTrace || args.timeline.is_some();
+        let options = FileOptions {
+            service,
+            any_service: args.any_service,
+            strict: args.strict,
+            tcp: TcpReplayOptions {
+                timeout: Duration::from_millis(args.timeout_ms),
+                split: args.split.map(|n| n as usize),
+                ..TcpReplayOptions::default()
+            },
+            timeline: views || args.format == ReplayFormat::Mermaid,
+            detail: args.trace || views,
+            recorded: (args.verbose || args.trace).then_some(args.trace),
+        };
+        let results = self.play_files(&files, target, &options, &args)?;
+        let tally = Tally::of(&results);
+        self.print_replay(&args, &results, tally);
+        Ok(tally.exit_code())
+    }
+
+    /// The transcripts `replay` plays: the files found under its paths, then standard input
+    /// for `-`.
+    fn replay_files(&self, args: &ReplayArgs) -> Result<Vec<PathBuf>, String> {
         let (stdin, paths): (Vec<PathBuf>, Vec<PathBuf>) = args
             .paths
             .iter()
@@ -1275,34 +1290,39 @@ impl App {
                 files.len()
             ));
         }
-        if args.split.is_some() && target.is_none() && args.backend == BackendArg::Sim {
+        if args.split.is_some() && args.target.is_none() && args.backend == BackendArg::Sim {
             let _ = writeln!(
                 io::stderr(),
                 "{}: warning: --split applies over real sockets only; the simulator ignores it",
                 self.name()
             );
         }
-        let options = TcpReplayOptions {
-            timeout: Duration::from_millis(args.timeout_ms),
-            split: args.split.map(|n| n as usize),
-            ..TcpReplayOptions::default()
-        };
+        Ok(files)
+    }
+
+    /// Plays each file, writing its timeline page and printing its line as it goes.
+    fn play_files(
+        &self,
+        files: &[PathBuf],
+        target: FileTarget,
+        options: &FileOptions<'_>,
+        args: &ReplayArgs,
+    ) -> Result<Vec<FileResult>, String> {
         let mut results: Vec<FileResult> = Vec::new();
-        let text = args.format == ReplayFormat::Text;
-        for path in &files {
+        for path in files {
             let started = std::time::Instant::now();
-            let mut result = self.replay_one(path, forced, target, args.backend, &options, &args);
+            let mut result = check::play_file(path, &self.registry, target, options);
             result.seconds = started.elapsed().as_secs_f64();
-            if let (Some(to), Some(page)) = (&args.timeline, result.page.take()) {
+            if let (Some(to), Some(timeline)) = (&args.timeline, &result.timeline) {
                 let to = if files.len() == 1 {
                     to.clone()
                 } else {
                     let stem = path.file_stem().unwrap_or(path.as_os_str());
                     to.join(stem).with_extension("html")
                 };
-                write_page(&to, &page)?;
+                write_page(&to, &page_of(path, timeline))?;
             }
-            if text {
+            if args.format == ReplayFormat::Text {
                 self.print_result(&result, args.verbose);
             }
             let stop =
@@ -1312,19 +1332,37 @@ impl App {
                 break;
             }
         }
-        let count = |o: FileOutcome| results.iter().filter(|r| r.outcome == o).count();
-        let (passed, failed, inconclusive, errors) = (
-            count(FileOutcome::Pass),
-            count(FileOutcome::Fail),
-            count(FileOutcome::Inconclusive),
-            count(FileOutcome::Error),
-        );
-        let target_name = match (&args.target, args.backend) {
+        Ok(results)
+    }
+
+    /// The name `replay`'s report gives its target.
+    fn replay_target(args: &ReplayArgs) -> String {
+        match (&args.target, args.backend) {
             (Some(addr), _) => addr.clone(),
             (None, BackendArg::Sim) => "simulator".to_string(),
             (None, backend) => clap::ValueEnum::to_possible_value(&backend)
                 .map_or_else(String::new, |v| v.get_name().to_string()),
-        };
+        }
+    }
+
+    /// The command that plays one file again as this replay did.
+    fn replay_again(&self, args: &ReplayArgs, path: &str) -> String {
+        let mut again = vec![self.program.clone(), "replay".to_string(), shell_word(path)];
+        if let Some(addr) = &args.target {
+            again.extend(["--target".to_string(), addr.clone()]);
+        } else if args.backend != BackendArg::Sim {
+            again.extend(["--backend".to_string(), Self::replay_target(args)]);
+        }
+        if let Some(service) = &args.service {
+            again.extend(["--service".to_string(), service.clone()]);
+            if args.any_service {
+                again.push("--any-service".to_string());
+            }
+        }
+        again.join(" ")
+    }
+
+    fn print_replay(&self, args: &ReplayArgs, results: &[FileResult], tally: Tally) {
         let failing: Vec<report::Failed<'_>> = results
             .iter()
             .filter(|r| r.outcome == FileOutcome::Fail)
@@ -1336,291 +1374,35 @@ impl App {
                 message: r.message.as_deref().unwrap_or_default(),
             })
             .collect();
-        let played = (results.len() - errors) as u64;
         let file = report::of_replay(
-            &target_name,
+            &Self::replay_target(args),
             args.service.as_deref().unwrap_or_default(),
-            played,
+            (results.len() - tally.errors) as u64,
             &failing,
-            &|path| {
-                let mut again = vec![self.program.clone(), "replay".to_string(), shell_word(path)];
-                if let Some(addr) = &args.target {
-                    again.extend(["--target".to_string(), addr.clone()]);
-                } else if args.backend != BackendArg::Sim {
-                    again.extend(["--backend".to_string(), target_name.clone()]);
-                }
-                if let Some(service) = &args.service {
-                    again.extend(["--service".to_string(), service.clone()]);
-                    if args.any_service {
-                        again.push("--any-service".to_string());
-                    }
-                }
-                again.join(" ")
-            },
+            &|path| self.replay_again(args, path),
         );
-        match args.format {
+        let mut out = io::stdout().lock();
+        let _ = match args.format {
             ReplayFormat::Text => {
-                let mut out = io::stdout().lock();
-                let _ = report::print_buckets(&mut out, &file, &self.paint("FAIL", false), &|_| {
-                    Vec::new()
-                });
-                let mut summary = format!("{passed} passed, {failed} failed");
-                if inconclusive > 0 {
-                    let _ = write!(summary, ", {inconclusive} inconclusive");
-                }
-                if errors > 0 {
-                    let _ = write!(summary, ", {errors} could not be read");
-                }
-                let _ = writeln!(out, "{summary}");
+                report::print_replay_text(&mut out, &file, &self.paint("FAIL", false), tally)
             }
-            ReplayFormat::Json => {
-                #[derive(Serialize)]
-                struct Files<'a> {
-                    passed: usize,
-                    failed: usize,
-                    inconclusive: usize,
-                    errors: usize,
-                    files: &'a [FileResult],
-                }
-                let extra = Files {
-                    passed,
-                    failed,
-                    inconclusive,
-                    errors,
-                    files: &results,
-                };
-                let _ = writeln!(io::stdout(), "{}", report::json_with(&file, &extra));
-            }
-            ReplayFormat::Junit => {
-                let _ = write!(io::stdout(), "{}", junit(&results));
-            }
+            ReplayFormat::Json => report::print_replay_json(&mut out, &file, tally, results),
+            ReplayFormat::Junit => write!(out, "{}", report::junit(results)),
             ReplayFormat::Mermaid | ReplayFormat::ChromeTrace => {
                 let several = results.len() > 1;
-                let mut out = io::stdout().lock();
-                for r in &results {
-                    let Some(view) = &r.view else { continue };
+                results.iter().try_for_each(|r| {
+                    let Some(view) = r.timeline.as_ref().and_then(|t| view_of(args.format, t))
+                    else {
+                        return Ok(());
+                    };
                     if several {
                         // A Mermaid comment names each file's diagram.
-                        let _ = writeln!(out, "%% {}", r.path);
+                        writeln!(out, "%% {}", r.path)?;
                     }
-                    let _ = write!(out, "{view}");
-                }
-            }
-        }
-        Ok(if errors > 0 {
-            2
-        } else if failed > 0 {
-            1
-        } else if inconclusive > 0 {
-            3
-        } else {
-            0
-        })
-    }
-
-    fn replay_one(
-        &self,
-        path: &Path,
-        forced: Option<&ServiceDescriptor>,
-        target: Option<SocketAddr>,
-        backend: BackendArg,
-        options: &TcpReplayOptions,
-        args: &ReplayArgs,
-    ) -> FileResult {
-        let mut result = FileResult::new(path);
-        let t = match self.read_transcript(path) {
-            Ok(t) => t,
-            Err(e) => return result.error(e.to_string()),
-        };
-        // The service: the transcript's, which --service may supply but never contradict.
-        let service = match (forced, t.service()) {
-            (Some(s), _) => Some(s),
-            (None, Some(name)) => match self.registry.get(name) {
-                Some(s) => Some(s),
-                // Against a target the service line only names what runs there.
-                None if target.is_some() => None,
-                None => {
-                    let e = Scenario::from_transcript(&t, &self.registry)
-                        .err()
-                        .map(|e| e.to_string())
-                        .unwrap_or_default();
-                    return result.error(format!("{}:{e}", path.display()));
-                }
-            },
-            (None, None) if target.is_some() => None,
-            (None, None) => {
-                return result.error(format!(
-                    "{}:1:1: no `service` line: add one, or name it with --service (services: {})",
-                    path.display(),
-                    self.registry.names()
-                ));
+                    write!(out, "{view}")
+                })
             }
         };
-        let scenario = match service
-            .map(|s| match (args.any_service, t.service()) {
-                (true, Some(written)) if written != s.name() => {
-                    result.warnings.push(format!(
-                        "written for service `{written}`, run against `{}` (--any-service)",
-                        s.name()
-                    ));
-                    Scenario::from_transcript_as(&t, s)
-                }
-                _ => Scenario::from_transcript_with(&t, s),
-            })
-            .transpose()
-        {
-            Ok(s) => s,
-            Err(e) if e.kind == scenario::ScenarioErrorKind::OtherService => {
-                return result.error(format!(
-                    "{}:{e} (--any-service runs it against --service anyway)",
-                    path.display()
-                ));
-            }
-            Err(e) => return result.error(format!("{}:{e}", path.display())),
-        };
-        match (target, backend, scenario) {
-            (None, BackendArg::Sim, Some(mut scenario)) => {
-                scenario.config.sim.detail = args.trace
-                    || args.format == ReplayFormat::ChromeTrace
-                    || args.timeline.is_some();
-                let run = scenario.run();
-                let verdict = scenario.judge(&run);
-                (result.view, result.page) = views(args, path, || {
-                    view::Timeline::of_run(&run, verdict.failure())
-                });
-                if args.verbose || args.trace {
-                    result.transcript = Some(scenario.recorded(&run, args.trace).to_string());
-                }
-                result.seed = Some(run.seed);
-                if let Verdict::Fail(f) = &verdict {
-                    result.failure = Some(f.to_string());
-                    result.signature = Some(check::bucket::signature(f));
-                }
-                let never = unfired(&t, &run);
-                for (line, fault) in &never {
-                    result.warnings.push(format!(
-                        "the fault on line {line} (`{}`) never fired",
-                        transcript::render_item(&transcript::Item::Fault(fault.clone()))
-                    ));
-                }
-                result.kind = verdict.failure().map_or("unexpected-pass", Failure::kind);
-                match scenario.outcome(&run) {
-                    Outcome::AsExpected if args.strict && !never.is_empty() => {
-                        result.kind = "unfired-fault";
-                        result.fail(format!(
-                            "{} fault line(s) never fired (--strict)",
-                            never.len()
-                        ))
-                    }
-                    Outcome::AsExpected => {
-                        if let Verdict::Fail(f) = &verdict {
-                            result.note = Some(format!("fails as expected: {f}"));
-                        }
-                        result.pass()
-                    }
-                    Outcome::UnexpectedPass { expected } => result.fail(format!(
-                        "expected the run to end in `{}` but it passed",
-                        expected.name()
-                    )),
-                    _ => {
-                        let message = verdict.failure().map(describe_failure).unwrap_or_default();
-                        result.fail(format!("(seed {}) {message}", run.seed))
-                    }
-                }
-            }
-            (Some(addr), _, scenario) => {
-                let replayed = tcp::replay_tcp(&t, addr, options);
-                // A server that stopped accepting connections died during the replay.
-                let crashed =
-                    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
-                        .err()
-                        .map(|e| format!("the server stopped accepting connections ({e})"));
-                let judged = scenario.as_ref().map(|s| (&s.service, &s.options));
-                let outcome = replayed.verdict(&t, judged, crashed.as_deref());
-                (result.view, result.page) = views(args, path, || {
-                    view::Timeline::of_clients(&replayed.clients, outcome.failure())
-                });
-                self.tcp_result(result, &replayed, outcome)
-            }
-            (None, real, Some(scenario)) => {
-                let kind = match real {
-                    BackendArg::Poll => RealBackend::Poll,
-                    BackendArg::Select => RealBackend::Select,
-                    _ => RealBackend::Mio,
-                };
-                let played = match tcp::replay_in_process(
-                    kind,
-                    &t,
-                    (&scenario.service, &scenario.options),
-                    &scenario.config,
-                    options,
-                ) {
-                    Ok(played) => played,
-                    Err(e) => return result.error(format!("cannot start a server: {e}")),
-                };
-                // Client-side lines are the clients' own doing: only the server's can miss.
-                let never: Vec<_> = scenario::unfired_of(&t, played.fired)
-                    .into_iter()
-                    .filter(|(_, f)| f.spec.kind().is_server_side())
-                    .collect();
-                for (line, fault) in &never {
-                    result.warnings.push(format!(
-                        "the fault on line {line} (`{}`) never fired",
-                        transcript::render_item(&transcript::Item::Fault(fault.clone()))
-                    ));
-                }
-                if args.strict && !never.is_empty() && played.outcome.is_pass() {
-                    result.kind = "unfired-fault";
-                    return result.fail(format!(
-                        "{} fault line(s) never fired (--strict)",
-                        never.len()
-                    ));
-                }
-                (result.view, result.page) = views(args, path, || {
-                    view::Timeline::of_clients(&played.replay.clients, played.outcome.failure())
-                });
-                self.tcp_result(result, &played.replay, played.outcome)
-            }
-            (None, _, None) => result.error("no service to run".to_string()),
-        }
-    }
-
-    fn tcp_result(
-        &self,
-        mut result: FileResult,
-        replayed: &tcp::TcpReplay,
-        outcome: TcpOutcome,
-    ) -> FileResult {
-        for (line, spec) in &replayed.skipped_faults {
-            result.warnings.push(format!(
-                "skipped line {line}: `{spec}` happens inside the server and cannot be caused from outside"
-            ));
-        }
-        result.warnings.extend(replayed.notes.iter().cloned());
-        match outcome {
-            TcpOutcome::Pass { note } => {
-                result.note = note;
-                result.pass()
-            }
-            TcpOutcome::Inconclusive(why) => {
-                result.outcome = FileOutcome::Inconclusive;
-                result.message = Some(why);
-                result
-            }
-            TcpOutcome::Fail(message) => {
-                let mut message = message;
-                if let Some(f) = &replayed.failure {
-                    result.kind = f.kind.name();
-                }
-                if let Some(f) = &replayed.failure
-                    && let (Some(e), Some(r)) = (&f.expected, &f.received)
-                {
-                    message.push('\n');
-                    message.push_str(&side_by_side(e, r));
-                }
-                result.fail(message)
-            }
-        }
     }
 
     fn print_result(&self, r: &FileResult, verbose: bool) {
@@ -1882,7 +1664,7 @@ impl App {
             _ => {
                 let mut fixtures = Vec::new();
                 for path in transcript::find(&args.fixtures).map_err(|e| e.to_string())? {
-                    let t = self.read_transcript(&path).map_err(|e| e.to_string())?;
+                    let t = check::read_transcript(&path).map_err(|e| e.to_string())?;
                     let given = args
                         .service
                         .as_deref()
@@ -2307,20 +2089,6 @@ fn read_small(path: &Path) -> Result<String, String> {
     fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn describe_failure(failure: &Failure) -> String {
-    match failure {
-        Failure::Mismatch {
-            client,
-            expected,
-            got,
-        } => format!(
-            "client {client} received other bytes than expected\n{}",
-            side_by_side(expected, got)
-        ),
-        other => other.to_string(),
-    }
-}
-
 #[derive(Serialize)]
 struct FailureJson {
     kind: &'static str,
@@ -2336,127 +2104,6 @@ impl FailureJson {
             signature: check::bucket::signature(f),
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum FileOutcome {
-    Pass,
-    Fail,
-    Inconclusive,
-    Error,
-}
-
-#[derive(Serialize)]
-struct FileResult {
-    path: String,
-    outcome: FileOutcome,
-    message: Option<String>,
-    note: Option<String>,
-    warnings: Vec<String>,
-    seed: Option<u64>,
-    /// The failure the run ended in (expected or not), in the simulator.
-    failure: Option<String>,
-    /// Its signature: the bucket a campaign files it under.
-    signature: Option<String>,
-    /// The kind of check that failed the file, when it failed.
-    #[serde(skip)]
-    kind: &'static str,
-    seconds: f64,
-    #[serde(skip)]
-    transcript: Option<String>,
-    /// The run as `--format mermaid` or `chrome-trace` draws it.
-    #[serde(skip)]
-    view: Option<String>,
-    /// The run's timeline page, when `--timeline` asks for it.
-    #[serde(skip)]
-    page: Option<String>,
-}
-
-impl FileResult {
-    fn new(path: &Path) -> Self {
-        FileResult {
-            path: path.display().to_string(),
-            outcome: FileOutcome::Pass,
-            message: None,
-            note: None,
-            warnings: Vec::new(),
-            seed: None,
-            failure: None,
-            signature: None,
-            kind: "mismatch",
-            seconds: 0.0,
-            transcript: None,
-            view: None,
-            page: None,
-        }
-    }
-
-    fn pass(mut self) -> Self {
-        self.outcome = FileOutcome::Pass;
-        self
-    }
-
-    fn fail(mut self, message: String) -> Self {
-        self.outcome = FileOutcome::Fail;
-        self.message = Some(message);
-        self
-    }
-
-    fn error(mut self, message: String) -> Self {
-        self.outcome = FileOutcome::Error;
-        self.message = Some(message);
-        self
-    }
-}
-
-/// The results as a JUnit XML test suite: one test case per transcript.
-fn junit(results: &[FileResult]) -> String {
-    let count = |o: FileOutcome| results.iter().filter(|r| r.outcome == o).count();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let total: f64 = results.iter().map(|r| r.seconds).sum();
-    let _ = writeln!(
-        out,
-        "<testsuite name=\"muxsim replay\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{total:.3}\">",
-        results.len(),
-        count(FileOutcome::Fail),
-        count(FileOutcome::Error),
-        count(FileOutcome::Inconclusive),
-    );
-    for r in results {
-        let _ = write!(
-            out,
-            "  <testcase classname=\"muxsim.replay\" name=\"{}\" time=\"{:.3}\"",
-            escape_markup(&r.path),
-            r.seconds
-        );
-        let message = escape_markup(r.message.as_deref().unwrap_or_default());
-        match r.outcome {
-            FileOutcome::Pass => out.push_str("/>\n"),
-            FileOutcome::Fail => {
-                let _ = writeln!(
-                    out,
-                    ">\n    <failure message=\"{}\">{message}</failure>\n  </testcase>",
-                    message.lines().next().unwrap_or_default()
-                );
-            }
-            FileOutcome::Error => {
-                let _ = writeln!(
-                    out,
-                    ">\n    <error message=\"{}\">{message}</error>\n  </testcase>",
-                    message.lines().next().unwrap_or_default()
-                );
-            }
-            FileOutcome::Inconclusive => {
-                let _ = writeln!(
-                    out,
-                    ">\n    <skipped message=\"{message}\"/>\n  </testcase>"
-                );
-            }
-        }
-    }
-    out.push_str("</testsuite>\n");
-    out
 }
 
 /// The kinds of fault in a repro that only POSIX allows (Linux does not make them), in order,
@@ -2584,7 +2231,7 @@ mod tests {
     fn junit_escapes_and_counts() {
         let mut fail = FileResult::new(Path::new("a<b>.txn")).fail("x \"y\"\nmore".to_string());
         fail.seconds = 0.5;
-        let xml = junit(&[fail, FileResult::new(Path::new("ok.txn")).pass()]);
+        let xml = report::junit(&[fail, FileResult::new(Path::new("ok.txn")).pass()]);
         assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
         assert!(xml.contains("name=\"a&lt;b&gt;.txn\""), "{xml}");
         assert!(xml.contains("message=\"x &quot;y&quot;\""), "{xml}");

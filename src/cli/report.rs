@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use crate::check::bucket;
 use crate::check::{BucketFile, ExampleFile, ReportFile, SCHEMA, kind_of};
+use crate::check::{FileOutcome, FileResult, Tally};
 use crate::inject::RunReport;
+use crate::text::escape_markup;
 
 /// A report's buckets as text: what failed, how often, its signature, its transcript and the
 /// command that plays it again. `notes` adds lines of a command's own under a bucket.
@@ -197,4 +199,97 @@ pub(super) fn of_replay(
         buckets,
         reach: None,
     }
+}
+
+/// The results as a JUnit XML test suite: one test case per transcript.
+pub(super) fn junit(results: &[FileResult]) -> String {
+    use std::fmt::Write as _;
+    let count = |o: FileOutcome| results.iter().filter(|r| r.outcome == o).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let total: f64 = results.iter().map(|r| r.seconds).sum();
+    let _ = writeln!(
+        out,
+        "<testsuite name=\"muxsim replay\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{total:.3}\">",
+        results.len(),
+        count(FileOutcome::Fail),
+        count(FileOutcome::Error),
+        count(FileOutcome::Inconclusive),
+    );
+    for r in results {
+        let _ = write!(
+            out,
+            "  <testcase classname=\"muxsim.replay\" name=\"{}\" time=\"{:.3}\"",
+            escape_markup(&r.path),
+            r.seconds
+        );
+        let message = escape_markup(r.message.as_deref().unwrap_or_default());
+        match r.outcome {
+            FileOutcome::Pass => out.push_str("/>\n"),
+            FileOutcome::Fail => {
+                let _ = writeln!(
+                    out,
+                    ">\n    <failure message=\"{}\">{message}</failure>\n  </testcase>",
+                    message.lines().next().unwrap_or_default()
+                );
+            }
+            FileOutcome::Error => {
+                let _ = writeln!(
+                    out,
+                    ">\n    <error message=\"{}\">{message}</error>\n  </testcase>",
+                    message.lines().next().unwrap_or_default()
+                );
+            }
+            FileOutcome::Inconclusive => {
+                let _ = writeln!(
+                    out,
+                    ">\n    <skipped message=\"{message}\"/>\n  </testcase>"
+                );
+            }
+        }
+    }
+    out.push_str("</testsuite>\n");
+    out
+}
+
+/// `replay`'s text ending: the failing buckets, then the tally.
+pub(super) fn print_replay_text(
+    out: &mut dyn Write,
+    file: &ReportFile,
+    fail: &str,
+    tally: Tally,
+) -> io::Result<()> {
+    print_buckets(out, file, fail, &|_| Vec::new())?;
+    let mut summary = format!("{} passed, {} failed", tally.passed, tally.failed);
+    if tally.inconclusive > 0 {
+        summary.push_str(&format!(", {} inconclusive", tally.inconclusive));
+    }
+    if tally.errors > 0 {
+        summary.push_str(&format!(", {} could not be read", tally.errors));
+    }
+    writeln!(out, "{summary}")
+}
+
+/// `replay`'s JSON: the one report, with the tally and every file's result.
+pub(super) fn print_replay_json(
+    out: &mut dyn Write,
+    file: &ReportFile,
+    tally: Tally,
+    results: &[FileResult],
+) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Files<'a> {
+        passed: usize,
+        failed: usize,
+        inconclusive: usize,
+        errors: usize,
+        files: &'a [FileResult],
+    }
+    let extra = Files {
+        passed: tally.passed,
+        failed: tally.failed,
+        inconclusive: tally.inconclusive,
+        errors: tally.errors,
+        files: results,
+    };
+    writeln!(out, "{}", json_with(file, &extra))
 }

@@ -1,0 +1,458 @@
+//! Transcript files played on a target and judged: what `muxsim replay` decides for each file.
+//!
+//! One file, one target (the simulator, muxsim's own server on a real backend, or any server
+//! at an address), one [`FileResult`]: passed, failed, inconclusive (the failure it expects
+//! depends on faults the target cannot be made to show) or an error (it could not be read or
+//! named no service to run). The command line only parses, calls [`play_file`] per file and
+//! prints.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::scenario::{self, Outcome, Scenario, ScenarioErrorKind};
+use crate::service::{Registry, ServiceDescriptor};
+use crate::tcp::{self, RealBackend, TcpOutcome, TcpReplay, TcpReplayOptions};
+use crate::text::side_by_side;
+use crate::transcript::{self, FaultLine, Item, Transcript};
+use crate::view::Timeline;
+use crate::world::{Failure, Verdict};
+
+/// Where a file is played.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileTarget {
+    /// The simulator, under the transcript's seed and semantics.
+    Simulator,
+    /// muxsim's own server for the file's service, on a real backend, in this process: the
+    /// file's server-side faults fire inside it.
+    Backend(RealBackend),
+    /// Any server listening at an address: file order over real sockets.
+    Address(SocketAddr),
+}
+
+/// How files are played.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FileOptions<'a> {
+    /// The service to run, over the file's own `service` line (which it may supply but not
+    /// contradict, unless `any_service`).
+    pub(crate) service: Option<&'a ServiceDescriptor>,
+    /// Run files written for another service against `service`, saying so.
+    pub(crate) any_service: bool,
+    /// A fault line that never fired fails a file that otherwise passed.
+    pub(crate) strict: bool,
+    /// Real-socket replay: the time bound and write splitting.
+    pub(crate) tcp: TcpReplayOptions,
+    /// Keep the run's timeline (for a page, a trace or a diagram).
+    pub(crate) timeline: bool,
+    /// Keep every server call in the simulator's trace (for a chrome trace or a page).
+    pub(crate) detail: bool,
+    /// Keep the run, rendered as a transcript: `Some(true)` with every fault and server call.
+    pub(crate) recorded: Option<bool>,
+}
+
+/// How a file ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum FileOutcome {
+    /// As the file expects.
+    Pass,
+    /// Not as the file expects.
+    Fail,
+    /// The target cannot show what the file expects (faults only the server's kernel causes).
+    Inconclusive,
+    /// The file could not be read or run.
+    Error,
+}
+
+/// One file's result.
+#[derive(Serialize)]
+pub(crate) struct FileResult {
+    pub(crate) path: String,
+    pub(crate) outcome: FileOutcome,
+    pub(crate) message: Option<String>,
+    pub(crate) note: Option<String>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) seed: Option<u64>,
+    /// The failure the run ended in (expected or not), in the simulator.
+    pub(crate) failure: Option<String>,
+    /// Its signature: the bucket a campaign files it under.
+    pub(crate) signature: Option<String>,
+    /// The kind of check that failed the file, when it failed.
+    #[serde(skip)]
+    pub(crate) kind: &'static str,
+    pub(crate) seconds: f64,
+    #[serde(skip)]
+    pub(crate) transcript: Option<String>,
+    /// The run's timeline, when [`FileOptions::timeline`] asks for it.
+    #[serde(skip)]
+    pub(crate) timeline: Option<Timeline>,
+}
+
+impl FileResult {
+    pub(crate) fn new(path: &Path) -> Self {
+        FileResult {
+            path: path.display().to_string(),
+            outcome: FileOutcome::Pass,
+            message: None,
+            note: None,
+            warnings: Vec::new(),
+            seed: None,
+            failure: None,
+            signature: None,
+            kind: "mismatch",
+            seconds: 0.0,
+            transcript: None,
+            timeline: None,
+        }
+    }
+
+    pub(crate) fn pass(mut self) -> Self {
+        self.outcome = FileOutcome::Pass;
+        self
+    }
+
+    pub(crate) fn fail(mut self, message: String) -> Self {
+        self.outcome = FileOutcome::Fail;
+        self.message = Some(message);
+        self
+    }
+
+    pub(crate) fn error(mut self, message: String) -> Self {
+        self.outcome = FileOutcome::Error;
+        self.message = Some(message);
+        self
+    }
+
+    fn never_fired(&mut self, never: &[(usize, FaultLine)]) {
+        for (line, fault) in never {
+            self.warnings.push(format!(
+                "the fault on line {line} (`{}`) never fired",
+                transcript::render_item(&Item::Fault(fault.clone()))
+            ));
+        }
+    }
+
+    fn unfired_fails(mut self, never: usize) -> Self {
+        self.kind = "unfired-fault";
+        self.fail(format!("{never} fault line(s) never fired (--strict)"))
+    }
+}
+
+/// What a set of files came to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) passed: usize,
+    pub(crate) failed: usize,
+    pub(crate) inconclusive: usize,
+    pub(crate) errors: usize,
+}
+
+impl Tally {
+    pub(crate) fn of(results: &[FileResult]) -> Self {
+        let count = |o: FileOutcome| results.iter().filter(|r| r.outcome == o).count();
+        Tally {
+            passed: count(FileOutcome::Pass),
+            failed: count(FileOutcome::Fail),
+            inconclusive: count(FileOutcome::Inconclusive),
+            errors: count(FileOutcome::Error),
+        }
+    }
+
+    /// The exit code: 2 if a file could not be read, else 1 if one failed, else 3 if one was
+    /// inconclusive, else 0.
+    pub(crate) fn exit_code(&self) -> i32 {
+        if self.errors > 0 {
+            2
+        } else if self.failed > 0 {
+            1
+        } else if self.inconclusive > 0 {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+/// Reads a transcript file; `-` reads standard input.
+pub(crate) fn read(path: &Path) -> Result<Transcript, transcript::FileError> {
+    if path == Path::new("-") {
+        transcript::load_from(Path::new("<stdin>"), io::stdin().lock())
+    } else {
+        transcript::load(path)
+    }
+}
+
+/// Plays one file on `target` and judges it.
+pub(crate) fn play_file(
+    path: &Path,
+    registry: &Registry,
+    target: FileTarget,
+    options: &FileOptions<'_>,
+) -> FileResult {
+    let mut result = FileResult::new(path);
+    let t = match read(path) {
+        Ok(t) => t,
+        Err(e) => return result.error(e.to_string()),
+    };
+    let scenario = match scenario_of(&t, path, registry, target, options, &mut result) {
+        Ok(scenario) => scenario,
+        Err(message) => return result.error(message),
+    };
+    match (target, scenario) {
+        (FileTarget::Simulator, Some(scenario)) => simulate(&t, scenario, options, result),
+        (FileTarget::Address(addr), scenario) => {
+            at_address(&t, addr, scenario.as_ref(), options, result)
+        }
+        (FileTarget::Backend(kind), Some(scenario)) => {
+            in_process(&t, kind, &scenario, options, result)
+        }
+        (_, None) => result.error("no service to run".to_string()),
+    }
+}
+
+/// The file's scenario: its service is the transcript's, which `options.service` may supply
+/// but never contradict (unless `any_service`). Against an address a file may name no
+/// service, or one muxsim does not know: the line only names what runs there.
+fn scenario_of(
+    t: &Transcript,
+    path: &Path,
+    registry: &Registry,
+    target: FileTarget,
+    options: &FileOptions<'_>,
+    result: &mut FileResult,
+) -> Result<Option<Scenario>, String> {
+    let at_address = matches!(target, FileTarget::Address(_));
+    let service = match (options.service, t.service()) {
+        (Some(s), _) => s,
+        (None, Some(name)) => match registry.get(name) {
+            Some(s) => s,
+            None if at_address => return Ok(None),
+            None => {
+                let e = Scenario::from_transcript(t, registry)
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                return Err(format!("{}:{e}", path.display()));
+            }
+        },
+        (None, None) if at_address => return Ok(None),
+        (None, None) => {
+            return Err(format!(
+                "{}:1:1: no `service` line: add one, or name it with --service (services: {})",
+                path.display(),
+                registry.names()
+            ));
+        }
+    };
+    let scenario = match (options.any_service, t.service()) {
+        (true, Some(written)) if written != service.name() => {
+            result.warnings.push(format!(
+                "written for service `{written}`, run against `{}` (--any-service)",
+                service.name()
+            ));
+            Scenario::from_transcript_as(t, service)
+        }
+        _ => Scenario::from_transcript_with(t, service),
+    };
+    match scenario {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == ScenarioErrorKind::OtherService => Err(format!(
+            "{}:{e} (--any-service runs it against --service anyway)",
+            path.display()
+        )),
+        Err(e) => Err(format!("{}:{e}", path.display())),
+    }
+}
+
+fn simulate(
+    t: &Transcript,
+    mut scenario: Scenario,
+    options: &FileOptions<'_>,
+    mut result: FileResult,
+) -> FileResult {
+    scenario.config.sim.detail = options.detail;
+    let run = scenario.run();
+    let verdict = scenario.judge(&run);
+    if options.timeline {
+        result.timeline = Some(Timeline::of_run(&run, verdict.failure()));
+    }
+    if let Some(everything) = options.recorded {
+        result.transcript = Some(scenario.recorded(&run, everything).to_string());
+    }
+    result.seed = Some(run.seed());
+    if let Verdict::Fail(f) = &verdict {
+        result.failure = Some(f.to_string());
+        result.signature = Some(super::signature(f));
+    }
+    let never = scenario::unfired(t, &run);
+    result.never_fired(&never);
+    result.kind = verdict.failure().map_or("unexpected-pass", Failure::kind);
+    match scenario.outcome(&run) {
+        Outcome::AsExpected if options.strict && !never.is_empty() => {
+            result.unfired_fails(never.len())
+        }
+        Outcome::AsExpected => {
+            if let Verdict::Fail(f) = &verdict {
+                result.note = Some(format!("fails as expected: {f}"));
+            }
+            result.pass()
+        }
+        Outcome::UnexpectedPass { expected } => result.fail(format!(
+            "expected the run to end in `{}` but it passed",
+            expected.name()
+        )),
+        _ => {
+            let message = verdict.failure().map(describe).unwrap_or_default();
+            result.fail(format!("(seed {}) {message}", run.seed()))
+        }
+    }
+}
+
+fn at_address(
+    t: &Transcript,
+    addr: SocketAddr,
+    scenario: Option<&Scenario>,
+    options: &FileOptions<'_>,
+    mut result: FileResult,
+) -> FileResult {
+    let replayed = tcp::replay_tcp(t, addr, &options.tcp);
+    // A server that stopped accepting connections died during the replay.
+    let crashed = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+        .err()
+        .map(|e| format!("the server stopped accepting connections ({e})"));
+    let judged = scenario.map(|s| (&s.service, &s.options));
+    let outcome = replayed.verdict(t, judged, crashed.as_deref());
+    if options.timeline {
+        result.timeline = Some(Timeline::of_clients(replayed.clients(), outcome.failure()));
+    }
+    over_tcp(result, &replayed, outcome)
+}
+
+fn in_process(
+    t: &Transcript,
+    kind: RealBackend,
+    scenario: &Scenario,
+    options: &FileOptions<'_>,
+    mut result: FileResult,
+) -> FileResult {
+    let played = match tcp::replay_in_process(
+        kind,
+        t,
+        (&scenario.service, &scenario.options),
+        &scenario.config,
+        &options.tcp,
+    ) {
+        Ok(played) => played,
+        Err(e) => return result.error(format!("cannot start a server: {e}")),
+    };
+    // Client-side lines are the clients' own doing: only the server's can miss.
+    let never: Vec<_> = scenario::unfired_of(t, played.fired)
+        .into_iter()
+        .filter(|(_, f)| f.spec().kind().is_server_side())
+        .collect();
+    result.never_fired(&never);
+    if options.strict && !never.is_empty() && played.outcome.is_pass() {
+        return result.unfired_fails(never.len());
+    }
+    if options.timeline {
+        result.timeline = Some(Timeline::of_clients(
+            played.replay.clients(),
+            played.outcome.failure(),
+        ));
+    }
+    over_tcp(result, &played.replay, played.outcome)
+}
+
+/// A real-socket replay's outcome as a file result.
+fn over_tcp(mut result: FileResult, replayed: &TcpReplay, outcome: TcpOutcome) -> FileResult {
+    for (line, spec) in replayed.skipped_faults() {
+        result.warnings.push(format!(
+            "skipped line {line}: `{spec}` happens inside the server and cannot be caused from outside"
+        ));
+    }
+    result.warnings.extend(replayed.notes().iter().cloned());
+    match outcome {
+        TcpOutcome::Pass { note } => {
+            result.note = note;
+            result.pass()
+        }
+        TcpOutcome::Inconclusive(why) => {
+            result.outcome = FileOutcome::Inconclusive;
+            result.message = Some(why);
+            result
+        }
+        TcpOutcome::Fail(mut message) => {
+            if let Some(f) = replayed.failure() {
+                result.kind = f.kind().name();
+                if let (Some(e), Some(r)) = (f.expected(), f.received()) {
+                    message.push('\n');
+                    message.push_str(&side_by_side(e, r));
+                }
+            }
+            result.fail(message)
+        }
+    }
+}
+
+/// A failure in words, a mismatch with the expected and received bytes side by side.
+fn describe(failure: &Failure) -> String {
+    match failure {
+        Failure::Mismatch {
+            client,
+            expected,
+            got,
+        } => format!(
+            "client {client} received other bytes than expected\n{}",
+            side_by_side(expected, got)
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_code_puts_unreadable_before_failed_before_inconclusive() {
+        let tally = |passed, failed, inconclusive, errors| Tally {
+            passed,
+            failed,
+            inconclusive,
+            errors,
+        };
+        assert_eq!(tally(3, 0, 0, 0).exit_code(), 0);
+        assert_eq!(tally(3, 0, 1, 0).exit_code(), 3);
+        assert_eq!(tally(3, 1, 1, 0).exit_code(), 1);
+        assert_eq!(tally(3, 1, 1, 1).exit_code(), 2);
+        assert_eq!(tally(0, 0, 0, 1).exit_code(), 2);
+    }
+
+    #[test]
+    fn a_file_that_names_no_service_is_an_error_on_the_simulator_but_not_at_an_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("none.txn");
+        std::fs::write(&path, "a connect\na send \"x\"\n").unwrap();
+        let registry = Registry::builtin();
+        let options = FileOptions::default();
+        let sim = play_file(&path, &registry, FileTarget::Simulator, &options);
+        assert_eq!(sim.outcome, FileOutcome::Error);
+        assert!(sim.message.unwrap().contains("no `service` line"));
+        // Nothing listens on the address: the replay fails, it is not an error of the file.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let options = FileOptions {
+            tcp: TcpReplayOptions {
+                timeout: Duration::from_millis(500),
+                ..TcpReplayOptions::default()
+            },
+            ..FileOptions::default()
+        };
+        let far = play_file(&path, &registry, FileTarget::Address(addr), &options);
+        assert_ne!(far.outcome, FileOutcome::Error, "{:?}", far.message);
+    }
+}
