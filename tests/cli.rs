@@ -564,7 +564,7 @@ fn fixtures_of_one_service_run_against_another_only_when_asked_and_say_so() {
         .unwrap();
     let err = stderr(&out);
     assert!(
-        err.contains("fixtures/echo.txn: written for service `echo`, fuzzed as `ack`"),
+        err.contains("fixtures/echo.txn: written for service `echo`, run against `ack`"),
         "{err}"
     );
     let out = muxsim()

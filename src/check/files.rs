@@ -267,6 +267,57 @@ fn scenario_of(
     }
 }
 
+/// The scenario of a fixture played on a service the command line names (`given`), or on its
+/// own `service` line: `fuzz --fixtures` and `run`. A file written for another service is an
+/// error unless `any_service`, when it is played on `given` anyway and the warning says so.
+/// A file that names no service and asks no oracle plays on `black_box`, if given: its
+/// expectations alone judge the server.
+pub(crate) fn fixture_scenario(
+    t: &Transcript,
+    path: &Path,
+    registry: &Registry,
+    given: Option<&ServiceDescriptor>,
+    any_service: bool,
+    black_box: Option<&ServiceDescriptor>,
+) -> Result<(Scenario, Option<String>), String> {
+    let mut warning = None;
+    let scenario = match (given, t.service()) {
+        (Some(service), Some(written)) if any_service && written != service.name() => {
+            warning = Some(format!(
+                "{}: written for service `{written}`, run against `{}` (--any-service)",
+                path.display(),
+                service.name()
+            ));
+            Scenario::from_transcript_as(t, service)
+        }
+        (Some(service), _) => Scenario::from_transcript_with(t, service),
+        (None, Some(_)) => Scenario::from_transcript(t, registry),
+        (None, None) => match black_box.filter(|_| !t.oracle()) {
+            Some(service) => Scenario::from_transcript_with(t, service),
+            None => {
+                return Err(format!(
+                    "{}:1:1: {} needs a service: add a `service` line or --service (services: {})",
+                    path.display(),
+                    if t.oracle() {
+                        "`oracle on`"
+                    } else {
+                        "a fixture"
+                    },
+                    registry.names()
+                ));
+            }
+        },
+    };
+    let scenario = scenario.map_err(|e| match e.kind() {
+        ScenarioErrorKind::OtherService if given.is_some() => format!(
+            "{}:{e} (--any-service runs it against --service anyway)",
+            path.display()
+        ),
+        _ => format!("{}:{e}", path.display()),
+    })?;
+    Ok((scenario, warning))
+}
+
 fn simulate(
     t: &Transcript,
     mut scenario: Scenario,

@@ -43,7 +43,8 @@ use std::sync::{Arc, Mutex};
 
 pub use bucket::{normalize, signature};
 pub(crate) use files::{
-    FileOptions, FileOutcome, FileResult, FileTarget, Tally, play_file, read as read_transcript,
+    FileOptions, FileOutcome, FileResult, FileTarget, Tally, fixture_scenario, play_file,
+    read as read_transcript,
 };
 pub use generate::Reach;
 pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, SCHEMA, kind_of, merge};
@@ -481,6 +482,11 @@ impl Campaign {
     pub fn clients(mut self, clients: usize) -> Self {
         self.clients = Some(clients.max(1));
         self
+    }
+
+    /// The threads it runs on.
+    pub(crate) fn job_count(&self) -> usize {
+        self.jobs
     }
 
     /// Worker threads.

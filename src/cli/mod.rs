@@ -44,7 +44,7 @@ mod report;
 use crate::driver::Config;
 use crate::fault::FaultFamilies;
 use crate::inject;
-use crate::scenario::{self, Divergence, Scenario};
+use crate::scenario::{Divergence, Scenario};
 use crate::semantics::Semantics;
 use crate::service::{Framing, Registry, ServiceDescriptor, ServiceOptions};
 use crate::tcp::{self, LineEnding, RealBackend, TcpReplayOptions};
@@ -830,6 +830,60 @@ fn page_of(path: &Path, timeline: &view::Timeline) -> String {
     view::page(timeline, &format!("{name}: {verdict}"))
 }
 
+/// Ctrl-C and SIGTERM: the flag a campaign polls to finish the seed under way, shrink what
+/// it found and print the summary. A second signal ends the process at once (exit 130).
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ =
+            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&interrupted));
+        let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
+    }
+    interrupted
+}
+
+/// A campaign's exit code: 1 if it found a failure, else 130 if a signal stopped it, else 0.
+fn exit_code(clean: bool, stopped_by_signal: bool) -> i32 {
+    if !clean {
+        1
+    } else if stopped_by_signal {
+        130
+    } else {
+        0
+    }
+}
+
+/// `--out` names a directory, or nothing yet.
+fn out_dir(out: &Path, what: &str) -> Result<(), String> {
+    if out.exists() && !out.is_dir() {
+        return Err(format!(
+            "--out {}: not a directory ({what} go there)",
+            out.display()
+        ));
+    }
+    Ok(())
+}
+
+/// `count` seeds from `start` stay within `u64`.
+fn seed_range(start: u64, count: u64) -> Result<(), String> {
+    match start.checked_add(count.saturating_sub(1)) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "--start-seed {start} with --seeds {count} runs past the last seed ({})",
+            u64::MAX
+        )),
+    }
+}
+
+/// A repro's diagram (`.mmd`) and timeline page (`.html`) beside its transcript.
+fn write_views(transcript: &Path, diagram: &str, page: &str) -> Result<(), String> {
+    for (extension, text) in [("mmd", diagram), ("html", page)] {
+        let path = transcript.with_extension(extension);
+        fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Writes a timeline page, making its directory; says where on standard error.
 fn write_page(path: &Path, page: &str) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -1450,14 +1504,64 @@ impl App {
             Some("auto") => check::shard_from_env(|k| std::env::var(k).ok())?,
             Some(text) => check::parse_shard(text)?,
         };
-        if args.out.exists() && !args.out.is_dir() {
-            return Err(format!(
-                "--out {}: not a directory (the minimal transcripts go there)",
-                args.out.display()
-            ));
+        out_dir(&args.out, "the minimal transcripts")?;
+        let interrupted = interrupt_flag();
+        let started = std::time::Instant::now();
+        let (campaign, total) = self.fuzz_campaign(service, &args, shard, started)?;
+        let campaign = campaign.stop_on(Arc::clone(&interrupted));
+        let bar = self.progress(args.format, total);
+        let report = campaign.run_with_progress(&|p| {
+            if let Some(bar) = &bar {
+                bar.set_position(p.done);
+                // The same rate as the summary: seeds over wall time since the start.
+                let rate = p.done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!(
+                    "{rate:.0} seeds/s, {} failed, {} distinct",
+                    p.failed, p.distinct
+                ));
+            }
+        });
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
         }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut jobs = args.jobs.map_or(cores, |j| j as usize);
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        let mut file = report.to_file(shard);
+        self.write_fuzz_examples(service, &args.out, &mut file)?;
+        if let Some(path) = &args.report {
+            fs::write(path, json(&file) + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let stopped_by_signal = interrupted.load(Ordering::Relaxed);
+        match args.format {
+            Format::Json => {
+                let _ = writeln!(io::stdout(), "{}", json(&file));
+            }
+            Format::Text => {
+                let rate = report.seeds_run as f64 / elapsed;
+                let jobs = campaign.job_count();
+                let _ = report::print_fuzz_text(
+                    &mut io::stdout().lock(),
+                    &file,
+                    &self.paint("FAIL", false),
+                    format!(
+                        "{rate:.0} seeds/s on {jobs} job{}",
+                        if jobs == 1 { "" } else { "s" }
+                    ),
+                    stopped_by_signal,
+                    !self.quiet,
+                );
+            }
+        }
+        Ok(exit_code(report.is_clean(), stopped_by_signal))
+    }
+
+    /// `fuzz`'s campaign, and how many seeds it plays when that is known in advance.
+    fn fuzz_campaign(
+        &self,
+        service: &ServiceDescriptor,
+        args: &FuzzArgs,
+        shard: (u64, u64),
+        started: std::time::Instant,
+    ) -> Result<(Campaign, Option<u64>), String> {
         let mut campaign = self
             .campaign(service, &args.limits)?
             .faults(args.faults)
@@ -1475,266 +1579,90 @@ impl App {
             campaign = campaign.clients(clients as usize);
         }
         if !args.fixtures.is_empty() {
-            let mut scenarios = Vec::new();
-            for path in transcript::find(&args.fixtures).map_err(|e| e.to_string())? {
-                let t = transcript::load(&path).map_err(|e| e.to_string())?;
-                let s = match t.service() {
-                    Some(written) if args.any_service && written != service.name() => {
-                        let _ = writeln!(
-                            io::stderr(),
-                            "{}: {}: written for service `{written}`, fuzzed as `{}` (--any-service)",
-                            self.name(),
-                            path.display(),
-                            service.name()
-                        );
-                        Scenario::from_transcript_as(&t, service)
-                    }
-                    _ => Scenario::from_transcript_with(&t, service),
-                }
-                .map_err(|e| format!("{}:{e}", path.display()))?;
-                scenarios.push(s);
-            }
-            campaign = campaign.fixtures(scenarios);
+            let fixtures = self.fixtures(&args.fixtures, Some(service), args.any_service, None)?;
+            campaign = campaign.fixtures(fixtures.into_iter().map(|(_, s)| s).collect::<Vec<_>>());
         }
-        let started = std::time::Instant::now();
-        let total = match args.duration {
-            Some(d) => {
-                campaign = campaign.until(args.start_seed, started + d);
-                None
-            }
-            None => {
-                let count = args.seeds.unwrap_or(1000);
-                if args.start_seed.checked_add(count - 1).is_none() {
-                    return Err(format!(
-                        "--start-seed {} with --seeds {count} runs past the last seed ({})",
-                        args.start_seed,
-                        u64::MAX
-                    ));
-                }
-                campaign = campaign.seeds(args.start_seed, count);
-                let n = campaign.shard_seeds().len() as u64;
-                jobs = jobs.min(n.max(1) as usize);
-                Some(n)
-            }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let jobs = args.jobs.map_or(cores, |j| j as usize);
+        let Some(d) = args.duration else {
+            let count = args.seeds.unwrap_or(1000);
+            seed_range(args.start_seed, count)?;
+            campaign = campaign.seeds(args.start_seed, count);
+            let n = campaign.shard_seeds().len() as u64;
+            return Ok((campaign.jobs(jobs.min(n.max(1) as usize)), Some(n)));
         };
-        campaign = campaign.jobs(jobs);
-        // Ctrl-C: finish the seed under way, shrink what was found, print the summary. A
-        // second Ctrl-C ends the process at once.
-        let interrupted = Arc::new(AtomicBool::new(false));
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            let _ = signal_hook::flag::register_conditional_shutdown(
-                signal,
-                130,
-                Arc::clone(&interrupted),
-            );
-            let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
-        }
-        campaign = campaign.stop_on(Arc::clone(&interrupted));
-        let show_bar = args.format == Format::Text && !self.quiet && io::stderr().is_terminal();
-        let bar = show_bar.then(|| {
-            let bar = match total {
-                Some(n) => indicatif::ProgressBar::new(n),
-                None => indicatif::ProgressBar::new_spinner(),
-            };
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} seeds {msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        });
-        let report = campaign.run_with_progress(&|p| {
-            if let Some(bar) = &bar {
-                bar.set_position(p.done);
-                // The same rate as the summary: seeds over wall time since the start.
-                let rate = p.done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                bar.set_message(format!(
-                    "{rate:.0} seeds/s, {} failed, {} distinct",
-                    p.failed, p.distinct
-                ));
+        Ok((
+            campaign.until(args.start_seed, started + d).jobs(jobs),
+            None,
+        ))
+    }
+
+    /// Transcripts found under `paths` and their scenarios (see [`check::fixture_scenario`]),
+    /// each warning on standard error.
+    fn fixtures(
+        &self,
+        paths: &[PathBuf],
+        given: Option<&ServiceDescriptor>,
+        any_service: bool,
+        black_box: Option<&ServiceDescriptor>,
+    ) -> Result<Vec<(PathBuf, Scenario)>, String> {
+        let mut fixtures = Vec::new();
+        for path in transcript::find(paths).map_err(|e| e.to_string())? {
+            let t = check::read_transcript(&path).map_err(|e| e.to_string())?;
+            let (scenario, warning) =
+                check::fixture_scenario(&t, &path, &self.registry, given, any_service, black_box)?;
+            if let Some(warning) = warning {
+                let _ = writeln!(io::stderr(), "{}: {warning}", self.name());
             }
-        });
-        if let Some(bar) = &bar {
-            bar.finish_and_clear();
+            fixtures.push((path, scenario));
         }
-        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-        let mut file = report.to_file(shard);
-        // One minimal transcript per distinct failure.
+        if fixtures.is_empty() {
+            return Err("no transcripts (*.txn) among the fixtures given".to_string());
+        }
+        Ok(fixtures)
+    }
+
+    /// One minimal transcript per distinct failure, its diagram and its timeline page beside
+    /// it, the diagram in the CI step's summary; each bucket then names its file and the
+    /// replay that plays it.
+    fn write_fuzz_examples(
+        &self,
+        service: &ServiceDescriptor,
+        out: &Path,
+        file: &mut ReportFile,
+    ) -> Result<(), String> {
         for bucket in &mut file.buckets {
             let Some(text) = &bucket.example.transcript else {
                 continue;
             };
-            fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-            let path = args.out.join(format!(
+            fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+            let name = format!(
                 "{}-{}-{}.txn",
-                report.service, bucket.kind, bucket.example.seed
-            ));
+                file.service, bucket.kind, bucket.example.seed
+            );
+            let path = out.join(name);
             fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-            // Its diagram and its timeline page beside it, and the diagram in the CI step's
-            // summary.
+            let again = format!("{} replay {}", self.program, path.display());
             let title = format!("{}: {}", path.display(), bucket.kind);
             if let Some((diagram, page)) = view::repro_views(service, text, &title) {
-                let mmd = path.with_extension("mmd");
-                fs::write(&mmd, &diagram).map_err(|e| format!("{}: {e}", mmd.display()))?;
-                let html = path.with_extension("html");
-                fs::write(&html, &page).map_err(|e| format!("{}: {e}", html.display()))?;
-                view::summarize_for_ci(
-                    &format!("muxsim fuzz: {}", bucket.signature),
-                    &diagram,
-                    &format!("{} replay {}", self.program, path.display()),
-                );
+                write_views(&path, &diagram, &page)?;
+                let title = format!("muxsim fuzz: {}", bucket.signature);
+                view::summarize_for_ci(&title, &diagram, &again);
             }
             bucket.example.path = Some(path.display().to_string());
-            bucket.reproduce = Some(format!("{} replay {}", self.program, path.display()));
+            bucket.reproduce = Some(again);
         }
-        if let Some(path) = &args.report {
-            fs::write(path, json(&file) + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-        let stopped_by_signal = interrupted.load(Ordering::Relaxed);
-        match args.format {
-            Format::Json => {
-                let _ = writeln!(io::stdout(), "{}", json(&file));
-            }
-            Format::Text => {
-                let mut out = io::stdout().lock();
-                let _ = report::print_buckets(&mut out, &file, &self.paint("FAIL", false), &|_| {
-                    Vec::new()
-                });
-                let rate = report.seeds_run as f64 / elapsed;
-                let _ = writeln!(
-                    out,
-                    "{} seeds ({}), {} failed, {} distinct failure(s), {rate:.0} seeds/s on {jobs} job{}{}",
-                    report.seeds_run,
-                    report.service,
-                    report.failed_seeds,
-                    report.buckets.len(),
-                    if jobs == 1 { "" } else { "s" },
-                    if stopped_by_signal {
-                        "; interrupted"
-                    } else if report.interrupted {
-                        "; stopped at the failure limit"
-                    } else {
-                        ""
-                    }
-                );
-                if !self.quiet {
-                    let _ = report::print_reach(&mut out, &file);
-                }
-            }
-        }
-        Ok(if !report.is_clean() {
-            1
-        } else if stopped_by_signal {
-            130
-        } else {
-            0
-        })
+        Ok(())
     }
 
     fn run(&self, args: RunArgs) -> CliResult {
-        if args.out.exists() && !args.out.is_dir() {
-            return Err(format!(
-                "--out {}: not a directory (the failures' transcripts go there)",
-                args.out.display()
-            ));
-        }
+        out_dir(&args.out, "the failures' transcripts")?;
         let (start, count) = match args.seed {
             Some(seed) => (seed, 1),
             None => (args.start_seed, args.seeds),
         };
-        if start.checked_add(count - 1).is_none() {
-            return Err(format!(
-                "--start-seed {start} with --seeds {count} runs past the last seed ({})",
-                u64::MAX
-            ));
-        }
-        let (target, name) = match &args.service {
-            Some(name) if args.fixtures.is_empty() => {
-                let service = self.service(name)?;
-                let mut campaign = self.campaign(service, &args.limits)?.faults(args.faults);
-                if let Some(clients) = args.clients {
-                    campaign = campaign.clients(clients as usize);
-                }
-                (
-                    inject::RunTarget::Generated(Box::new(campaign)),
-                    name.clone(),
-                )
-            }
-            _ => {
-                let mut fixtures = Vec::new();
-                for path in transcript::find(&args.fixtures).map_err(|e| e.to_string())? {
-                    let t = check::read_transcript(&path).map_err(|e| e.to_string())?;
-                    let given = args
-                        .service
-                        .as_deref()
-                        .map(|n| self.service(n))
-                        .transpose()?;
-                    let mut s = match (given, t.service()) {
-                        (Some(service), Some(written))
-                            if args.any_service && written != service.name() =>
-                        {
-                            let _ = writeln!(
-                                io::stderr(),
-                                "{}: {}: written for service `{written}`, run as `{}` (--any-service)",
-                                self.name(),
-                                path.display(),
-                                service.name()
-                            );
-                            Scenario::from_transcript_as(&t, service)
-                        }
-                        (Some(service), _) => Scenario::from_transcript_with(&t, service),
-                        (None, Some(_)) => Scenario::from_transcript(&t, &self.registry),
-                        // A black-box fixture: its expectations judge the server, no oracle.
-                        (None, None) if !t.oracle() => {
-                            Scenario::from_transcript_with(&t, &black_box())
-                        }
-                        (None, None) => Err(scenario::ScenarioError::from(
-                            transcript::ParseError {
-                                line: 1,
-                                column: 1,
-                                message: format!(
-                                    "`oracle on` needs a service: add a `service` line or --service (services: {})",
-                                    self.registry.names()
-                                ),
-                            },
-                        )),
-                    }
-                    .map_err(|e| format!("{}:{e}", path.display()))?;
-                    // Options of the service are the server's own settings: a fixture cannot
-                    // impose them on a server muxsim did not build.
-                    let defaults = s.service.defaults();
-                    for (name, value) in s.options.iter() {
-                        if defaults.iter().any(|(n, v)| n == name && v != value) {
-                            let _ = writeln!(
-                                io::stderr(),
-                                "{}: warning: {}: `limit {name} {value}` cannot be imposed on the server; it is judged as if the server ran with it (start the server so)",
-                                self.name(),
-                                path.display()
-                            );
-                        }
-                    }
-                    for (limit, value) in &args.limits {
-                        s.service
-                            .set_option(&mut s.options, limit, *value)
-                            .map_err(|e| format!("--limit {limit}: {e}"))?;
-                    }
-                    fixtures.push((path, s));
-                }
-                if fixtures.is_empty() {
-                    return Err("no transcripts (*.txn) among the fixtures given".to_string());
-                }
-                let name = if fixtures.len() == 1 {
-                    fixtures[0].0.file_stem().map_or_else(
-                        || "fixture".to_string(),
-                        |s| s.to_string_lossy().into_owned(),
-                    )
-                } else {
-                    "fixtures".to_string()
-                };
-                (inject::RunTarget::Fixtures(fixtures), name)
-            }
-        };
+        seed_range(start, count)?;
+        let (target, name) = self.run_target(&args)?;
         let mut config = inject::RunConfig::new(args.command.clone(), target, start, count);
         config.faults = args.faults;
         config.faults_on = args.faults_on;
@@ -1746,27 +1674,9 @@ impl App {
         config.shrink_attempts = usize::try_from(args.shrink_attempts).unwrap_or(usize::MAX);
         config.max_failures = args.max_failures;
         config.echo_output = args.verbose;
-        let interrupted = Arc::new(AtomicBool::new(false));
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            let _ = signal_hook::flag::register_conditional_shutdown(
-                signal,
-                130,
-                Arc::clone(&interrupted),
-            );
-            let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
-        }
+        let interrupted = interrupt_flag();
         config.stop = Some(Arc::clone(&interrupted));
-        let show_bar = args.format == Format::Text && !self.quiet && io::stderr().is_terminal();
-        let bar = show_bar.then(|| {
-            let bar = indicatif::ProgressBar::new(count);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} seeds {msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        });
+        let bar = self.progress(args.format, Some(count));
         let mut report = inject::run(&config, &mut |p| {
             if let Some(bar) = &bar {
                 bar.set_position(p.done);
@@ -1776,7 +1686,76 @@ impl App {
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
-        // The reproduce line: this command, this seed, the same clients and server.
+        let again = self.run_again(&args);
+        let transcripts = self.write_run_examples(&args, &report, &name, &again)?;
+        let stopped_by_signal = interrupted.load(Ordering::Relaxed);
+        report.interrupted |= stopped_by_signal;
+        let file = report::of_run(&report, &transcripts, &|seed| again(seed));
+        let mut out = io::stdout().lock();
+        let _ = match args.format {
+            Format::Json => report::print_run_json(&mut out, &file, &report, transcripts),
+            Format::Text => {
+                report::print_run_text(&mut out, &file, &report, &self.paint("FAIL", false))
+            }
+        };
+        Ok(exit_code(report.is_clean(), stopped_by_signal))
+    }
+
+    /// What `run` plays: a generated campaign of `--service`, or the fixtures given, and the
+    /// name its transcripts are filed under.
+    fn run_target(&self, args: &RunArgs) -> Result<(inject::RunTarget, String), String> {
+        if let Some(name) = args.service.as_ref().filter(|_| args.fixtures.is_empty()) {
+            let service = self.service(name)?;
+            let mut campaign = self.campaign(service, &args.limits)?.faults(args.faults);
+            if let Some(clients) = args.clients {
+                campaign = campaign.clients(clients as usize);
+            }
+            return Ok((
+                inject::RunTarget::Generated(Box::new(campaign)),
+                name.clone(),
+            ));
+        }
+        let given = args
+            .service
+            .as_deref()
+            .map(|n| self.service(n))
+            .transpose()?;
+        let black_box = black_box();
+        let mut fixtures =
+            self.fixtures(&args.fixtures, given, args.any_service, Some(&black_box))?;
+        for (path, s) in &mut fixtures {
+            // Options of the service are the server's own settings: a fixture cannot impose
+            // them on a server muxsim did not build.
+            let defaults = s.service.defaults();
+            for (name, value) in s.options.iter() {
+                if defaults.iter().any(|(n, v)| n == name && v != value) {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "{}: warning: {}: `limit {name} {value}` cannot be imposed on the server; it is judged as if the server ran with it (start the server so)",
+                        self.name(),
+                        path.display()
+                    );
+                }
+            }
+            for (limit, value) in &args.limits {
+                s.service
+                    .set_option(&mut s.options, limit, *value)
+                    .map_err(|e| format!("--limit {limit}: {e}"))?;
+            }
+        }
+        let name = match fixtures.as_slice() {
+            [(path, _)] => path.file_stem().map_or_else(
+                || "fixture".to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            ),
+            _ => "fixtures".to_string(),
+        };
+        Ok((inject::RunTarget::Fixtures(fixtures), name))
+    }
+
+    /// The reproduce line of a `run` seed: this command, that seed, the same clients and
+    /// server.
+    fn run_again(&self, args: &RunArgs) -> impl Fn(u64) -> String + use<> {
         let mut again = vec![self.program.clone(), "run".to_string()];
         match &args.service {
             Some(service) => again.extend(["--service".to_string(), service.clone()]),
@@ -1808,27 +1787,35 @@ impl App {
             .iter()
             .map(|a| shell_word(&a.to_string_lossy()))
             .collect();
-        let mut paths: Vec<Option<PathBuf>> = Vec::new();
+        let (again, server) = (again.join(" "), server.join(" "));
+        move |seed| format!("{again} --seed {seed} -- {server}")
+    }
+
+    /// Each bucket's transcript in `--out`, its diagram and its timeline page beside it, the
+    /// diagram in the CI step's summary, the first page at `--timeline`: where each went.
+    fn write_run_examples(
+        &self,
+        args: &RunArgs,
+        report: &inject::RunReport,
+        name: &str,
+        again: &dyn Fn(u64) -> String,
+    ) -> Result<Vec<Option<String>>, String> {
+        let mut paths: Vec<Option<String>> = Vec::new();
         for bucket in &report.buckets {
             if bucket.example.transcript.is_empty() {
                 paths.push(None);
                 continue;
             }
             fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-            let path = inject::example_path(&args.out, &name, &bucket.example);
+            let path = inject::example_path(&args.out, name, &bucket.example);
             fs::write(&path, &bucket.example.transcript)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-            // Its diagram and its timeline page beside it, and the diagram in the CI step's
-            // summary.
             if let Ok(t) = transcript::parse(&bucket.example.transcript) {
                 let timeline = view::Timeline::of_transcript(&t, Some(&bucket.example.message));
                 let diagram = view::mermaid(&timeline);
-                let mmd = path.with_extension("mmd");
-                fs::write(&mmd, &diagram).map_err(|e| format!("{}: {e}", mmd.display()))?;
                 let title = format!("{}: {}", path.display(), bucket.example.kind.name());
                 let page = view::page(&timeline, &title);
-                let html = path.with_extension("html");
-                fs::write(&html, &page).map_err(|e| format!("{}: {e}", html.display()))?;
+                write_views(&path, &diagram, &page)?;
                 if let Some(to) = args
                     .timeline
                     .as_ref()
@@ -1836,75 +1823,30 @@ impl App {
                 {
                     write_page(to, &page)?;
                 }
-                view::summarize_for_ci(
-                    &format!("muxsim run: {}", bucket.signature),
-                    &diagram,
-                    &format!(
-                        "{} --seed {} -- {}",
-                        again.join(" "),
-                        bucket.example.seed,
-                        server.join(" ")
-                    ),
-                );
+                let title = format!("muxsim run: {}", bucket.signature);
+                view::summarize_for_ci(&title, &diagram, &again(bucket.example.seed));
             }
-            paths.push(Some(path));
+            paths.push(Some(path.display().to_string()));
         }
-        let stopped_by_signal = interrupted.load(Ordering::Relaxed);
-        report.interrupted |= stopped_by_signal;
-        let transcripts: Vec<Option<String>> = paths
-            .iter()
-            .map(|p| p.as_ref().map(|p| p.display().to_string()))
-            .collect();
-        let file = report::of_run(&report, &transcripts, &|seed| {
-            format!("{} --seed {seed} -- {}", again.join(" "), server.join(" "))
-        });
-        match args.format {
-            Format::Json => {
-                #[derive(Serialize)]
-                struct Run<'a> {
-                    command: &'a str,
-                    clients: &'a str,
-                    injected: &'a std::collections::BTreeMap<String, u64>,
-                    restarts: u64,
-                    rss_start: Option<u64>,
-                    rss_end: Option<u64>,
-                    transcripts: Vec<Option<String>>,
-                    reproduce: Vec<Option<String>>,
-                }
-                let extra = Run {
-                    command: &report.command,
-                    clients: &report.clients,
-                    injected: &report.injected,
-                    restarts: report.restarts,
-                    rss_start: report.rss_start,
-                    rss_end: report.rss_end,
-                    transcripts,
-                    reproduce: file.buckets.iter().map(|b| b.reproduce.clone()).collect(),
-                };
-                let _ = writeln!(io::stdout(), "{}", report::json_with(&file, &extra));
-            }
-            Format::Text => {
-                let mut out = io::stdout().lock();
-                let _ = report::print_buckets(&mut out, &file, &self.paint("FAIL", false), &|b| {
-                    let posix_only =
-                        posix_only_faults(b.example.transcript.as_deref().unwrap_or_default());
-                    if posix_only.is_empty() {
-                        return Vec::new();
-                    }
-                    vec![format!(
-                        "faults only POSIX allows fired in this seed: {} (Linux itself does not do them; --faults linux leaves them out)",
-                        posix_only.join(", ")
-                    )]
-                });
-                let _ = writeln!(out, "{report}");
-            }
-        }
-        Ok(if !report.is_clean() {
-            1
-        } else if stopped_by_signal {
-            130
-        } else {
-            0
+        Ok(paths)
+    }
+
+    /// A progress bar on standard error for text output to a terminal, unless `--quiet`;
+    /// a spinner when the total is not known.
+    fn progress(&self, format: Format, total: Option<u64>) -> Option<indicatif::ProgressBar> {
+        let show = format == Format::Text && !self.quiet && io::stderr().is_terminal();
+        show.then(|| {
+            let bar = match total {
+                Some(n) => indicatif::ProgressBar::new(n),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} seeds {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
         })
     }
 
@@ -2104,23 +2046,6 @@ impl FailureJson {
             signature: check::bucket::signature(f),
         }
     }
-}
-
-/// The kinds of fault in a repro that only POSIX allows (Linux does not make them), in order,
-/// each once.
-fn posix_only_faults(repro: &str) -> Vec<&'static str> {
-    let mut kinds = Vec::new();
-    if let Ok(t) = transcript::parse(repro) {
-        for line in &t.lines {
-            if let transcript::Item::Fault(f) = &line.item {
-                let kind = f.spec.kind();
-                if !kind.linux_makes() && !kinds.contains(&kind.name()) {
-                    kinds.push(kind.name());
-                }
-            }
-        }
-    }
-    kinds
 }
 
 /// The service of a fixture that names none, run against a server muxsim did not build: its

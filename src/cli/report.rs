@@ -10,6 +10,7 @@ use crate::check::{BucketFile, ExampleFile, ReportFile, SCHEMA, kind_of};
 use crate::check::{FileOutcome, FileResult, Tally};
 use crate::inject::RunReport;
 use crate::text::escape_markup;
+use crate::transcript;
 
 /// A report's buckets as text: what failed, how often, its signature, its transcript and the
 /// command that plays it again. `notes` adds lines of a command's own under a bucket.
@@ -292,4 +293,105 @@ pub(super) fn print_replay_json(
         files: results,
     };
     writeln!(out, "{}", json_with(file, &extra))
+}
+
+/// `fuzz`'s text ending: the buckets, the campaign in one line, and its reach.
+pub(super) fn print_fuzz_text(
+    out: &mut dyn Write,
+    file: &ReportFile,
+    fail: &str,
+    speed: String,
+    stopped_by_signal: bool,
+    reach: bool,
+) -> io::Result<()> {
+    print_buckets(out, file, fail, &|_| Vec::new())?;
+    writeln!(
+        out,
+        "{} seeds ({}), {} failed, {} distinct failure(s), {speed}{}",
+        file.seeds_run,
+        file.service,
+        file.failed_seeds,
+        file.buckets.len(),
+        if stopped_by_signal {
+            "; interrupted"
+        } else if file.interrupted {
+            "; stopped at the failure limit"
+        } else {
+            ""
+        }
+    )?;
+    if reach {
+        print_reach(out, file)?;
+    }
+    Ok(())
+}
+
+/// `run`'s JSON: the one report, with what only a run has (the server's command, the
+/// clients, the faults injected, restarts, memory, where each bucket's transcript went).
+pub(super) fn print_run_json(
+    out: &mut dyn Write,
+    file: &ReportFile,
+    report: &RunReport,
+    transcripts: Vec<Option<String>>,
+) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Run<'a> {
+        command: &'a str,
+        clients: &'a str,
+        injected: &'a std::collections::BTreeMap<String, u64>,
+        restarts: u64,
+        rss_start: Option<u64>,
+        rss_end: Option<u64>,
+        transcripts: Vec<Option<String>>,
+        reproduce: Vec<Option<String>>,
+    }
+    let extra = Run {
+        command: &report.command,
+        clients: &report.clients,
+        injected: &report.injected,
+        restarts: report.restarts,
+        rss_start: report.rss_start,
+        rss_end: report.rss_end,
+        transcripts,
+        reproduce: file.buckets.iter().map(|b| b.reproduce.clone()).collect(),
+    };
+    writeln!(out, "{}", json_with(file, &extra))
+}
+
+/// `run`'s text ending: the buckets, each with a note when faults only POSIX allows fired in
+/// it, then the run's summary.
+pub(super) fn print_run_text(
+    out: &mut dyn Write,
+    file: &ReportFile,
+    report: &RunReport,
+    fail: &str,
+) -> io::Result<()> {
+    print_buckets(out, file, fail, &|b| {
+        let posix_only = posix_only_faults(b.example.transcript.as_deref().unwrap_or_default());
+        if posix_only.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "faults only POSIX allows fired in this seed: {} (Linux itself does not do them; --faults linux leaves them out)",
+            posix_only.join(", ")
+        )]
+    })?;
+    writeln!(out, "{report}")
+}
+
+/// The kinds of fault in a repro that only POSIX allows (Linux does not make them), in order,
+/// each once.
+fn posix_only_faults(repro: &str) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    if let Ok(t) = transcript::parse(repro) {
+        for line in &t.lines {
+            if let transcript::Item::Fault(f) = &line.item {
+                let kind = f.spec.kind();
+                if !kind.linux_makes() && !kinds.contains(&kind.name()) {
+                    kinds.push(kind.name());
+                }
+            }
+        }
+    }
+    kinds
 }
