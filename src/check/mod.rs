@@ -51,7 +51,7 @@ pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, SCHEMA, kind_o
 pub(crate) use shrink::to_transcript;
 
 use crate::fault::{Family, FaultFamilies, FaultPlan};
-use crate::scenario::{Scenario, judge_run};
+use crate::scenario::{Divergence, Scenario, judge_run};
 use crate::semantics::Semantics;
 use crate::service::{Oracle, Registry, ServiceDescriptor, ServiceOptions};
 use crate::transcript::{Expect, Transcript};
@@ -258,6 +258,37 @@ impl Bucket {
     /// The lowest seed's failure, shrunk.
     pub fn example(&self) -> &Found {
         &self.example
+    }
+}
+
+/// One seed played and judged: [`Campaign::play_seed`].
+pub(crate) struct SeedPlay {
+    pub(crate) scenario: Scenario,
+    pub(crate) run: Run,
+    pub(crate) verdict: Verdict,
+}
+
+impl SeedPlay {
+    /// Another play of the same seed (in a fresh process, say) went otherwise: the seed is
+    /// nondeterministic, unless its verdict already says so.
+    pub(crate) fn diverged(&mut self, divergence: Option<Divergence>) {
+        let already = matches!(
+            self.verdict.failure(),
+            Some(Failure::Nondeterministic { .. })
+        );
+        if let Some(divergence) = divergence.filter(|_| !already) {
+            self.verdict = Verdict::Fail(Failure::Nondeterministic {
+                detail: format!("a fresh process ran it otherwise: {divergence}"),
+            });
+        }
+    }
+
+    /// Whether the seed was found nondeterministic.
+    pub(crate) fn nondeterministic(&self) -> bool {
+        matches!(
+            self.verdict.failure(),
+            Some(Failure::Nondeterministic { .. })
+        )
     }
 }
 
@@ -672,6 +703,21 @@ impl Campaign {
         let run = scenario.run();
         let verdict = scenario.judge(&run);
         (run, verdict)
+    }
+
+    /// One seed played as `muxsim sim` plays it: the seed's scenario (every server call kept
+    /// when `detail`), its run, and its verdict confirmed as a campaign confirms a failure
+    /// before reporting it (see [`Campaign::check_determinism`]).
+    pub(crate) fn play_seed(&self, seed: u64, detail: bool) -> SeedPlay {
+        let mut scenario = self.scenario(seed);
+        scenario.config.sim.detail = detail;
+        let (run, first) = self.check(&scenario);
+        let verdict = self.confirmed(first, || scenario.clone());
+        SeedPlay {
+            scenario,
+            run,
+            verdict,
+        }
     }
 
     /// Runs a scenario without keeping its trace; its verdict.

@@ -51,7 +51,7 @@ use crate::tcp::{self, LineEnding, RealBackend, TcpReplayOptions};
 use crate::text::{DurationError, human_duration, parse_duration};
 use crate::transcript;
 use crate::view;
-use crate::world::{Failure, Limit, Verdict, WorldConfig, limits::Scope};
+use crate::world::{Limit, WorldConfig, limits::Scope};
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("MUXSIM_COMMIT"), ")");
 
@@ -1171,39 +1171,25 @@ impl App {
 
     fn sim(&self, args: SimArgs) -> CliResult {
         let service = self.service(&args.service)?;
-        let semantics = args.semantics.list();
         let mut campaign = self
             .campaign(service, &args.limits)?
             .faults(args.faults)
-            .semantics(semantics)
+            .semantics(args.semantics.list())
             .check_determinism(args.check_determinism)
             .check_heap(!args.no_heap_check);
         if let Some(clients) = args.clients {
             campaign = campaign.clients(clients as usize);
         }
-        let mut scenario = campaign.scenario(args.seed);
         // The trace shows every server call.
-        scenario.config.sim.detail =
-            args.trace || args.format == SimFormat::ChromeTrace || args.timeline.is_some();
-        let (run, first) = campaign.check(&scenario);
-        let transcript = scenario.recorded(&run, args.trace);
-        // A failure is run again before it is reported, as a campaign does; every run is with
-        // --check-determinism.
-        let mut verdict = campaign.confirmed(first, || scenario.clone());
-        if args.fresh_process
-            && !matches!(verdict.failure(), Some(Failure::Nondeterministic { .. }))
-        {
-            if let Some(divergence) = fresh_process_divergence(&scenario)? {
-                verdict = Verdict::Fail(Failure::Nondeterministic {
-                    detail: format!("a fresh process ran it otherwise: {divergence}"),
-                });
-            }
+        let detail = args.trace || args.format == SimFormat::ChromeTrace || args.timeline.is_some();
+        let mut played = campaign.play_seed(args.seed, detail);
+        if args.fresh_process && !played.nondeterministic() {
+            played.diverged(fresh_process_divergence(&played.scenario)?);
         }
-        let nondeterministic = matches!(verdict.failure(), Some(Failure::Nondeterministic { .. }));
-        let determinism = args.check_determinism.then_some(!nondeterministic);
+        let (run, verdict) = (&played.run, &played.verdict);
         let failed = !verdict.is_pass();
+        let timeline = || view::Timeline::of_run(run, verdict.failure());
         if let Some(path) = &args.timeline {
-            let timeline = view::Timeline::of_run(&run, verdict.failure());
             let title = format!(
                 "{} seed {} ({}): {}",
                 service.name(),
@@ -1211,86 +1197,22 @@ impl App {
                 run.semantics.name(),
                 if failed { "FAIL" } else { "pass" }
             );
-            write_page(path, &view::page(&timeline, &title))?;
+            write_page(path, &view::page(&timeline(), &title))?;
         }
-        match args.format {
-            SimFormat::Mermaid | SimFormat::ChromeTrace => {
-                let timeline = view::Timeline::of_run(&run, verdict.failure());
-                let text = match args.format {
-                    SimFormat::Mermaid => view::mermaid(&timeline),
-                    _ => view::chrome_trace(&timeline) + "\n",
-                };
-                let _ = write!(io::stdout(), "{text}");
-                return Ok(i32::from(failed));
-            }
-            SimFormat::Text | SimFormat::Json => {}
-        }
-        if args.format == SimFormat::Json {
-            #[derive(Serialize)]
-            struct Sim {
-                service: String,
-                seed: u64,
-                semantics: &'static str,
-                faults_drawn: String,
-                pass: bool,
-                failure: Option<FailureJson>,
-                steps: u64,
-                events: u64,
-                virtual_time_ns: u64,
-                deterministic: Option<bool>,
-                transcript: String,
-            }
-            let out = Sim {
-                service: service.name().to_string(),
-                seed: run.seed,
-                semantics: run.semantics.name(),
-                faults_drawn: run.plan.active().to_string(),
-                pass: verdict.is_pass(),
-                failure: verdict.failure().map(FailureJson::of),
-                steps: run.steps,
-                events: run.net_stats.events,
-                virtual_time_ns: run.end.as_nanos(),
-                deterministic: determinism,
-                transcript: transcript.to_string(),
-            };
-            let _ = writeln!(io::stdout(), "{}", json(&out));
-            return Ok(i32::from(failed));
-        }
+        let transcript = played.scenario.recorded(run, args.trace);
+        let determinism = args.check_determinism.then_some(!played.nondeterministic());
         let mut out = io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "# seed {} (faults drawn: {})",
-            run.seed,
-            run.plan.active()
-        );
-        let _ = write!(out, "{transcript}");
-        let _ = writeln!(
-            out,
-            "# {} steps, {} events, {} of virtual time",
-            run.steps,
-            run.net_stats.events,
-            human_duration(run.end.since_start())
-        );
-        match determinism {
-            Some(true) => {
-                let _ = writeln!(
-                    out,
-                    "# determinism: same trace twice ({:016x})",
-                    run.trace_hash()
-                );
+        let _ = match args.format {
+            SimFormat::Mermaid => write!(out, "{}", view::mermaid(&timeline())),
+            SimFormat::ChromeTrace => writeln!(out, "{}", view::chrome_trace(&timeline())),
+            SimFormat::Json => {
+                report::print_sim_json(&mut out, service, &played, &transcript, determinism)
             }
-            Some(false) => {
-                let _ = writeln!(out, "# determinism: FAILED, the runs differ");
-            }
-            None => {}
-        }
-        for line in format!("seed {}: {verdict}", run.seed).lines() {
-            let _ = writeln!(out, "# {line}");
-        }
+            SimFormat::Text => report::print_sim_text(&mut out, &played, &transcript, determinism),
+        };
         Ok(i32::from(failed))
     }
 
-    /// Reads a transcript file, or standard input for `-`.
     fn replay(&self, args: ReplayArgs) -> CliResult {
         let files = self.replay_files(&args)?;
         let service = args
@@ -2029,23 +1951,6 @@ fn read_small(path: &Path) -> Result<String, String> {
         return Err(format!("{}: too large", path.display()));
     }
     fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-#[derive(Serialize)]
-struct FailureJson {
-    kind: &'static str,
-    message: String,
-    signature: String,
-}
-
-impl FailureJson {
-    fn of(f: &Failure) -> Self {
-        FailureJson {
-            kind: f.kind(),
-            message: f.to_string(),
-            signature: check::bucket::signature(f),
-        }
-    }
 }
 
 /// The service of a fixture that names none, run against a server muxsim did not build: its

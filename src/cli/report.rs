@@ -5,12 +5,16 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::check::SeedPlay;
 use crate::check::bucket;
 use crate::check::{BucketFile, ExampleFile, ReportFile, SCHEMA, kind_of};
 use crate::check::{FileOutcome, FileResult, Tally};
 use crate::inject::RunReport;
+use crate::service::ServiceDescriptor;
 use crate::text::escape_markup;
-use crate::transcript;
+use crate::text::human_duration;
+use crate::transcript::{self, Transcript};
+use crate::world::Failure;
 
 /// A report's buckets as text: what failed, how often, its signature, its transcript and the
 /// command that plays it again. `notes` adds lines of a command's own under a bucket.
@@ -394,4 +398,97 @@ fn posix_only_faults(repro: &str) -> Vec<&'static str> {
         }
     }
     kinds
+}
+
+#[derive(Serialize)]
+struct FailureJson {
+    kind: &'static str,
+    message: String,
+    signature: String,
+}
+
+impl FailureJson {
+    fn of(f: &Failure) -> Self {
+        FailureJson {
+            kind: f.kind(),
+            message: f.to_string(),
+            signature: bucket::signature(f),
+        }
+    }
+}
+
+/// `sim`'s JSON: the seed, its run in numbers, its verdict and its transcript.
+pub(super) fn print_sim_json(
+    out: &mut dyn Write,
+    service: &ServiceDescriptor,
+    played: &SeedPlay,
+    transcript: &Transcript,
+    deterministic: Option<bool>,
+) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Sim {
+        service: String,
+        seed: u64,
+        semantics: &'static str,
+        faults_drawn: String,
+        pass: bool,
+        failure: Option<FailureJson>,
+        steps: u64,
+        events: u64,
+        virtual_time_ns: u64,
+        deterministic: Option<bool>,
+        transcript: String,
+    }
+    let (run, verdict) = (&played.run, &played.verdict);
+    let sim = Sim {
+        service: service.name().to_string(),
+        seed: run.seed,
+        semantics: run.semantics.name(),
+        faults_drawn: run.plan.active().to_string(),
+        pass: verdict.is_pass(),
+        failure: verdict.failure().map(FailureJson::of),
+        steps: run.steps,
+        events: run.net_stats.events,
+        virtual_time_ns: run.end.as_nanos(),
+        deterministic,
+        transcript: transcript.to_string(),
+    };
+    writeln!(out, "{}", super::json(&sim))
+}
+
+/// `sim`'s text: the run as a transcript between comment lines that say what it was.
+pub(super) fn print_sim_text(
+    out: &mut dyn Write,
+    played: &SeedPlay,
+    transcript: &Transcript,
+    deterministic: Option<bool>,
+) -> io::Result<()> {
+    let run = &played.run;
+    writeln!(
+        out,
+        "# seed {} (faults drawn: {})",
+        run.seed,
+        run.plan.active()
+    )?;
+    write!(out, "{transcript}")?;
+    writeln!(
+        out,
+        "# {} steps, {} events, {} of virtual time",
+        run.steps,
+        run.net_stats.events,
+        human_duration(run.end.since_start())
+    )?;
+    match deterministic {
+        Some(true) => writeln!(
+            out,
+            "# determinism: same trace twice ({:016x})",
+            run.trace_hash()
+        )?,
+        Some(false) => writeln!(out, "# determinism: FAILED, the runs differ")?,
+        None => {}
+    }
+    for line in format!("seed {}: {}", run.seed, played.verdict).lines() {
+        writeln!(out, "# {line}")?;
+    }
+    Ok(())
 }
