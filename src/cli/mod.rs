@@ -46,9 +46,9 @@ use crate::fault::FaultFamilies;
 use crate::inject;
 use crate::scenario::{Divergence, Scenario};
 use crate::semantics::Semantics;
-use crate::service::{Framing, Registry, ServiceDescriptor, ServiceOptions};
+use crate::service::{Registry, ServiceDescriptor, ServiceOptions};
 use crate::tcp::{self, LineEnding, RealBackend, TcpReplayOptions};
-use crate::text::{DurationError, human_duration, parse_duration};
+use crate::text::{DurationError, parse_duration};
 use crate::transcript;
 use crate::view;
 use crate::world::{Limit, WorldConfig, limits::Scope};
@@ -830,6 +830,28 @@ fn page_of(path: &Path, timeline: &view::Timeline) -> String {
     view::page(timeline, &format!("{name}: {verdict}"))
 }
 
+/// How `serve` ended: stopped (0), the service panicked (1), or the address could not be
+/// served (an error).
+fn served_exit(name: &str, addr: SocketAddr, served: Result<io::Result<()>, String>) -> CliResult {
+    match served {
+        Err(message) => {
+            let _ = writeln!(io::stderr(), "{name}: the service panicked: {message}");
+            Ok(1)
+        }
+        Ok(Ok(())) => {
+            let _ = writeln!(io::stderr(), "{name}: stopped");
+            Ok(0)
+        }
+        Ok(Err(e))
+            if e.kind() == io::ErrorKind::AddrInUse
+                || e.kind() == io::ErrorKind::AddrNotAvailable =>
+        {
+            Err(format!("cannot listen on {addr}: {e}"))
+        }
+        Ok(Err(e)) => Err(format!("the server failed on {addr}: {e}")),
+    }
+}
+
 /// Ctrl-C and SIGTERM: the flag a campaign polls to finish the seed under way, shrink what
 /// it found and print the summary. A second signal ends the process at once (exit 130).
 fn interrupt_flag() -> Arc<AtomicBool> {
@@ -952,20 +974,7 @@ impl App {
     fn serve(&self, args: ServeArgs) -> CliResult {
         let service = self.service(&args.service)?.clone();
         let addr = resolve(&args.addr)?;
-        let mut world = WorldConfig {
-            driver: Config::default(),
-            ..WorldConfig::default()
-        };
-        for (name, value) in args.driver.pairs() {
-            if let Some(limit) = Limit::find(name) {
-                limit
-                    .apply(&mut world, value)
-                    .map_err(|e| format!("--{e}"))?;
-            }
-        }
-        let mut options = service.defaults();
-        self.apply_limits(&args.limits, &service, &mut world, &mut options, true)?;
-        let mut config = world.driver;
+        let (mut config, options) = self.serve_config(&args, &service)?;
         let level = if self.quiet {
             LogLevel::Off
         } else {
@@ -1009,23 +1018,30 @@ impl App {
         if let Some(e) = signal_error {
             return Err(e);
         }
-        match served {
-            Err(message) => {
-                let _ = writeln!(io::stderr(), "{name}: the service panicked: {message}");
-                Ok(1)
+        served_exit(&name, addr, served)
+    }
+
+    /// The driver's configuration and the service's options `serve` runs with: defaults,
+    /// then the driver's flags, then `--limit`.
+    fn serve_config(
+        &self,
+        args: &ServeArgs,
+        service: &ServiceDescriptor,
+    ) -> Result<(Config, ServiceOptions), String> {
+        let mut world = WorldConfig {
+            driver: Config::default(),
+            ..WorldConfig::default()
+        };
+        for (name, value) in args.driver.pairs() {
+            if let Some(limit) = Limit::find(name) {
+                limit
+                    .apply(&mut world, value)
+                    .map_err(|e| format!("--{e}"))?;
             }
-            Ok(Ok(())) => {
-                let _ = writeln!(io::stderr(), "{name}: stopped");
-                Ok(0)
-            }
-            Ok(Err(e))
-                if e.kind() == io::ErrorKind::AddrInUse
-                    || e.kind() == io::ErrorKind::AddrNotAvailable =>
-            {
-                Err(format!("cannot listen on {addr}: {e}"))
-            }
-            Ok(Err(e)) => Err(format!("the server failed on {addr}: {e}")),
         }
+        let mut options = service.defaults();
+        self.apply_limits(&args.limits, service, &mut world, &mut options, true)?;
+        Ok((world.driver, options))
     }
 
     fn client(&self, args: ClientArgs) -> CliResult {
@@ -1072,54 +1088,7 @@ impl App {
             }
             return Ok(0);
         };
-        let service = self.service(&name)?;
-        let defaults = service.defaults();
-        let protocol = service.protocol_for(&defaults);
-        let mut text = String::new();
-        let _ = writeln!(text, "{}: {}", service.name(), service.description());
-        let framing = match protocol.framing() {
-            Framing::Chunks => "none (chunks as read)".to_string(),
-            Framing::Delimited(d) => format!("messages end with {}", crate::text::quote(d)),
-            Framing::LengthPrefixed { width, big_endian } => format!(
-                "{width}-byte {} length prefix",
-                if *big_endian {
-                    "big-endian"
-                } else {
-                    "little-endian"
-                }
-            ),
-        };
-        let _ = writeln!(text, "framing: {framing}");
-        if !protocol.greeting_bytes().is_empty() {
-            let _ = writeln!(
-                text,
-                "greeting: {}",
-                crate::text::quote(protocol.greeting_bytes())
-            );
-        }
-        if let Some((limit, _)) = protocol.message_limit() {
-            let _ = writeln!(text, "message limit: {limit} bytes");
-        }
-        for d in protocol.deadlines() {
-            let _ = writeln!(
-                text,
-                "deadline: {:?}, {}",
-                d.kind(),
-                human_duration(d.after())
-            );
-        }
-        let _ = writeln!(
-            text,
-            "oracle: {}",
-            if service.has_oracle() { "yes" } else { "none" }
-        );
-        if !service.options().is_empty() {
-            let _ = writeln!(text, "limits (--limit NAME=VALUE, `limit NAME VALUE`):");
-            for o in service.options() {
-                let _ = writeln!(text, "  {:<22} {} [default: {}]", o.name, o.help, o.default);
-            }
-        }
-        let _ = write!(out, "{text}");
+        let _ = write!(out, "{}", report::describe_service(self.service(&name)?));
         Ok(0)
     }
 

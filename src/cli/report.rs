@@ -10,7 +10,7 @@ use crate::check::bucket;
 use crate::check::{BucketFile, ExampleFile, ReportFile, SCHEMA, kind_of};
 use crate::check::{FileOutcome, FileResult, Tally};
 use crate::inject::RunReport;
-use crate::service::ServiceDescriptor;
+use crate::service::{Framing, ServiceDescriptor};
 use crate::text::escape_markup;
 use crate::text::human_duration;
 use crate::transcript::{self, Transcript};
@@ -491,4 +491,57 @@ pub(super) fn print_sim_text(
         writeln!(out, "# {line}")?;
     }
     Ok(())
+}
+
+/// `services NAME`: what muxsim knows of a service: framing, greeting, limits, deadlines,
+/// oracle, options.
+pub(super) fn describe_service(service: &ServiceDescriptor) -> String {
+    use std::fmt::Write as _;
+    let defaults = service.defaults();
+    let protocol = service.protocol_for(&defaults);
+    let mut text = String::new();
+    let _ = writeln!(text, "{}: {}", service.name(), service.description());
+    let framing = match protocol.framing() {
+        Framing::Chunks => "none (chunks as read)".to_string(),
+        Framing::Delimited(d) => format!("messages end with {}", crate::text::quote(d)),
+        Framing::LengthPrefixed { width, big_endian } => format!(
+            "{width}-byte {} length prefix",
+            if *big_endian {
+                "big-endian"
+            } else {
+                "little-endian"
+            }
+        ),
+    };
+    let _ = writeln!(text, "framing: {framing}");
+    if !protocol.greeting_bytes().is_empty() {
+        let _ = writeln!(
+            text,
+            "greeting: {}",
+            crate::text::quote(protocol.greeting_bytes())
+        );
+    }
+    if let Some((limit, _)) = protocol.message_limit() {
+        let _ = writeln!(text, "message limit: {limit} bytes");
+    }
+    for d in protocol.deadlines() {
+        let _ = writeln!(
+            text,
+            "deadline: {:?}, {}",
+            d.kind(),
+            human_duration(d.after())
+        );
+    }
+    let _ = writeln!(
+        text,
+        "oracle: {}",
+        if service.has_oracle() { "yes" } else { "none" }
+    );
+    if !service.options().is_empty() {
+        let _ = writeln!(text, "limits (--limit NAME=VALUE, `limit NAME VALUE`):");
+        for o in service.options() {
+            let _ = writeln!(text, "  {:<22} {} [default: {}]", o.name, o.help, o.default);
+        }
+    }
+    text
 }
