@@ -219,7 +219,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
 }
 
 /// Whether [`CountingAllocator`] is installed: the heap check can run.
-pub fn counting() -> bool {
+pub(crate) fn counting() -> bool {
     // An allocation the check can see proves it; the flag is set by the first one.
     drop(std::hint::black_box(Box::new(0u64)));
     INSTALLED.load(Ordering::Relaxed)

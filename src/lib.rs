@@ -56,6 +56,7 @@
 //! picks the server, between the steps of the clients.
 
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod backend;
 pub(crate) mod chaos;

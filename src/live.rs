@@ -25,7 +25,7 @@ use crate::world::{ClientReport, EventKind, Play};
 /// How long a run may take, and what it does with long waits.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct LiveOptions {
+pub(crate) struct LiveOptions {
     /// How long an expectation waits for its bytes, and the run settles at most.
     pub timeout: Duration,
     /// The longest a `wait` step (or a `delay` fault) really waits.
@@ -47,7 +47,7 @@ impl Default for LiveOptions {
 /// What kind of thing went wrong for a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum LiveFailureKind {
+pub(crate) enum LiveFailureKind {
     /// Bytes (or an end) other than the script expects.
     Mismatch,
     /// Expected bytes did not come in time.
@@ -59,7 +59,7 @@ pub enum LiveFailureKind {
 /// The first thing that went wrong for a client, against its script.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct LiveFailure {
+pub(crate) struct LiveFailure {
     /// The client.
     pub client: String,
     /// What kind of failure.
@@ -71,7 +71,7 @@ pub struct LiveFailure {
 /// A run over real sockets.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
-pub struct LiveRun {
+pub(crate) struct LiveRun {
     /// Per client, what it did and saw.
     pub clients: Vec<ClientReport>,
     /// Each client's local port, once it connected: how the server's side names it.
@@ -162,7 +162,7 @@ impl Clock {
 /// (`delay`, `client-close`, `client-reset`, `client-shutdown`) are applied where they stand;
 /// the server-side ones are the server's business and are passed over.
 #[cfg(test)]
-pub fn run_play(
+pub(crate) fn run_play(
     play: &Play,
     addr: SocketAddr,
     options: &LiveOptions,
@@ -173,7 +173,7 @@ pub fn run_play(
 
 /// Runs `play` against the server at `addr` as `run_play` does, calling `ending` once the run is over but before the clients' sockets
 /// close: a server blocked on one of them is still blocked then.
-pub fn run_play_then(
+pub(crate) fn run_play_then(
     play: &Play,
     addr: SocketAddr,
     options: &LiveOptions,

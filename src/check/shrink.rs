@@ -88,7 +88,7 @@ fn replay_form(scenario: &Scenario, run: &Run, ordered: bool) -> Scenario {
 
 /// Shrinks `scenario` (whose recorded run failed with `failure`) using `check` to run
 /// candidates. Returns the smallest scenario found whose failure has the same signature.
-pub fn minimize(
+pub(super) fn minimize(
     scenario: &Scenario,
     run: &Run,
     failure: &Failure,
@@ -343,7 +343,11 @@ fn without_client(scenario: &Scenario, c: usize) -> Scenario {
 /// Writes a scenario as a transcript: the failure as a comment, its header, then every
 /// client's steps in the order its run executed them (steps it never reached after), with
 /// each fault on the line where it fired.
-pub fn to_transcript(scenario: &Scenario, run: &Run, failure: Option<&Failure>) -> Transcript {
+pub(crate) fn to_transcript(
+    scenario: &Scenario,
+    run: &Run,
+    failure: Option<&Failure>,
+) -> Transcript {
     let mut t = Transcript::default();
     if let Some(failure) = failure {
         t.push(Item::Comment(format!(" {failure}")));

@@ -49,7 +49,7 @@ use server::{Control, Event, Server};
 /// What the clients are.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub enum RunTarget {
+pub(crate) enum RunTarget {
     /// Scenarios generated from the campaign's service (its protocol description), judged
     /// by its oracle.
     Generated(Box<Campaign>),
@@ -62,7 +62,7 @@ pub enum RunTarget {
 /// those it makes itself (to an upstream, a backend), or both.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
-pub enum FaultsOn {
+pub(crate) enum FaultsOn {
     /// Connections the server accepted.
     Accepted,
     /// Connections the server made (`connect`).
@@ -86,7 +86,7 @@ impl FaultsOn {
 /// A `run` campaign's settings.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct RunConfig {
+pub(crate) struct RunConfig {
     /// The server's command line.
     pub command: Vec<OsString>,
     /// The clients.
@@ -123,7 +123,7 @@ pub struct RunConfig {
 
 impl RunConfig {
     /// A campaign of `count` seeds from `start` against `command`, every fault family on.
-    pub fn new(command: Vec<OsString>, target: RunTarget, start: u64, count: u64) -> Self {
+    pub(crate) fn new(command: Vec<OsString>, target: RunTarget, start: u64, count: u64) -> Self {
         RunConfig {
             command,
             target,
@@ -153,7 +153,7 @@ impl RunConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
-pub enum RunFailureKind {
+pub(crate) enum RunFailureKind {
     /// The server exited or was killed.
     Crash,
     /// A client is owed bytes that never came, while the server slept.
@@ -172,7 +172,7 @@ pub enum RunFailureKind {
 
 impl RunFailureKind {
     /// Its name in reports and file names.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             RunFailureKind::Crash => "crash",
             RunFailureKind::Hang => "hang",
@@ -204,7 +204,7 @@ impl fmt::Display for RunFailureKind {
 /// One failing seed.
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
-pub struct RunExample {
+pub(crate) struct RunExample {
     /// The seed.
     pub seed: u64,
     /// The fixture it ran, when the clients are fixtures.
@@ -223,7 +223,7 @@ pub struct RunExample {
 /// Failures that share a signature.
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
-pub struct RunBucket {
+pub(crate) struct RunBucket {
     /// The check that fired and its message, names and numbers normalized.
     pub signature: String,
     /// How many seeds failed this way.
@@ -237,7 +237,7 @@ pub struct RunBucket {
 /// The outcome of a `run` campaign.
 #[derive(Clone, Debug, Default, Serialize)]
 #[non_exhaustive]
-pub struct RunReport {
+pub(crate) struct RunReport {
     /// The server's command line.
     pub command: String,
     /// The service or fixtures the clients came from.
@@ -262,7 +262,7 @@ pub struct RunReport {
 
 impl RunReport {
     /// Whether no seed failed.
-    pub fn is_clean(&self) -> bool {
+    pub(crate) fn is_clean(&self) -> bool {
         self.buckets.is_empty()
     }
 }
@@ -308,7 +308,7 @@ impl fmt::Display for RunReport {
 /// Progress after each seed.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
-pub struct RunProgress {
+pub(crate) struct RunProgress {
     /// Seeds done.
     pub done: u64,
     /// Seeds failed.
@@ -1108,7 +1108,10 @@ fn as_expected(expect: Expect, failure: &Option<(RunFailureKind, String)>) -> bo
 
 /// Runs the campaign. `Err` when the server cannot be run at all (it will not start, the
 /// library cannot reach it); failures of the server are in the report.
-pub fn run(config: &RunConfig, progress: &mut dyn FnMut(RunProgress)) -> Result<RunReport, String> {
+pub(crate) fn run(
+    config: &RunConfig,
+    progress: &mut dyn FnMut(RunProgress),
+) -> Result<RunReport, String> {
     let program = config.command.first().ok_or("no command to run")?;
     if let Some(why) = binary::bypasses_libc(program) {
         return Err(format!("{why}; `muxsim run` cannot inject faults into it"));
@@ -1300,7 +1303,7 @@ pub fn run(config: &RunConfig, progress: &mut dyn FnMut(RunProgress)) -> Result<
 }
 
 /// Where `run` writes a bucket's transcript: `DIR/NAME-KIND-SEED.txn`.
-pub fn example_path(dir: &Path, name: &str, example: &RunExample) -> PathBuf {
+pub(crate) fn example_path(dir: &Path, name: &str, example: &RunExample) -> PathBuf {
     dir.join(format!("{name}-{}-{}.txn", example.kind, example.seed))
 }
 
