@@ -399,7 +399,7 @@ impl Protocol {
 
     /// Frames `payload` as one complete message (for delimited framing, with `ending`, or
     /// the first ending when `None`).
-    pub fn frame(&self, payload: &[u8], ending: Option<&[u8]>) -> Vec<u8> {
+    pub(crate) fn frame(&self, payload: &[u8], ending: Option<&[u8]>) -> Vec<u8> {
         let mut out = Vec::with_capacity(payload.len() + 8);
         match &self.framing {
             Framing::Chunks => out.extend_from_slice(payload),
@@ -431,7 +431,7 @@ impl Protocol {
 
     /// Cuts `stream` into messages: the complete ones (payload ranges, and where each ends in
     /// the stream), and the start of an incomplete last one, if any bytes follow.
-    pub fn split(&self, stream: &[u8]) -> Split {
+    pub(crate) fn split(&self, stream: &[u8]) -> Split {
         let mut messages = Vec::new();
         let mut at = 0;
         match &self.framing {
@@ -490,7 +490,7 @@ impl Protocol {
     /// How many payload bytes of an incomplete message starting at `start` of `stream` the
     /// service has seen: for delimited framing everything after `start`, for length prefixes
     /// what follows the header (or the length the header announces, when it is complete).
-    pub fn partial_payload_len(&self, stream: &[u8], start: usize) -> usize {
+    pub(crate) fn partial_payload_len(&self, stream: &[u8], start: usize) -> usize {
         let rest = stream.len() - start;
         match &self.framing {
             Framing::LengthPrefixed { width, .. } => rest.saturating_sub(usize::from(*width)),
@@ -501,7 +501,7 @@ impl Protocol {
 
 /// One complete message of a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
+pub(crate) struct Message {
     /// Where its payload is in the stream.
     pub payload: std::ops::Range<usize>,
     /// Where the message (framing included) ends in the stream.
@@ -510,7 +510,7 @@ pub struct Message {
 
 /// A stream cut into messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Split {
+pub(crate) struct Split {
     /// The complete messages, in order.
     pub messages: Vec<Message>,
     /// Where an incomplete last message starts, if bytes follow the last complete one.
