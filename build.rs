@@ -28,7 +28,7 @@ fn main() {
 /// Compiles the interposition library with the same rustc, for the same target.
 fn build_preload() {
     println!("cargo:rustc-check-cfg=cfg(muxsim_preload)");
-    println!("cargo:rerun-if-changed=preload/src/lib.rs");
+    println!("cargo:rerun-if-changed=preload/src");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
         return;
     }
@@ -39,7 +39,7 @@ fn build_preload() {
     let status = Command::new(rustc)
         .args([
             "--edition",
-            "2021",
+            "2024",
             "--crate-type",
             "cdylib",
             "--crate-name",

@@ -160,11 +160,11 @@ struct linger {
 }
 
 #[link(name = "dl")]
-extern "C" {
+unsafe extern "C" {
     fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
 }
 
-extern "C" {
+unsafe extern "C" {
     fn __errno_location() -> *mut c_int;
     fn getpid() -> c_int;
     fn raise(sig: c_int) -> c_int;
@@ -293,20 +293,15 @@ static REAL_EPOLL_PWAIT2: Real = Real::new(b"epoll_pwait2\0");
 
 // ----- what muxsim tells us, and what we tell muxsim ----------------------------------------
 
-/// The shared page's slots (u64 each).
-const SLOT_MAGIC: usize = 0;
-const SLOT_EPOCH: usize = 1;
-const SLOT_SEED: usize = 2;
-const SLOT_ENABLED: usize = 3;
-/// Fault rates, in parts per million, from this slot on: see [`Rates`].
-const SLOT_RATES: usize = 4;
-/// Which connections take faults: bit 0 those the server accepted, bit 1 those it made.
-const SLOT_SCOPE: usize = 10;
-const SCOPE_ACCEPTED: u64 = 1;
-const SCOPE_OUTGOING: u64 = 2;
-/// Connections the server made are numbered from here, apart from those it accepted.
-const OUTGOING_BASE: u64 = 1 << 40;
-const MAGIC: u64 = 0x6d75_7873_696d_0001;
+// The shared page's layout and the event words: one file, compiled into muxsim too (the
+// page's size and muxsim's mark are muxsim's half).
+#[allow(dead_code)]
+mod wire;
+use wire::{
+    EVENT_ABORT, EVENT_ACCEPT, EVENT_CONNECT, EVENT_FAULT, EVENT_HELLO, EVENT_LISTEN, EVENT_SPIN,
+    MAGIC, OUTGOING_BASE, RATES, SCOPE_ACCEPTED, SCOPE_OUTGOING, SLOT_ENABLED, SLOT_EPOCH,
+    SLOT_MAGIC, SLOT_RATES, SLOT_SCOPE, SLOT_SEED,
+};
 
 static CONTROL: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
 static EVENTS_FD: AtomicI32 = AtomicI32::new(-1);
@@ -390,7 +385,7 @@ fn idle(call: Call) {
             .map(|k| k.load(Ordering::Relaxed).to_string())
             .collect();
         emit(format!(
-            "spin {} {epoch} {n} {nanos} {}",
+            "{EVENT_SPIN} {} {epoch} {n} {nanos} {}",
             pid(),
             kinds.join(" ")
         ));
@@ -431,13 +426,19 @@ struct Rates {
 }
 
 fn rates() -> Rates {
+    let rate = |name: &str| {
+        RATES
+            .iter()
+            .position(|r| *r == name)
+            .map_or(0, |i| control(SLOT_RATES + i))
+    };
     Rates {
-        short_io: control(SLOT_RATES),
-        would_block: control(SLOT_RATES + 1),
-        eintr: control(SLOT_RATES + 2),
-        spurious: control(SLOT_RATES + 3),
-        accept: control(SLOT_RATES + 4),
-        reset: control(SLOT_RATES + 5),
+        short_io: rate("short-io"),
+        would_block: rate("would-block"),
+        eintr: rate("eintr"),
+        spurious: rate("spurious"),
+        accept: rate("accept"),
+        reset: rate("reset"),
     }
 }
 
@@ -482,12 +483,12 @@ extern "C" fn init() {
         }
     }
     if EVENTS_FD.load(Ordering::Relaxed) >= 0 {
-        emit(format!("hello {}", pid()));
+        emit(format!("{EVENT_HELLO} {}", pid()));
     }
 }
 
 #[used]
-#[link_section = ".init_array"]
+#[unsafe(link_section = ".init_array")]
 static INIT: extern "C" fn() = init;
 
 // ----- descriptors we watch -----------------------------------------------------------------
@@ -690,11 +691,7 @@ fn available(fd: c_int) -> usize {
     let mut n: c_int = 0;
     // SAFETY: FIONREAD writes one int.
     let r = unsafe { ioctl(fd, FIONREAD, &mut n as *mut c_int) };
-    if r == 0 && n > 0 {
-        n as usize
-    } else {
-        0
-    }
+    if r == 0 && n > 0 { n as usize } else { 0 }
 }
 
 /// Resets the connection for real, keeping the descriptor: the client sees the reset.
@@ -741,7 +738,10 @@ impl Decision {
 /// Reports a fault: `fault PID EPOCH WHO CALL SPEC`, WHO the connection or `-`.
 fn fault_event(epoch: u64, who: Option<u64>, call: u64, spec: &str) {
     let who = who.map_or_else(|| "-".to_string(), |i| i.to_string());
-    emit(format!("fault {} {epoch} {who} {call} {spec}", pid()));
+    emit(format!(
+        "{EVENT_FAULT} {} {epoch} {who} {call} {spec}",
+        pid()
+    ));
 }
 
 fn fault_line(st: &State, who: Option<u64>, call: u64, spec: &str) {
@@ -856,7 +856,7 @@ fn decide_io(fd: c_int, len: usize, flags: c_int, dir: Dir, signals: bool) -> De
 
 // ----- reads ----------------------------------------------------------------------------------
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
     let len = match decide_read(fd, count, 0).apply(fd) {
         Io::Pass => count,
@@ -870,17 +870,17 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn __read_chk(
     fd: c_int,
     buf: *mut c_void,
     count: size_t,
     _buflen: size_t,
 ) -> ssize_t {
-    read(fd, buf, count)
+    unsafe { read(fd, buf, count) }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
     let n = match decide_read(fd, len, flags).apply(fd) {
         Io::Pass => len,
@@ -894,7 +894,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn __recv_chk(
     fd: c_int,
     buf: *mut c_void,
@@ -902,10 +902,10 @@ pub unsafe extern "C" fn __recv_chk(
     _buflen: size_t,
     flags: c_int,
 ) -> ssize_t {
-    recv(fd, buf, len, flags)
+    unsafe { recv(fd, buf, len, flags) }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvfrom(
     fd: c_int,
     buf: *mut c_void,
@@ -927,7 +927,7 @@ pub unsafe extern "C" fn recvfrom(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn __recvfrom_chk(
     fd: c_int,
     buf: *mut c_void,
@@ -937,96 +937,104 @@ pub unsafe extern "C" fn __recvfrom_chk(
     addr: *mut c_void,
     addrlen: *mut socklen_t,
 ) -> ssize_t {
-    recvfrom(fd, buf, len, flags, addr, addrlen)
+    unsafe { recvfrom(fd, buf, len, flags, addr, addrlen) }
 }
 
 /// The total length of an iovec array.
 unsafe fn iov_len(iov: *const iovec, count: usize) -> usize {
-    if iov.is_null() {
-        return 0;
+    unsafe {
+        if iov.is_null() {
+            return 0;
+        }
+        (0..count).map(|i| (*iov.add(i)).len).sum()
     }
-    (0..count).map(|i| (*iov.add(i)).len).sum()
 }
 
 /// A copy of an iovec array cut to `limit` bytes in all.
 unsafe fn iov_cut(iov: *const iovec, count: usize, limit: usize) -> Vec<iovec> {
-    let mut out = Vec::with_capacity(count);
-    let mut left = limit;
-    for i in 0..count {
-        if left == 0 {
-            break;
+    unsafe {
+        let mut out = Vec::with_capacity(count);
+        let mut left = limit;
+        for i in 0..count {
+            if left == 0 {
+                break;
+            }
+            let v = &*iov.add(i);
+            let take = v.len.min(left);
+            out.push(iovec {
+                base: v.base,
+                len: take,
+            });
+            left -= take;
         }
-        let v = &*iov.add(i);
-        let take = v.len.min(left);
-        out.push(iovec {
-            base: v.base,
-            len: take,
-        });
-        left -= take;
+        out
     }
-    out
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
-    let count = iovcnt.max(0) as usize;
-    match decide_read(fd, iov_len(iov, count), 0).apply(fd) {
-        Io::Pass => tally_io(
-            fd,
-            Call::Read,
-            real!(REAL_READV: fn(c_int, *const iovec, c_int) -> ssize_t; fd, iov, iovcnt),
-        ),
-        Io::Limit(k) => {
-            let cut = iov_cut(iov, count, k);
-            tally_io(
+    unsafe {
+        let count = iovcnt.max(0) as usize;
+        match decide_read(fd, iov_len(iov, count), 0).apply(fd) {
+            Io::Pass => tally_io(
                 fd,
                 Call::Read,
-                real!(REAL_READV: fn(c_int, *const iovec, c_int) -> ssize_t;
+                real!(REAL_READV: fn(c_int, *const iovec, c_int) -> ssize_t; fd, iov, iovcnt),
+            ),
+            Io::Limit(k) => {
+                let cut = iov_cut(iov, count, k);
+                tally_io(
+                    fd,
+                    Call::Read,
+                    real!(REAL_READV: fn(c_int, *const iovec, c_int) -> ssize_t;
                 fd, cut.as_ptr(), cut.len() as c_int),
-            )
+                )
+            }
+            Io::Fail(e) => fail(e),
         }
-        Io::Fail(e) => fail(e),
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    if msg.is_null() {
-        return tally_io(
-            fd,
-            Call::Read,
-            real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags),
-        );
-    }
-    let (iov, iovlen) = ((*msg).iov, (*msg).iovlen);
-    match decide_read(fd, iov_len(iov, iovlen), flags).apply(fd) {
-        Io::Pass => tally_io(
-            fd,
-            Call::Read,
-            real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags),
-        ),
-        Io::Limit(k) => {
-            let mut cut = iov_cut(iov, iovlen, k);
-            (*msg).iov = cut.as_mut_ptr();
-            (*msg).iovlen = cut.len();
-            let r = tally_io(
+    unsafe {
+        if msg.is_null() {
+            return tally_io(
                 fd,
                 Call::Read,
                 real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags),
             );
-            let e = errno();
-            (*msg).iov = iov;
-            (*msg).iovlen = iovlen;
-            set_errno(e);
-            r
         }
-        Io::Fail(e) => fail(e),
+        let (iov, iovlen) = ((*msg).iov, (*msg).iovlen);
+        match decide_read(fd, iov_len(iov, iovlen), flags).apply(fd) {
+            Io::Pass => tally_io(
+                fd,
+                Call::Read,
+                real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags),
+            ),
+            Io::Limit(k) => {
+                let mut cut = iov_cut(iov, iovlen, k);
+                (*msg).iov = cut.as_mut_ptr();
+                (*msg).iovlen = cut.len();
+                let r = tally_io(
+                    fd,
+                    Call::Read,
+                    real!(REAL_RECVMSG: fn(c_int, *mut msghdr, c_int) -> ssize_t; fd, msg, flags),
+                );
+                let e = errno();
+                (*msg).iov = iov;
+                (*msg).iovlen = iovlen;
+                set_errno(e);
+                r
+            }
+            Io::Fail(e) => fail(e),
+        }
     }
 }
 
 // ----- writes ---------------------------------------------------------------------------------
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
     let len = match decide_write(fd, count, 0, true).apply(fd) {
         Io::Pass => count,
@@ -1040,7 +1048,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
     let n = match decide_write(fd, len, flags, true).apply(fd) {
         Io::Pass => len,
@@ -1054,7 +1062,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendto(
     fd: c_int,
     buf: *const c_void,
@@ -1076,62 +1084,66 @@ pub unsafe extern "C" fn sendto(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
-    let count = iovcnt.max(0) as usize;
-    match decide_write(fd, iov_len(iov, count), 0, true).apply(fd) {
-        Io::Pass => tally_io(
-            fd,
-            Call::Write,
-            real!(REAL_WRITEV: fn(c_int, *const iovec, c_int) -> ssize_t; fd, iov, iovcnt),
-        ),
-        Io::Limit(k) => {
-            let cut = iov_cut(iov, count, k);
-            tally_io(
+    unsafe {
+        let count = iovcnt.max(0) as usize;
+        match decide_write(fd, iov_len(iov, count), 0, true).apply(fd) {
+            Io::Pass => tally_io(
                 fd,
                 Call::Write,
-                real!(REAL_WRITEV: fn(c_int, *const iovec, c_int) -> ssize_t;
+                real!(REAL_WRITEV: fn(c_int, *const iovec, c_int) -> ssize_t; fd, iov, iovcnt),
+            ),
+            Io::Limit(k) => {
+                let cut = iov_cut(iov, count, k);
+                tally_io(
+                    fd,
+                    Call::Write,
+                    real!(REAL_WRITEV: fn(c_int, *const iovec, c_int) -> ssize_t;
                 fd, cut.as_ptr(), cut.len() as c_int),
-            )
+                )
+            }
+            Io::Fail(e) => fail(e),
         }
-        Io::Fail(e) => fail(e),
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    if msg.is_null() {
-        return tally_io(
-            fd,
-            Call::Write,
-            real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, msg, flags),
-        );
-    }
-    let (iov, iovlen) = ((*msg).iov, (*msg).iovlen);
-    match decide_write(fd, iov_len(iov, iovlen), flags, true).apply(fd) {
-        Io::Pass => tally_io(
-            fd,
-            Call::Write,
-            real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, msg, flags),
-        ),
-        Io::Limit(k) => {
-            let mut cut = iov_cut(iov, iovlen, k);
-            let copy = msghdr {
-                name: (*msg).name,
-                namelen: (*msg).namelen,
-                iov: cut.as_mut_ptr(),
-                iovlen: cut.len(),
-                control: (*msg).control,
-                controllen: (*msg).controllen,
-                flags: (*msg).flags,
-            };
-            tally_io(
+    unsafe {
+        if msg.is_null() {
+            return tally_io(
                 fd,
                 Call::Write,
-                real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, &copy, flags),
-            )
+                real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, msg, flags),
+            );
         }
-        Io::Fail(e) => fail(e),
+        let (iov, iovlen) = ((*msg).iov, (*msg).iovlen);
+        match decide_write(fd, iov_len(iov, iovlen), flags, true).apply(fd) {
+            Io::Pass => tally_io(
+                fd,
+                Call::Write,
+                real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, msg, flags),
+            ),
+            Io::Limit(k) => {
+                let mut cut = iov_cut(iov, iovlen, k);
+                let copy = msghdr {
+                    name: (*msg).name,
+                    namelen: (*msg).namelen,
+                    iov: cut.as_mut_ptr(),
+                    iovlen: cut.len(),
+                    control: (*msg).control,
+                    controllen: (*msg).controllen,
+                    flags: (*msg).flags,
+                };
+                tally_io(
+                    fd,
+                    Call::Write,
+                    real!(REAL_SENDMSG: fn(c_int, *const msghdr, c_int) -> ssize_t; fd, &copy, flags),
+                )
+            }
+            Io::Fail(e) => fail(e),
+        }
     }
 }
 
@@ -1184,7 +1196,11 @@ fn watch_conn(fd: c_int) {
     st.next_conn += 1;
     book_conn(st, fd, idx);
     let port = port_word(fd, getpeername);
-    emit(format!("accept {} {} {idx} {port}", pid(), st.epoch));
+    emit(format!(
+        "{EVENT_ACCEPT} {} {} {idx} {port}",
+        pid(),
+        st.epoch
+    ));
 }
 
 /// What an intercepted accept does before (or instead of) the real one.
@@ -1237,78 +1253,80 @@ unsafe fn accept_common(
     addrlen: *mut socklen_t,
     flags: Option<c_int>,
 ) -> c_int {
-    let call = |addr: *mut c_void, addrlen: *mut socklen_t, flags: Option<c_int>| match flags {
-        Some(f) => real!(REAL_ACCEPT4: fn(c_int, *mut c_void, *mut socklen_t, c_int) -> c_int;
+    unsafe {
+        let call = |addr: *mut c_void, addrlen: *mut socklen_t, flags: Option<c_int>| match flags {
+            Some(f) => real!(REAL_ACCEPT4: fn(c_int, *mut c_void, *mut socklen_t, c_int) -> c_int;
             fd, addr, addrlen, f),
-        None => real!(REAL_ACCEPT: fn(c_int, *mut c_void, *mut socklen_t) -> c_int;
+            None => real!(REAL_ACCEPT: fn(c_int, *mut c_void, *mut socklen_t) -> c_int;
             fd, addr, addrlen),
-    };
-    match decide_accept(fd) {
-        AcceptPlan::Fail(e) => {
+        };
+        match decide_accept(fd) {
+            AcceptPlan::Fail(e) => {
+                idle(Call::Accept);
+                return fail(e);
+            }
+            AcceptPlan::Abort => {
+                // The connection at the head of the queue is aborted for real: its client sees a
+                // reset, and the server an ECONNABORTED, as when a client resets before accept.
+                let c = call(
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    Some(SOCK_CLOEXEC),
+                );
+                if c < 0 {
+                    return c;
+                }
+                let port = port_word(c, getpeername);
+                let off = linger {
+                    onoff: 1,
+                    linger: 0,
+                };
+                setsockopt(
+                    c,
+                    SOL_SOCKET,
+                    SO_LINGER,
+                    (&off as *const linger).cast(),
+                    std::mem::size_of::<linger>() as socklen_t,
+                );
+                // Reported before the reset leaves: once its client sees it, muxsim may already
+                // be collecting the seed's reports.
+                if let Some(st) = state().as_ref() {
+                    emit(format!("{EVENT_ABORT} {} {} {port}", pid(), st.epoch));
+                    fault_line(st, None, st.accepts, "accept-aborted");
+                }
+                let _ = real!(REAL_CLOSE: fn(c_int) -> c_int; c);
+                return fail(ECONNABORTED);
+            }
+            AcceptPlan::Pass => {}
+        }
+        let c = call(addr, addrlen, flags);
+        if c >= 0 && LISTENERS.get(fd) {
+            let e = errno();
+            progress();
+            watch_conn(c);
+            set_errno(e);
+        } else if LISTENERS.get(fd) {
+            let e = errno();
             idle(Call::Accept);
-            return fail(e);
+            set_errno(e);
         }
-        AcceptPlan::Abort => {
-            // The connection at the head of the queue is aborted for real: its client sees a
-            // reset, and the server an ECONNABORTED, as when a client resets before accept.
-            let c = call(
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                Some(SOCK_CLOEXEC),
-            );
-            if c < 0 {
-                return c;
-            }
-            let port = port_word(c, getpeername);
-            let off = linger {
-                onoff: 1,
-                linger: 0,
-            };
-            setsockopt(
-                c,
-                SOL_SOCKET,
-                SO_LINGER,
-                (&off as *const linger).cast(),
-                std::mem::size_of::<linger>() as socklen_t,
-            );
-            // Reported before the reset leaves: once its client sees it, muxsim may already
-            // be collecting the seed's reports.
-            if let Some(st) = state().as_ref() {
-                emit(format!("abort {} {} {port}", pid(), st.epoch));
-                fault_line(st, None, st.accepts, "accept-aborted");
-            }
-            let _ = real!(REAL_CLOSE: fn(c_int) -> c_int; c);
-            return fail(ECONNABORTED);
-        }
-        AcceptPlan::Pass => {}
+        c
     }
-    let c = call(addr, addrlen, flags);
-    if c >= 0 && LISTENERS.get(fd) {
-        let e = errno();
-        progress();
-        watch_conn(c);
-        set_errno(e);
-    } else if LISTENERS.get(fd) {
-        let e = errno();
-        idle(Call::Accept);
-        set_errno(e);
-    }
-    c
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut c_void, addrlen: *mut socklen_t) -> c_int {
-    accept_common(fd, addr, addrlen, None)
+    unsafe { accept_common(fd, addr, addrlen, None) }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn accept4(
     fd: c_int,
     addr: *mut c_void,
     addrlen: *mut socklen_t,
     flags: c_int,
 ) -> c_int {
-    accept_common(fd, addr, addrlen, Some(flags))
+    unsafe { accept_common(fd, addr, addrlen, Some(flags)) }
 }
 
 /// `127.0.0.1:8080` or `[::1]:8080`.
@@ -1331,55 +1349,58 @@ fn format_addr(addr: &[u8; 128]) -> Option<String> {
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
-    let r = real!(REAL_LISTEN: fn(c_int, c_int) -> c_int; fd, backlog);
-    if r != 0 {
-        return r;
-    }
-    let e = errno();
-    let mut kind: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>() as socklen_t;
-    let mut addr = [0u8; 128];
-    let mut alen: socklen_t = 128;
-    if getsockopt(
-        fd,
-        SOL_SOCKET,
-        SO_TYPE,
-        (&mut kind as *mut c_int).cast(),
-        &mut len,
-    ) == 0
-        && kind == SOCK_STREAM
-        && getsockname(fd, addr.as_mut_ptr().cast(), &mut alen) == 0
-    {
-        if let Some(text) = format_addr(&addr) {
-            LISTENERS.set(fd, true);
-            emit(format!("listen {} {text}", pid()));
+    unsafe {
+        let r = real!(REAL_LISTEN: fn(c_int, c_int) -> c_int; fd, backlog);
+        if r != 0 {
+            return r;
         }
+        let e = errno();
+        let mut kind: c_int = 0;
+        let mut len = std::mem::size_of::<c_int>() as socklen_t;
+        let mut addr = [0u8; 128];
+        let mut alen: socklen_t = 128;
+        if getsockopt(
+            fd,
+            SOL_SOCKET,
+            SO_TYPE,
+            (&mut kind as *mut c_int).cast(),
+            &mut len,
+        ) == 0
+            && kind == SOCK_STREAM
+            && getsockname(fd, addr.as_mut_ptr().cast(), &mut alen) == 0
+            && let Some(text) = format_addr(&addr)
+        {
+            LISTENERS.set(fd, true);
+            emit(format!("{EVENT_LISTEN} {} {text}", pid()));
+        }
+        set_errno(e);
+        r
     }
-    set_errno(e);
-    r
 }
 
 // ----- connections the server makes -------------------------------------------------------------
 
 /// Whether `fd` is a TCP socket and `addr` an IPv4 or IPv6 address.
 unsafe fn outgoing_tcp(fd: c_int, addr: *const c_void, len: socklen_t) -> bool {
-    if addr.is_null() || (len as usize) < 2 {
-        return false;
+    unsafe {
+        if addr.is_null() || (len as usize) < 2 {
+            return false;
+        }
+        let family = u16::from_ne_bytes([*addr.cast::<u8>(), *addr.cast::<u8>().add(1)]);
+        let mut kind: c_int = 0;
+        let mut klen = std::mem::size_of::<c_int>() as socklen_t;
+        (family == AF_INET || family == AF_INET6)
+            && getsockopt(
+                fd,
+                SOL_SOCKET,
+                SO_TYPE,
+                (&mut kind as *mut c_int).cast(),
+                &mut klen,
+            ) == 0
+            && kind == SOCK_STREAM
     }
-    let family = u16::from_ne_bytes([*addr.cast::<u8>(), *addr.cast::<u8>().add(1)]);
-    let mut kind: c_int = 0;
-    let mut klen = std::mem::size_of::<c_int>() as socklen_t;
-    (family == AF_INET || family == AF_INET6)
-        && getsockopt(
-            fd,
-            SOL_SOCKET,
-            SO_TYPE,
-            (&mut kind as *mut c_int).cast(),
-            &mut klen,
-        ) == 0
-        && kind == SOCK_STREAM
 }
 
 /// A connection the server makes (to an upstream, a backend) takes faults as an accepted
@@ -1387,47 +1408,50 @@ unsafe fn outgoing_tcp(fd: c_int, addr: *const c_void, len: socklen_t) -> bool {
 /// `reset` family), `EINPROGRESS` from a non-blocking connect that in fact completed at once
 /// (with `would-block`: the server must wait for writability and read `SO_ERROR`), then
 /// short I/O, `EAGAIN`, `EINTR` and resets on its reads and writes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const c_void, len: socklen_t) -> c_int {
-    let call = || real!(REAL_CONNECT: fn(c_int, *const c_void, socklen_t) -> c_int; fd, addr, len);
-    if !enabled() || control(SLOT_SCOPE) & SCOPE_OUTGOING == 0 || !outgoing_tcp(fd, addr, len) {
-        return call();
-    }
-    let (idx, seed, epoch) = {
-        let mut guard = state();
-        let Some(st) = guard.as_mut() else {
+    unsafe {
+        let call =
+            || real!(REAL_CONNECT: fn(c_int, *const c_void, socklen_t) -> c_int; fd, addr, len);
+        if !enabled() || control(SLOT_SCOPE) & SCOPE_OUTGOING == 0 || !outgoing_tcp(fd, addr, len) {
             return call();
+        }
+        let (idx, seed, epoch) = {
+            let mut guard = state();
+            let Some(st) = guard.as_mut() else {
+                return call();
+            };
+            st.sync();
+            st.connects += 1;
+            (OUTGOING_BASE + st.connects - 1, st.seed, st.epoch)
         };
-        st.sync();
-        st.connects += 1;
-        (OUTGOING_BASE + st.connects - 1, st.seed, st.epoch)
-    };
-    let r = rates();
-    let die = |salt| roll(seed, idx, OP_CONNECT, 1, salt);
-    let fault = |spec: &str| fault_event(epoch, Some(idx), 1, spec);
-    if fires(r.reset, die(SALT_REFUSE)) {
-        fault("connect-refused");
-        return fail(ECONNREFUSED);
+        let r = rates();
+        let die = |salt| roll(seed, idx, OP_CONNECT, 1, salt);
+        let fault = |spec: &str| fault_event(epoch, Some(idx), 1, spec);
+        if fires(r.reset, die(SALT_REFUSE)) {
+            fault("connect-refused");
+            return fail(ECONNREFUSED);
+        }
+        let result = call();
+        let e = errno();
+        if result != 0 && e != EINPROGRESS {
+            return result;
+        }
+        if let Some(st) = state().as_mut() {
+            book_conn(st, fd, idx);
+        }
+        let port = port_word(fd, getsockname);
+        emit(format!("{EVENT_CONNECT} {} {epoch} {idx} {port}", pid()));
+        if result == 0 && nonblocking(fd) && fires(r.would_block, die(SALT_BLOCK)) {
+            fault("connect-inprogress");
+            return fail(EINPROGRESS);
+        }
+        set_errno(e);
+        result
     }
-    let result = call();
-    let e = errno();
-    if result != 0 && e != EINPROGRESS {
-        return result;
-    }
-    if let Some(st) = state().as_mut() {
-        book_conn(st, fd, idx);
-    }
-    let port = port_word(fd, getsockname);
-    emit(format!("connect {} {epoch} {idx} {port}", pid()));
-    if result == 0 && nonblocking(fd) && fires(r.would_block, die(SALT_BLOCK)) {
-        fault("connect-inprogress");
-        return fail(EINPROGRESS);
-    }
-    set_errno(e);
-    result
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     if fd >= 0 && fd == EVENTS_FD.load(Ordering::Relaxed) {
         // muxsim's channel: a server closing every descriptor it inherited keeps it.
@@ -1548,22 +1572,24 @@ unsafe fn select_spurious(
     readfds: *mut fd_set,
     result: c_int,
 ) -> c_int {
-    let (WaitPlan::Spurious { call, die }, Some(asked)) = (plan, asked) else {
-        return result;
-    };
-    if result < 0 || readfds.is_null() {
-        return result;
-    }
-    let mut candidates: Vec<(c_int, u64)> = (0..nfds.min(FD_SETSIZE))
-        .filter(|&fd| fd_isset(&asked, fd) && !fd_isset(&*readfds, fd))
-        .filter_map(|fd| conn_index(fd).map(|idx| (fd, idx)))
-        .collect();
-    match pick_spurious(&mut candidates, *call, *die) {
-        Some(fd) => {
-            fd_set_bit(&mut *readfds, fd);
-            result + 1
+    unsafe {
+        let (WaitPlan::Spurious { call, die }, Some(asked)) = (plan, asked) else {
+            return result;
+        };
+        if result < 0 || readfds.is_null() {
+            return result;
         }
-        None => result,
+        let mut candidates: Vec<(c_int, u64)> = (0..nfds.min(FD_SETSIZE))
+            .filter(|&fd| fd_isset(&asked, fd) && !fd_isset(&*readfds, fd))
+            .filter_map(|fd| conn_index(fd).map(|idx| (fd, idx)))
+            .collect();
+        match pick_spurious(&mut candidates, *call, *die) {
+            Some(fd) => {
+                fd_set_bit(&mut *readfds, fd);
+                result + 1
+            }
+            None => result,
+        }
     }
 }
 
@@ -1579,14 +1605,18 @@ struct SetsKept([Option<fd_set>; 3]);
 
 impl SetsKept {
     unsafe fn keep(r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) -> SetsKept {
-        let copy = |p: *mut fd_set| (!p.is_null()).then(|| *p);
-        SetsKept([copy(r), copy(w), copy(e)])
+        unsafe {
+            let copy = |p: *mut fd_set| (!p.is_null()).then(|| *p);
+            SetsKept([copy(r), copy(w), copy(e)])
+        }
     }
 
     unsafe fn restore(&self, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set) {
-        for (kept, p) in self.0.iter().zip([r, w, e]) {
-            if let Some(set) = kept {
-                *p = *set;
+        unsafe {
+            for (kept, p) in self.0.iter().zip([r, w, e]) {
+                if let Some(set) = kept {
+                    *p = *set;
+                }
             }
         }
     }
@@ -1602,7 +1632,7 @@ fn timespec_is_zero(t: *const timespec) -> bool {
     !t.is_null() && unsafe { (*t).sec == 0 && (*t).nsec == 0 }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn select(
     nfds: c_int,
     readfds: *mut fd_set,
@@ -1610,28 +1640,30 @@ pub unsafe extern "C" fn select(
     exceptfds: *mut fd_set,
     timeout: *mut timeval,
 ) -> c_int {
-    let plan = decide_wait(!timeval_is_zero(timeout));
-    if let WaitPlan::Eintr = plan {
-        return fail(EINTR);
-    }
-    let asked = (!readfds.is_null() && nfds <= FD_SETSIZE).then(|| *readfds);
-    if wakes(&plan, !timeval_is_zero(timeout)) {
-        let sets = SetsKept::keep(readfds, writefds, exceptfds);
-        let mut zero = timeval { sec: 0, usec: 0 };
-        let r = real!(REAL_SELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *mut timeval) -> c_int;
-            nfds, readfds, writefds, exceptfds, &mut zero);
-        let woken = select_spurious(&plan, nfds, asked, readfds, r);
-        if r != 0 || woken != 0 {
-            return tally_wait(woken);
+    unsafe {
+        let plan = decide_wait(!timeval_is_zero(timeout));
+        if let WaitPlan::Eintr = plan {
+            return fail(EINTR);
         }
-        sets.restore(readfds, writefds, exceptfds);
-    }
-    let r = real!(REAL_SELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *mut timeval) -> c_int;
+        let asked = (!readfds.is_null() && nfds <= FD_SETSIZE).then(|| *readfds);
+        if wakes(&plan, !timeval_is_zero(timeout)) {
+            let sets = SetsKept::keep(readfds, writefds, exceptfds);
+            let mut zero = timeval { sec: 0, usec: 0 };
+            let r = real!(REAL_SELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *mut timeval) -> c_int;
+            nfds, readfds, writefds, exceptfds, &mut zero);
+            let woken = select_spurious(&plan, nfds, asked, readfds, r);
+            if r != 0 || woken != 0 {
+                return tally_wait(woken);
+            }
+            sets.restore(readfds, writefds, exceptfds);
+        }
+        let r = real!(REAL_SELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *mut timeval) -> c_int;
         nfds, readfds, writefds, exceptfds, timeout);
-    tally_wait(select_spurious(&plan, nfds, asked, readfds, r))
+        tally_wait(select_spurious(&plan, nfds, asked, readfds, r))
+    }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pselect(
     nfds: c_int,
     readfds: *mut fd_set,
@@ -1640,130 +1672,140 @@ pub unsafe extern "C" fn pselect(
     timeout: *const timespec,
     sigmask: *const c_void,
 ) -> c_int {
-    let plan = decide_wait(!timespec_is_zero(timeout));
-    if let WaitPlan::Eintr = plan {
-        return fail(EINTR);
-    }
-    let asked = (!readfds.is_null() && nfds <= FD_SETSIZE).then(|| *readfds);
-    if wakes(&plan, !timespec_is_zero(timeout)) {
-        let sets = SetsKept::keep(readfds, writefds, exceptfds);
-        let zero = timespec { sec: 0, nsec: 0 };
-        let r = real!(REAL_PSELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const c_void) -> c_int;
-            nfds, readfds, writefds, exceptfds, &zero, sigmask);
-        let woken = select_spurious(&plan, nfds, asked, readfds, r);
-        if r != 0 || woken != 0 {
-            return tally_wait(woken);
+    unsafe {
+        let plan = decide_wait(!timespec_is_zero(timeout));
+        if let WaitPlan::Eintr = plan {
+            return fail(EINTR);
         }
-        sets.restore(readfds, writefds, exceptfds);
-    }
-    let r = real!(REAL_PSELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const c_void) -> c_int;
+        let asked = (!readfds.is_null() && nfds <= FD_SETSIZE).then(|| *readfds);
+        if wakes(&plan, !timespec_is_zero(timeout)) {
+            let sets = SetsKept::keep(readfds, writefds, exceptfds);
+            let zero = timespec { sec: 0, nsec: 0 };
+            let r = real!(REAL_PSELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const c_void) -> c_int;
+            nfds, readfds, writefds, exceptfds, &zero, sigmask);
+            let woken = select_spurious(&plan, nfds, asked, readfds, r);
+            if r != 0 || woken != 0 {
+                return tally_wait(woken);
+            }
+            sets.restore(readfds, writefds, exceptfds);
+        }
+        let r = real!(REAL_PSELECT: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const c_void) -> c_int;
         nfds, readfds, writefds, exceptfds, timeout, sigmask);
-    tally_wait(select_spurious(&plan, nfds, asked, readfds, r))
+        tally_wait(select_spurious(&plan, nfds, asked, readfds, r))
+    }
 }
 
 unsafe fn poll_spurious(plan: &WaitPlan, fds: *mut pollfd, nfds: nfds_t, result: c_int) -> c_int {
-    let WaitPlan::Spurious { call, die } = plan else {
-        return result;
-    };
-    if result < 0 || fds.is_null() {
-        return result;
-    }
-    let entries = std::slice::from_raw_parts_mut(fds, nfds as usize);
-    let mut candidates: Vec<(c_int, u64)> = entries
-        .iter()
-        .filter(|p| p.events & POLLIN != 0 && p.revents == 0)
-        .filter_map(|p| conn_index(p.fd).map(|idx| (p.fd, idx)))
-        .collect();
-    match pick_spurious(&mut candidates, *call, *die) {
-        Some(fd) => {
-            for p in entries.iter_mut().filter(|p| p.fd == fd) {
-                p.revents |= POLLIN;
+    unsafe {
+        let WaitPlan::Spurious { call, die } = plan else {
+            return result;
+        };
+        if result < 0 || fds.is_null() {
+            return result;
+        }
+        let entries = std::slice::from_raw_parts_mut(fds, nfds as usize);
+        let mut candidates: Vec<(c_int, u64)> = entries
+            .iter()
+            .filter(|p| p.events & POLLIN != 0 && p.revents == 0)
+            .filter_map(|p| conn_index(p.fd).map(|idx| (p.fd, idx)))
+            .collect();
+        match pick_spurious(&mut candidates, *call, *die) {
+            Some(fd) => {
+                for p in entries.iter_mut().filter(|p| p.fd == fd) {
+                    p.revents |= POLLIN;
+                }
+                result + 1
             }
-            result + 1
+            None => result,
         }
-        None => result,
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    let plan = decide_wait(timeout != 0);
-    if let WaitPlan::Eintr = plan {
-        return fail(EINTR);
-    }
-    if wakes(&plan, timeout != 0) {
-        let r = real!(REAL_POLL: fn(*mut pollfd, nfds_t, c_int) -> c_int; fds, nfds, 0);
-        let woken = poll_spurious(&plan, fds, nfds, r);
-        if r != 0 || woken != 0 {
-            return tally_wait(woken);
+    unsafe {
+        let plan = decide_wait(timeout != 0);
+        if let WaitPlan::Eintr = plan {
+            return fail(EINTR);
         }
+        if wakes(&plan, timeout != 0) {
+            let r = real!(REAL_POLL: fn(*mut pollfd, nfds_t, c_int) -> c_int; fds, nfds, 0);
+            let woken = poll_spurious(&plan, fds, nfds, r);
+            if r != 0 || woken != 0 {
+                return tally_wait(woken);
+            }
+        }
+        let r = real!(REAL_POLL: fn(*mut pollfd, nfds_t, c_int) -> c_int; fds, nfds, timeout);
+        tally_wait(poll_spurious(&plan, fds, nfds, r))
     }
-    let r = real!(REAL_POLL: fn(*mut pollfd, nfds_t, c_int) -> c_int; fds, nfds, timeout);
-    tally_wait(poll_spurious(&plan, fds, nfds, r))
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ppoll(
     fds: *mut pollfd,
     nfds: nfds_t,
     timeout: *const timespec,
     sigmask: *const c_void,
 ) -> c_int {
-    let plan = decide_wait(!timespec_is_zero(timeout));
-    if let WaitPlan::Eintr = plan {
-        return fail(EINTR);
-    }
-    if wakes(&plan, !timespec_is_zero(timeout)) {
-        let zero = timespec { sec: 0, nsec: 0 };
-        let r = real!(REAL_PPOLL: fn(*mut pollfd, nfds_t, *const timespec, *const c_void) -> c_int;
-            fds, nfds, &zero, sigmask);
-        let woken = poll_spurious(&plan, fds, nfds, r);
-        if r != 0 || woken != 0 {
-            return tally_wait(woken);
+    unsafe {
+        let plan = decide_wait(!timespec_is_zero(timeout));
+        if let WaitPlan::Eintr = plan {
+            return fail(EINTR);
         }
-    }
-    let r = real!(REAL_PPOLL: fn(*mut pollfd, nfds_t, *const timespec, *const c_void) -> c_int;
+        if wakes(&plan, !timespec_is_zero(timeout)) {
+            let zero = timespec { sec: 0, nsec: 0 };
+            let r = real!(REAL_PPOLL: fn(*mut pollfd, nfds_t, *const timespec, *const c_void) -> c_int;
+            fds, nfds, &zero, sigmask);
+            let woken = poll_spurious(&plan, fds, nfds, r);
+            if r != 0 || woken != 0 {
+                return tally_wait(woken);
+            }
+        }
+        let r = real!(REAL_PPOLL: fn(*mut pollfd, nfds_t, *const timespec, *const c_void) -> c_int;
         fds, nfds, timeout, sigmask);
-    tally_wait(poll_spurious(&plan, fds, nfds, r))
+        tally_wait(poll_spurious(&plan, fds, nfds, r))
+    }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_ctl(
     epfd: c_int,
     op: c_int,
     fd: c_int,
     event: *mut epoll_event,
 ) -> c_int {
-    let r = real!(REAL_EPOLL_CTL: fn(c_int, c_int, c_int, *mut epoll_event) -> c_int;
+    unsafe {
+        let r = real!(REAL_EPOLL_CTL: fn(c_int, c_int, c_int, *mut epoll_event) -> c_int;
         epfd, op, fd, event);
-    if r != 0 || !(CONNS.get(fd) || LISTENERS.get(fd)) {
-        return r;
-    }
-    let e = errno();
-    if let Some(st) = state().as_mut() {
-        match op {
-            EPOLL_CTL_ADD | EPOLL_CTL_MOD if !event.is_null() => {
-                let ev = *event;
-                st.regs.entry(epfd).or_default().insert(
-                    fd,
-                    Reg {
-                        events: ev.events,
-                        data: ev.data,
-                        armed: true,
-                    },
-                );
-                EPOLLS.set(epfd, true);
-            }
-            EPOLL_CTL_DEL => {
-                if let Some(regs) = st.regs.get_mut(&epfd) {
-                    regs.remove(&fd);
-                }
-            }
-            _ => {}
+        if r != 0 || !(CONNS.get(fd) || LISTENERS.get(fd)) {
+            return r;
         }
+        let e = errno();
+        if let Some(st) = state().as_mut() {
+            match op {
+                EPOLL_CTL_ADD | EPOLL_CTL_MOD if !event.is_null() => {
+                    let ev = *event;
+                    st.regs.entry(epfd).or_default().insert(
+                        fd,
+                        Reg {
+                            events: ev.events,
+                            data: ev.data,
+                            armed: true,
+                        },
+                    );
+                    EPOLLS.set(epfd, true);
+                }
+                EPOLL_CTL_DEL => {
+                    if let Some(regs) = st.regs.get_mut(&epfd) {
+                        regs.remove(&fd);
+                    }
+                }
+                _ => {}
+            }
+        }
+        set_errno(e);
+        r
     }
-    set_errno(e);
-    r
 }
 
 /// The events owed to `epfd`'s edge-triggered registrations, as (data, events), taken off
@@ -1835,58 +1877,62 @@ unsafe fn epoll_after(
     owed: Vec<(u64, u32)>,
     plan: &WaitPlan,
 ) -> c_int {
-    let max = maxevents.max(0) as usize;
-    let out = std::slice::from_raw_parts_mut(events, max);
-    let mut left = Vec::new();
-    for (data, bits) in owed {
-        if let Some(e) = out[..n].iter_mut().find(|e| e.data == data) {
-            e.events |= bits;
-        } else if n < max {
-            out[n] = epoll_event { events: bits, data };
-            n += 1;
-        } else {
-            left.push((data, bits));
+    unsafe {
+        let max = maxevents.max(0) as usize;
+        let out = std::slice::from_raw_parts_mut(events, max);
+        let mut left = Vec::new();
+        for (data, bits) in owed {
+            if let Some(e) = out[..n].iter_mut().find(|e| e.data == data) {
+                e.events |= bits;
+            } else if n < max {
+                out[n] = epoll_event { events: bits, data };
+                n += 1;
+            } else {
+                left.push((data, bits));
+            }
         }
-    }
-    give_back(epfd, &left);
-    let mut guard = state();
-    if let Some(st) = guard.as_mut() {
-        let instances = st.instances(epfd);
-        if let WaitPlan::Spurious { call, die } = plan {
-            let mut candidates: Vec<(u64, u64)> = Vec::new();
-            for e in &instances {
-                for (fd, r) in st.regs.get(e).into_iter().flatten() {
-                    let reported = out[..n].iter().any(|ev| ev.data == r.data);
-                    if r.armed && r.events & EPOLLIN != 0 && !reported {
-                        if let Some(c) = st.conns.get(fd).filter(|c| in_scope(c.idx)) {
+        give_back(epfd, &left);
+        let mut guard = state();
+        if let Some(st) = guard.as_mut() {
+            let instances = st.instances(epfd);
+            if let WaitPlan::Spurious { call, die } = plan {
+                let mut candidates: Vec<(u64, u64)> = Vec::new();
+                for e in &instances {
+                    for (fd, r) in st.regs.get(e).into_iter().flatten() {
+                        let reported = out[..n].iter().any(|ev| ev.data == r.data);
+                        if r.armed
+                            && r.events & EPOLLIN != 0
+                            && !reported
+                            && let Some(c) = st.conns.get(fd).filter(|c| in_scope(c.idx))
+                        {
                             candidates.push((c.idx, r.data));
                         }
                     }
                 }
+                if !candidates.is_empty() && n < max {
+                    candidates.sort_unstable();
+                    let (idx, data) = candidates[(die % candidates.len() as u64) as usize];
+                    out[n] = epoll_event {
+                        events: EPOLLIN,
+                        data,
+                    };
+                    n += 1;
+                    fault_line(st, Some(idx), *call, "spurious");
+                }
             }
-            if !candidates.is_empty() && n < max {
-                candidates.sort_unstable();
-                let (idx, data) = candidates[(die % candidates.len() as u64) as usize];
-                out[n] = epoll_event {
-                    events: EPOLLIN,
-                    data,
-                };
-                n += 1;
-                fault_line(st, Some(idx), *call, "spurious");
-            }
-        }
-        for e in &instances {
-            if let Some(regs) = st.regs.get_mut(e) {
-                for r in regs.values_mut() {
-                    let reported = out[..n].iter().any(|ev| ev.data == r.data);
-                    if r.events & EPOLLONESHOT != 0 && reported {
-                        r.armed = false;
+            for e in &instances {
+                if let Some(regs) = st.regs.get_mut(e) {
+                    for r in regs.values_mut() {
+                        let reported = out[..n].iter().any(|ev| ev.data == r.data);
+                        if r.events & EPOLLONESHOT != 0 && reported {
+                            r.armed = false;
+                        }
                     }
                 }
             }
         }
+        n as c_int
     }
-    n as c_int
 }
 
 /// The shared body of the epoll waits: `wait(block)` makes the real call, blocking as the
@@ -1898,7 +1944,7 @@ unsafe fn epoll_common(
     may_sleep: bool,
     wait: &dyn Fn(bool) -> c_int,
 ) -> c_int {
-    tally_wait(epoll_waited(epfd, events, maxevents, may_sleep, wait))
+    unsafe { tally_wait(epoll_waited(epfd, events, maxevents, may_sleep, wait)) }
 }
 
 unsafe fn epoll_waited(
@@ -1908,59 +1954,63 @@ unsafe fn epoll_waited(
     may_sleep: bool,
     wait: &dyn Fn(bool) -> c_int,
 ) -> c_int {
-    let plan = decide_wait(may_sleep);
-    if let WaitPlan::Eintr = plan {
-        return fail(EINTR);
-    }
-    let owed = take_owed(epfd);
-    if owed.is_empty() && wakes(&plan, may_sleep) {
-        let r = wait(false);
-        if r >= 0 {
-            let e = errno();
-            let n = epoll_after(epfd, events, maxevents, r as usize, Vec::new(), &plan);
-            set_errno(e);
-            if n != 0 {
-                return n;
+    unsafe {
+        let plan = decide_wait(may_sleep);
+        if let WaitPlan::Eintr = plan {
+            return fail(EINTR);
+        }
+        let owed = take_owed(epfd);
+        if owed.is_empty() && wakes(&plan, may_sleep) {
+            let r = wait(false);
+            if r >= 0 {
+                let e = errno();
+                let n = epoll_after(epfd, events, maxevents, r as usize, Vec::new(), &plan);
+                set_errno(e);
+                if n != 0 {
+                    return n;
+                }
+            } else {
+                return r;
             }
-        } else {
+        }
+        let r = wait(owed.is_empty());
+        if r < 0 {
+            if !owed.is_empty() {
+                // Still owed: give them back.
+                let e = errno();
+                give_back(epfd, &owed);
+                set_errno(e);
+            }
             return r;
         }
-    }
-    let r = wait(owed.is_empty());
-    if r < 0 {
-        if !owed.is_empty() {
-            // Still owed: give them back.
-            let e = errno();
-            give_back(epfd, &owed);
-            set_errno(e);
+        let watched = state().as_ref().is_some_and(|st| !st.regs.is_empty());
+        if owed.is_empty() && !matches!(plan, WaitPlan::Spurious { .. }) && !watched {
+            return r;
         }
-        return r;
+        let e = errno();
+        let n = epoll_after(epfd, events, maxevents, r as usize, owed, &plan);
+        set_errno(e);
+        n
     }
-    let watched = state().as_ref().is_some_and(|st| !st.regs.is_empty());
-    if owed.is_empty() && !matches!(plan, WaitPlan::Spurious { .. }) && !watched {
-        return r;
-    }
-    let e = errno();
-    let n = epoll_after(epfd, events, maxevents, r as usize, owed, &plan);
-    set_errno(e);
-    n
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_wait(
     epfd: c_int,
     events: *mut epoll_event,
     maxevents: c_int,
     timeout: c_int,
 ) -> c_int {
-    epoll_common(epfd, events, maxevents, timeout != 0, &|block| {
-        let t = if block { timeout } else { 0 };
-        real!(REAL_EPOLL_WAIT: fn(c_int, *mut epoll_event, c_int, c_int) -> c_int;
+    unsafe {
+        epoll_common(epfd, events, maxevents, timeout != 0, &|block| {
+            let t = if block { timeout } else { 0 };
+            real!(REAL_EPOLL_WAIT: fn(c_int, *mut epoll_event, c_int, c_int) -> c_int;
             epfd, events, maxevents, t)
-    })
+        })
+    }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_pwait(
     epfd: c_int,
     events: *mut epoll_event,
@@ -1968,14 +2018,16 @@ pub unsafe extern "C" fn epoll_pwait(
     timeout: c_int,
     sigmask: *const c_void,
 ) -> c_int {
-    epoll_common(epfd, events, maxevents, timeout != 0, &|block| {
-        let t = if block { timeout } else { 0 };
-        real!(REAL_EPOLL_PWAIT: fn(c_int, *mut epoll_event, c_int, c_int, *const c_void) -> c_int;
+    unsafe {
+        epoll_common(epfd, events, maxevents, timeout != 0, &|block| {
+            let t = if block { timeout } else { 0 };
+            real!(REAL_EPOLL_PWAIT: fn(c_int, *mut epoll_event, c_int, c_int, *const c_void) -> c_int;
             epfd, events, maxevents, t, sigmask)
-    })
+        })
+    }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_pwait2(
     epfd: c_int,
     events: *mut epoll_event,
@@ -1983,20 +2035,22 @@ pub unsafe extern "C" fn epoll_pwait2(
     timeout: *const timespec,
     sigmask: *const c_void,
 ) -> c_int {
-    let zero = timespec { sec: 0, nsec: 0 };
-    epoll_common(
-        epfd,
-        events,
-        maxevents,
-        !timespec_is_zero(timeout),
-        &|block| {
-            let t = if block {
-                timeout
-            } else {
-                &zero as *const timespec
-            };
-            real!(REAL_EPOLL_PWAIT2: fn(c_int, *mut epoll_event, c_int, *const timespec, *const c_void) -> c_int;
+    unsafe {
+        let zero = timespec { sec: 0, nsec: 0 };
+        epoll_common(
+            epfd,
+            events,
+            maxevents,
+            !timespec_is_zero(timeout),
+            &|block| {
+                let t = if block {
+                    timeout
+                } else {
+                    &zero as *const timespec
+                };
+                real!(REAL_EPOLL_PWAIT2: fn(c_int, *mut epoll_event, c_int, *const timespec, *const c_void) -> c_int;
                 epfd, events, maxevents, t, sigmask)
-        },
-    )
+            },
+        )
+    }
 }

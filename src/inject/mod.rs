@@ -23,6 +23,11 @@
 
 mod binary;
 mod server;
+/// The page layout and event words shared with the interposition library: the very file it
+/// compiles, so the two sides cannot drift apart.
+#[path = "../../preload/src/wire.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod wire;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -370,17 +375,14 @@ impl Drop for WorkDir {
     }
 }
 
-/// The fault rates the library reads, in its order, from the seed's plan.
+/// The fault rates the library reads, in the wire's order, from the seed's plan.
 fn rates(plan: &FaultPlan) -> [u64; 6] {
-    [
-        Family::ShortIo,
-        Family::WouldBlock,
-        Family::Eintr,
-        Family::Spurious,
-        Family::Accept,
-        Family::Reset,
-    ]
-    .map(|family| u64::from(plan.rate(family)))
+    wire::RATES.map(|name| {
+        Family::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .map_or(0, |family| u64::from(plan.rate(family)))
+    })
 }
 
 /// One run of one scenario under one seed.

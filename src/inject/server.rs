@@ -18,20 +18,11 @@ use std::time::{Duration, Instant};
 
 use crate::fault::{FaultKind, FaultSpec};
 
-/// The shared page's layout; the library reads the same slots.
-const SLOT_MAGIC: usize = 0;
-const SLOT_EPOCH: usize = 1;
-const SLOT_SEED: usize = 2;
-const SLOT_ENABLED: usize = 3;
-const SLOT_RATES: usize = 4;
-const SLOT_SCOPE: usize = 10;
-/// The scope slot's bits: faults go into the connections the server accepted, those it made.
-pub(super) const SCOPE_ACCEPTED: u64 = 1;
-pub(super) const SCOPE_OUTGOING: u64 = 2;
-/// The library numbers the connections the server makes from here.
-pub(super) const OUTGOING_BASE: u64 = 1 << 40;
-const MAGIC: u64 = 0x6d75_7873_696d_0001;
-const PAGE: usize = 4096;
+use super::wire::{
+    EVENT_ABORT, EVENT_ACCEPT, EVENT_FAULT, EVENT_HELLO, EVENT_LISTEN, EVENT_MARK, EVENT_SPIN,
+    MAGIC, PAGE, SLOT_ENABLED, SLOT_EPOCH, SLOT_MAGIC, SLOT_RATES, SLOT_SCOPE, SLOT_SEED,
+};
+pub(super) use super::wire::{OUTGOING_BASE, SCOPE_ACCEPTED, SCOPE_OUTGOING};
 
 /// The page muxsim writes and the library reads: the seed, the fault rates, on or off.
 pub(super) struct Control {
@@ -84,8 +75,8 @@ impl Control {
         &self.path
     }
 
-    /// Starts seed `seed` (epoch `epoch`) with these rates (parts per million, in the
-    /// library's order: short-io, would-block, eintr, spurious, accept, reset).
+    /// Starts seed `seed` (epoch `epoch`) with these rates (parts per million, in the wire's
+    /// [`RATES`](super::wire::RATES) order).
     pub(super) fn begin(&self, epoch: u64, seed: u64, rates: [u64; 6], scope: u64) {
         self.slot(SLOT_ENABLED).store(0, Ordering::Release);
         self.slot(SLOT_SCOPE).store(scope, Ordering::Release);
@@ -167,28 +158,28 @@ pub(super) fn parse_event(line: &str) -> Option<Event> {
     let num = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok());
     let port = |i: usize| words.get(i).and_then(|w| w.parse::<u16>().ok());
     Some(match *words.first()? {
-        "hello" => Event::Hello,
-        "mark" => Event::Mark(num(1)?),
-        "spin" => Event::Spin {
+        EVENT_HELLO => Event::Hello,
+        EVENT_MARK => Event::Mark(num(1)?),
+        EVENT_SPIN => Event::Spin {
             epoch: num(2)?,
             calls: num(3)?,
             nanos: num(4)?,
             kinds: [num(5)?, num(6)?, num(7)?, num(8)?],
         },
-        "listen" => Event::Listen {
+        EVENT_LISTEN => Event::Listen {
             pid: words.get(1)?.parse().ok()?,
             addr: words.get(2)?.parse().ok()?,
         },
-        "accept" => Event::Accept {
+        EVENT_ACCEPT => Event::Accept {
             epoch: num(2)?,
             idx: num(3)?,
             port: port(4),
         },
-        "abort" => Event::Abort {
+        EVENT_ABORT => Event::Abort {
             epoch: num(2)?,
             port: port(3),
         },
-        "fault" if num(3).is_some_and(|who| who >= OUTGOING_BASE) => {
+        EVENT_FAULT if num(3).is_some_and(|who| who >= OUTGOING_BASE) => {
             let name = words.get(5)?.to_string();
             Event::Outgoing {
                 epoch: num(2)?,
@@ -196,7 +187,7 @@ pub(super) fn parse_event(line: &str) -> Option<Event> {
                 name,
             }
         }
-        "fault" => Event::Fault {
+        EVENT_FAULT => Event::Fault {
             epoch: num(2)?,
             who: num(3),
             call: num(4)?,
@@ -508,7 +499,7 @@ impl Server {
     pub(super) fn events_settled(&mut self, within: Duration) -> Vec<Event> {
         self.marks += 1;
         let mark = self.marks;
-        let line = format!("mark {mark}");
+        let line = format!("{EVENT_MARK} {mark}");
         // SAFETY: sending one message from a buffer we own; never blocks.
         let sent = unsafe {
             libc::send(
