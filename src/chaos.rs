@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::rng::{SimRng, Stream};
 use crate::service::{Protocol, ServiceDescriptor, ServiceOptions};
 use crate::text::quote_short;
-use crate::world::{ClientReport, EventKind};
+use crate::timeline::{ClientReport, EventKind};
 
 /// How long a well-behaved client waits for its answers before counting them lost.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);

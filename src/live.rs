@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use crate::fault::FaultSpec;
 use crate::script::{Entry, Expectation, MatchError, Matcher, Step};
 use crate::text::{first_difference, format_duration, quote_short};
-use crate::world::{ClientReport, EventKind, Play};
+use crate::timeline::{ClientReport, EventKind};
+use crate::world::Play;
 
 /// How long a run may take, and what it does with long waits.
 #[derive(Clone, Debug)]

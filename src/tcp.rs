@@ -32,8 +32,8 @@ use crate::fault::FaultSpec;
 use crate::script::{Expectation, MatchError, Matcher, Step};
 use crate::service::{ServiceDescriptor, ServiceOptions};
 use crate::text::{format_duration, quote};
+use crate::timeline::{ClientReport, EventKind};
 use crate::transcript::{Expect, Item, Transcript};
-use crate::world::{ClientReport, EventKind};
 
 /// The real backends a server can run on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -272,7 +272,7 @@ impl ServerHandle {
             .spawn(move || {
                 let any = SocketAddr::from(([127, 0, 0, 1], 0));
                 let ready_tx = tx.clone();
-                let result = crate::world::catch_quietly(|| {
+                let result = crate::panics::catch_quietly(|| {
                     serve_sized(
                         kind,
                         any,

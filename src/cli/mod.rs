@@ -992,7 +992,7 @@ impl App {
         };
         let name = self.name();
         let built = service.build(&options);
-        let served = crate::world::catch_quietly(|| {
+        let served = crate::panics::catch_quietly(|| {
             tcp::serve_on(
                 args.backend,
                 addr,

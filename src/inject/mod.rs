@@ -46,8 +46,8 @@ use crate::live::{self, LiveFailureKind, LiveOptions, LiveRun};
 use crate::scenario::{Scenario, entry_item};
 use crate::script::{Entry, Step};
 use crate::text::human_duration;
+use crate::timeline::ClientReport;
 use crate::transcript::{Expect, FaultLine, Header, Item, Transcript};
-use crate::world::ClientReport;
 
 use server::{Control, Event, Server};
 
