@@ -1,5 +1,5 @@
 //! Records the commit muxsim is built from, for `muxsim --version`, and on Linux builds the
-//! interposition library `muxsim run` loads into servers (`preload/src/lib.rs`, no
+//! interposition library `muxsim run` loads into servers (`preload/src/`, no
 //! dependencies), which the binary embeds.
 
 use std::path::PathBuf;
