@@ -318,6 +318,13 @@ pub(crate) fn fixture_scenario(
     Ok((scenario, warning))
 }
 
+/// The service of a fixture that names none, run against a server muxsim did not build: its
+/// expectations alone judge the server.
+pub(crate) fn black_box() -> ServiceDescriptor {
+    ServiceDescriptor::new("black-box", |_| crate::core::sink::Sink::default())
+        .about("a server judged by a fixture's expectations alone")
+}
+
 fn simulate(
     t: &Transcript,
     mut scenario: Scenario,
@@ -505,5 +512,59 @@ mod tests {
         };
         let far = play_file(&path, &registry, FileTarget::Address(addr), &options);
         assert_ne!(far.outcome, FileOutcome::Error, "{:?}", far.message);
+    }
+    fn scenario_of_text(
+        text: &str,
+        given: Option<&str>,
+        any_service: bool,
+        black_box: bool,
+    ) -> Result<(Scenario, Option<String>), String> {
+        let registry = Registry::builtin();
+        let t = transcript::parse(text).unwrap();
+        let given = given.map(|name| registry.get(name).unwrap());
+        let sink =
+            crate::service::ServiceDescriptor::new("black-box", |_| crate::core::Sink::default());
+        let black_box = black_box.then_some(&sink);
+        fixture_scenario(
+            &t,
+            Path::new("f.txn"),
+            &registry,
+            given,
+            any_service,
+            black_box,
+        )
+    }
+
+    #[test]
+    fn a_fixture_for_another_service_runs_there_only_when_asked_and_says_so() {
+        let text = "service echo\n\na connect\na send \"x\"\na recv \"x\"\n";
+        let refused = scenario_of_text(text, Some("ack"), false, false)
+            .err()
+            .unwrap();
+        assert!(refused.contains("--any-service"), "{refused}");
+        let (scenario, warning) = scenario_of_text(text, Some("ack"), true, false).unwrap();
+        assert_eq!(scenario.service.name(), "ack");
+        assert_eq!(
+            warning.as_deref(),
+            Some("f.txn: written for service `echo`, run against `ack` (--any-service)")
+        );
+        let (same, none) = scenario_of_text(text, Some("echo"), true, false).unwrap();
+        assert_eq!((same.service.name(), none), ("echo", None));
+    }
+
+    #[test]
+    fn a_fixture_naming_no_service_plays_on_the_black_box_unless_it_asks_an_oracle() {
+        let text = "a connect\na send \"x\"\n";
+        let (scenario, _) = scenario_of_text(text, None, false, true).unwrap();
+        assert_eq!(scenario.service.name(), "black-box");
+        let unnamed = scenario_of_text(text, None, false, false).err().unwrap();
+        assert!(
+            unnamed.starts_with("f.txn:1:1: a fixture needs a service"),
+            "{unnamed}"
+        );
+        let judged = scenario_of_text(&format!("oracle on\n{text}"), None, false, true)
+            .err()
+            .unwrap();
+        assert!(judged.contains("`oracle on` needs a service"), "{judged}");
     }
 }

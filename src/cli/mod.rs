@@ -1611,7 +1611,7 @@ impl App {
             .as_deref()
             .map(|n| self.service(n))
             .transpose()?;
-        let black_box = black_box();
+        let black_box = check::black_box();
         let mut fixtures =
             self.fixtures(&args.fixtures, given, args.any_service, Some(&black_box))?;
         for (path, s) in &mut fixtures {
@@ -1920,13 +1920,6 @@ fn read_small(path: &Path) -> Result<String, String> {
         return Err(format!("{}: too large", path.display()));
     }
     fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// The service of a fixture that names none, run against a server muxsim did not build: its
-/// expectations alone judge the server.
-fn black_box() -> ServiceDescriptor {
-    ServiceDescriptor::new("black-box", |_| crate::core::sink::Sink::default())
-        .about("a server judged by a fixture's expectations alone")
 }
 
 /// Set in the environment of the fresh process `sim --fresh-process` starts.
