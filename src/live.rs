@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::fault::FaultSpec;
 use crate::script::{Entry, Expectation, MatchError, Matcher, Step};
+use crate::tcp::TcpFailureKind;
 use crate::text::{first_difference, format_duration, quote_short};
 use crate::timeline::{ClientReport, EventKind};
 use crate::world::Play;
@@ -45,18 +46,6 @@ impl Default for LiveOptions {
     }
 }
 
-/// What kind of thing went wrong for a client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub(crate) enum LiveFailureKind {
-    /// Bytes (or an end) other than the script expects.
-    Mismatch,
-    /// Expected bytes did not come in time.
-    Timeout,
-    /// The client could not connect.
-    Connect,
-}
-
 /// The first thing that went wrong for a client, against its script.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -64,7 +53,7 @@ pub(crate) struct LiveFailure {
     /// The client.
     pub client: String,
     /// What kind of failure.
-    pub kind: LiveFailureKind,
+    pub kind: TcpFailureKind,
     /// What went wrong.
     pub message: String,
 }
@@ -442,7 +431,7 @@ fn connect(addr: SocketAddr, timeout: Duration) -> (io::Result<TcpStream>, Optio
     }
 }
 
-fn failure(c: &Client, kind: LiveFailureKind, message: String) -> LiveFailure {
+fn failure(c: &Client, kind: TcpFailureKind, message: String) -> LiveFailure {
     LiveFailure {
         client: c.report.name.clone(),
         kind,
@@ -502,7 +491,7 @@ fn advance(
                     Err(e) => {
                         return Err(failure(
                             c,
-                            LiveFailureKind::Connect,
+                            TcpFailureKind::Connect,
                             format!("cannot connect to {addr}: {e}"),
                         ));
                     }
@@ -626,7 +615,7 @@ fn expect(
                 expectation.end_name(),
                 quote_short(&c.inbox)
             );
-            return Err(failure(c, LiveFailureKind::Mismatch, message));
+            return Err(failure(c, TcpFailureKind::Mismatch, message));
         }
         let met = match expectation {
             Expectation::Reset => c.reset,
@@ -641,7 +630,7 @@ fn expect(
                 expectation.end_name(),
                 if c.reset { "reset" } else { "closed" }
             );
-            return Err(failure(c, LiveFailureKind::Mismatch, message));
+            return Err(failure(c, TcpFailureKind::Mismatch, message));
         }
     } else {
         match matcher.feed(&mut c.inbox) {
@@ -655,7 +644,7 @@ fn expect(
                     quote_short(&expected),
                     quote_short(&got)
                 );
-                return Err(failure(c, LiveFailureKind::Mismatch, message));
+                return Err(failure(c, TcpFailureKind::Mismatch, message));
             }
             Err(_) => {
                 let message = format!(
@@ -663,7 +652,7 @@ fn expect(
                     quote_short(&matcher.so_far()),
                     crate::text::shorten(&step.to_string())
                 );
-                return Err(failure(c, LiveFailureKind::Mismatch, message));
+                return Err(failure(c, TcpFailureKind::Mismatch, message));
             }
         }
         if c.ended {
@@ -671,7 +660,7 @@ fn expect(
                 "the server {} the connection before `{step}`",
                 if c.reset { "reset" } else { "closed" }
             );
-            return Err(failure(c, LiveFailureKind::Mismatch, message));
+            return Err(failure(c, TcpFailureKind::Mismatch, message));
         }
     }
     if now >= deadline {
@@ -679,7 +668,7 @@ fn expect(
             "timed out after {} waiting for `{step}`",
             format_duration(options.timeout)
         );
-        return Err(failure(c, LiveFailureKind::Timeout, message));
+        return Err(failure(c, TcpFailureKind::Timeout, message));
     }
     Ok(false)
 }
@@ -752,7 +741,7 @@ mod tests {
         };
         let run = run_play(&wrong, addr, &LiveOptions::default(), &mut |_| true);
         let f = run.failure.expect("a mismatch");
-        assert_eq!(f.kind, LiveFailureKind::Mismatch);
+        assert_eq!(f.kind, TcpFailureKind::Mismatch);
         assert!(f.message.contains("expected \"pong\""), "{}", f.message);
 
         let options = LiveOptions {
@@ -770,7 +759,7 @@ mod tests {
         let run = run_play(&silent, addr, &options, &mut |_| true);
         assert_eq!(
             run.failure.expect("a timeout").kind,
-            LiveFailureKind::Timeout
+            TcpFailureKind::Timeout
         );
     }
 

@@ -42,9 +42,10 @@ use serde::Serialize;
 
 use crate::check::{Campaign, bucket};
 use crate::fault::{Family, FaultFamilies, FaultPlan, FaultSpec};
-use crate::live::{self, LiveFailureKind, LiveOptions, LiveRun};
+use crate::live::{self, LiveOptions, LiveRun};
 use crate::scenario::{Scenario, entry_item};
 use crate::script::{Entry, Step};
+use crate::tcp::TcpFailureKind;
 use crate::text::human_duration;
 use crate::timeline::ClientReport;
 use crate::transcript::{Expect, FaultLine, Header, Item, Transcript};
@@ -584,11 +585,11 @@ impl Runner<'_> {
         };
         if let Some(f) = &run.failure {
             return Some(match f.kind {
-                LiveFailureKind::Mismatch => (
+                TcpFailureKind::Mismatch | TcpFailureKind::Broken => (
                     RunFailureKind::Mismatch,
                     format!("client {}: {}", f.client, f.message),
                 ),
-                LiveFailureKind::Connect => (
+                TcpFailureKind::Connect => (
                     RunFailureKind::Connect,
                     format!("client {}: {}", f.client, f.message),
                 ),
