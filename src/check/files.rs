@@ -142,7 +142,7 @@ impl FileResult {
 }
 
 /// What a set of files came to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Tally {
     pub(crate) passed: usize,
     pub(crate) failed: usize,
@@ -213,9 +213,9 @@ pub(crate) fn play_file(
     }
 }
 
-/// The file's scenario: its service is the transcript's, which `options.service` may supply
-/// but never contradict (unless `any_service`). Against an address a file may name no
-/// service, or one muxsim does not know: the line only names what runs there.
+/// The file's scenario (see [`fixture_scenario`]). Against an address a file may name no
+/// service, or one muxsim does not know: the line only names what runs there, and the file's
+/// expectations alone judge it.
 fn scenario_of(
     t: &Transcript,
     path: &Path,
@@ -224,51 +224,28 @@ fn scenario_of(
     options: &FileOptions<'_>,
     result: &mut FileResult,
 ) -> Result<Option<Scenario>, String> {
-    let at_address = matches!(target, FileTarget::Address(_));
-    let service = match (options.service, t.service()) {
-        (Some(s), _) => s,
-        (None, Some(name)) => match registry.get(name) {
-            Some(s) => s,
-            None if at_address => return Ok(None),
-            None => {
-                let e = Scenario::from_transcript(t, registry)
-                    .err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default();
-                return Err(format!("{}:{e}", path.display()));
-            }
-        },
-        (None, None) if at_address => return Ok(None),
-        (None, None) => {
-            return Err(format!(
-                "{}:1:1: no `service` line: add one, or name it with --service (services: {})",
-                path.display(),
-                registry.names()
-            ));
-        }
+    let known = match (options.service, t.service()) {
+        (Some(_), _) => true,
+        (None, Some(name)) => registry.get(name).is_some(),
+        (None, None) => false,
     };
-    let scenario = match (options.any_service, t.service()) {
-        (true, Some(written)) if written != service.name() => {
-            result.warnings.push(format!(
-                "written for service `{written}`, run against `{}` (--any-service)",
-                service.name()
-            ));
-            Scenario::from_transcript_as(t, service)
-        }
-        _ => Scenario::from_transcript_with(t, service),
-    };
-    match scenario {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == ScenarioErrorKind::OtherService => Err(format!(
-            "{}:{e} (--any-service runs it against --service anyway)",
-            path.display()
-        )),
-        Err(e) => Err(format!("{}:{e}", path.display())),
+    if !known && matches!(target, FileTarget::Address(_)) {
+        return Ok(None);
     }
+    let (scenario, warning) = fixture_scenario(
+        t,
+        path,
+        registry,
+        options.service,
+        options.any_service,
+        None,
+    )?;
+    result.warnings.extend(warning);
+    Ok(Some(scenario))
 }
 
-/// The scenario of a fixture played on a service the command line names (`given`), or on its
-/// own `service` line: `fuzz --fixtures` and `run`. A file written for another service is an
+/// The scenario of a transcript played on a service the command line names (`given`), or on
+/// its own `service` line: `replay`, `fuzz --fixtures` and `run`. A file written for another service is an
 /// error unless `any_service`, when it is played on `given` anyway and the warning says so.
 /// A file that names no service and asks no oracle plays on `black_box`, if given: its
 /// expectations alone judge the server.
@@ -284,32 +261,33 @@ pub(crate) fn fixture_scenario(
     let scenario = match (given, t.service()) {
         (Some(service), Some(written)) if any_service && written != service.name() => {
             warning = Some(format!(
-                "{}: written for service `{written}`, run against `{}` (--any-service)",
-                path.display(),
+                "written for service `{written}`, run against `{}` (--any-service)",
                 service.name()
             ));
             Scenario::from_transcript_as(t, service)
         }
         (Some(service), _) => Scenario::from_transcript_with(t, service),
         (None, Some(_)) => Scenario::from_transcript(t, registry),
-        (None, None) => match black_box.filter(|_| !t.oracle()) {
-            Some(service) => Scenario::from_transcript_with(t, service),
+        (None, None) => match black_box {
+            Some(service) if !t.oracle() => Scenario::from_transcript_with(t, service),
+            Some(_) => {
+                return Err(format!(
+                    "{}:1:1: `oracle on` needs a service: add a `service` line or --service (services: {})",
+                    path.display(),
+                    registry.names()
+                ));
+            }
             None => {
                 return Err(format!(
-                    "{}:1:1: {} needs a service: add a `service` line or --service (services: {})",
+                    "{}:1:1: no `service` line: add one, or name it with --service (services: {})",
                     path.display(),
-                    if t.oracle() {
-                        "`oracle on`"
-                    } else {
-                        "a fixture"
-                    },
                     registry.names()
                 ));
             }
         },
     };
     let scenario = scenario.map_err(|e| match e.kind() {
-        ScenarioErrorKind::OtherService if given.is_some() => format!(
+        ScenarioErrorKind::OtherService => format!(
             "{}:{e} (--any-service runs it against --service anyway)",
             path.display()
         ),
@@ -546,7 +524,7 @@ mod tests {
         assert_eq!(scenario.service.name(), "ack");
         assert_eq!(
             warning.as_deref(),
-            Some("f.txn: written for service `echo`, run against `ack` (--any-service)")
+            Some("written for service `echo`, run against `ack` (--any-service)")
         );
         let (same, none) = scenario_of_text(text, Some("echo"), true, false).unwrap();
         assert_eq!((same.service.name(), none), ("echo", None));
@@ -559,7 +537,7 @@ mod tests {
         assert_eq!(scenario.service.name(), "black-box");
         let unnamed = scenario_of_text(text, None, false, false).err().unwrap();
         assert!(
-            unnamed.starts_with("f.txn:1:1: a fixture needs a service"),
+            unnamed.starts_with("f.txn:1:1: no `service` line"),
             "{unnamed}"
         );
         let judged = scenario_of_text(&format!("oracle on\n{text}"), None, false, true)

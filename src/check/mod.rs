@@ -272,11 +272,7 @@ impl SeedPlay {
     /// Another play of the same seed (in a fresh process, say) went otherwise: the seed is
     /// nondeterministic, unless its verdict already says so.
     pub(crate) fn diverged(&mut self, divergence: Option<Divergence>) {
-        let already = matches!(
-            self.verdict.failure(),
-            Some(Failure::Nondeterministic { .. })
-        );
-        if let Some(divergence) = divergence.filter(|_| !already) {
+        if let Some(divergence) = divergence.filter(|_| !self.nondeterministic()) {
             self.verdict = Verdict::Fail(Failure::Nondeterministic {
                 detail: format!("a fresh process ran it otherwise: {divergence}"),
             });

@@ -1503,7 +1503,12 @@ impl App {
             let (scenario, warning) =
                 check::fixture_scenario(&t, &path, &self.registry, given, any_service, black_box)?;
             if let Some(warning) = warning {
-                let _ = writeln!(io::stderr(), "{}: {warning}", self.name());
+                let _ = writeln!(
+                    io::stderr(),
+                    "{}: {}: {warning}",
+                    self.name(),
+                    path.display()
+                );
             }
             fixtures.push((path, scenario));
         }

@@ -283,17 +283,12 @@ pub(super) fn print_replay_json(
 ) -> io::Result<()> {
     #[derive(Serialize)]
     struct Files<'a> {
-        passed: usize,
-        failed: usize,
-        inconclusive: usize,
-        errors: usize,
+        #[serde(flatten)]
+        tally: Tally,
         files: &'a [FileResult],
     }
     let extra = Files {
-        passed: tally.passed,
-        failed: tally.failed,
-        inconclusive: tally.inconclusive,
-        errors: tally.errors,
+        tally,
         files: results,
     };
     writeln!(out, "{}", json_with(file, &extra))
