@@ -127,19 +127,20 @@ pub(crate) struct Rates {
 }
 
 pub(crate) fn rates() -> Rates {
-    let rate = |name: &str| {
-        RATES
-            .iter()
-            .position(|r| *r == name)
-            .map_or(0, |i| control(SLOT_RATES + i))
-    };
+    // Each slot found in the wire's order once, at compile time: this runs on every call.
+    const SHORT_IO: usize = rate_slot("short-io");
+    const WOULD_BLOCK: usize = rate_slot("would-block");
+    const EINTR_RATE: usize = rate_slot("eintr");
+    const SPURIOUS: usize = rate_slot("spurious");
+    const ACCEPT: usize = rate_slot("accept");
+    const RESET: usize = rate_slot("reset");
     Rates {
-        short_io: rate("short-io"),
-        would_block: rate("would-block"),
-        eintr: rate("eintr"),
-        spurious: rate("spurious"),
-        accept: rate("accept"),
-        reset: rate("reset"),
+        short_io: control(SHORT_IO),
+        would_block: control(WOULD_BLOCK),
+        eintr: control(EINTR_RATE),
+        spurious: control(SPURIOUS),
+        accept: control(ACCEPT),
+        reset: control(RESET),
     }
 }
 

@@ -44,6 +44,26 @@ pub const RATES: [&str; 6] = [
     "reset",
 ];
 
+/// The slot of the rate named `name` in [`RATES`]; in a constant, a name not there fails the
+/// build.
+pub const fn rate_slot(name: &str) -> usize {
+    let mut i = 0;
+    while i < RATES.len() {
+        let (a, b) = (RATES[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return SLOT_RATES + i;
+            }
+        }
+        i += 1;
+    }
+    panic!("no such rate in the wire's RATES")
+}
+
 /// The first word of each event line the library writes: `hello PID`, `listen PID ADDR`,
 /// `accept PID EPOCH IDX PORT`, `abort PID EPOCH PORT`, `connect PID EPOCH IDX PORT`,
 /// `fault PID EPOCH WHO CALL SPEC...`, `spin PID EPOCH CALLS NANOS K0 K1 K2 K3`;
