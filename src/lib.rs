@@ -22,11 +22,11 @@
 //! | [`core`] | protocol state per connection; inputs `handle_*(now, ..)`, outputs `poll_*()`; the built-in services |
 //! | [`backend`] | readiness and socket I/O: the contract, [`MioBackend`] (epoll), [`LevelBackend`] (`poll(2)`, `select(2)`), and the simulated backend |
 //! | [`driver`] | the one event loop: accept, drain, buffer, backpressure, close, limits |
-//! | [`world`] | the simulation: its vocabulary (readiness [`Semantics`], faults as data, client [`Script`]s, the clock's [`Instant`]), simulated clients, the seeded scheduler, the checks |
+//! | [`world`] | the simulation: its vocabulary (readiness [`Semantics`], faults as data, client [`Script`]s, the clock's [`Instant`], the one vocabulary of failures [`FailureKind`]), simulated clients, the seeded scheduler, the checks |
 //! | [`transcript`] | the text format of fixtures, recorded runs and snapshots; quoting bytes and durations |
 //! | [`service`] | service descriptors, the registry, protocol descriptions, oracles |
 //! | [`scenario`] | a transcript turned into a world and judged; a run turned into a transcript |
-//! | [`check`] | campaigns: generation, failure buckets, shrinking, the one report `fuzz`, `run` and `replay` print |
+//! | [`check`] | campaigns: generation, the targets a scenario is played on ([`check::Target`]: the simulator, real sockets, a server process), the one campaign loop, failure buckets, the one shrinker, the one report `fuzz`, `run` and `replay` print |
 //! | [`testing`] | helpers for `cargo test`: fixture directories, snapshots, a service on real sockets, replay over TCP |
 //! | [`cli`] | the `muxsim` command line: parses, calls the library, prints |
 //!
@@ -64,6 +64,7 @@ pub mod check;
 pub mod cli;
 pub mod core;
 pub mod driver;
+pub(crate) mod failure;
 pub(crate) mod heap;
 pub(crate) mod inject;
 pub(crate) mod live;
@@ -106,6 +107,7 @@ pub use crate::backend::mio::MioBackend;
 pub use crate::check::{Campaign, Report};
 pub use crate::core::{CloseReason, ConnId, Outbox, Output, Service};
 pub use crate::driver::{Config, Driver};
+pub use crate::failure::FailureKind;
 pub use crate::fault::{Family, FaultFamilies};
 pub use crate::heap::CountingAllocator;
 pub use crate::scenario::{Outcome, Replay, Scenario, replay};

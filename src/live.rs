@@ -17,9 +17,9 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use crate::failure::FailureKind;
 use crate::fault::FaultSpec;
 use crate::script::{Entry, Expectation, MatchError, Matcher, Step};
-use crate::tcp::TcpFailureKind;
 use crate::text::{first_difference, format_duration, quote_short};
 use crate::timeline::{ClientReport, EventKind};
 use crate::world::Play;
@@ -53,7 +53,7 @@ pub(crate) struct LiveFailure {
     /// The client.
     pub client: String,
     /// What kind of failure.
-    pub kind: TcpFailureKind,
+    pub kind: FailureKind,
     /// What went wrong.
     pub message: String,
 }
@@ -431,7 +431,7 @@ fn connect(addr: SocketAddr, timeout: Duration) -> (io::Result<TcpStream>, Optio
     }
 }
 
-fn failure(c: &Client, kind: TcpFailureKind, message: String) -> LiveFailure {
+fn failure(c: &Client, kind: FailureKind, message: String) -> LiveFailure {
     LiveFailure {
         client: c.report.name.clone(),
         kind,
@@ -491,7 +491,7 @@ fn advance(
                     Err(e) => {
                         return Err(failure(
                             c,
-                            TcpFailureKind::Connect,
+                            FailureKind::Connect,
                             format!("cannot connect to {addr}: {e}"),
                         ));
                     }
@@ -615,7 +615,7 @@ fn expect(
                 expectation.end_name(),
                 quote_short(&c.inbox)
             );
-            return Err(failure(c, TcpFailureKind::Mismatch, message));
+            return Err(failure(c, FailureKind::Mismatch, message));
         }
         let met = match expectation {
             Expectation::Reset => c.reset,
@@ -630,7 +630,7 @@ fn expect(
                 expectation.end_name(),
                 if c.reset { "reset" } else { "closed" }
             );
-            return Err(failure(c, TcpFailureKind::Mismatch, message));
+            return Err(failure(c, FailureKind::Mismatch, message));
         }
     } else {
         match matcher.feed(&mut c.inbox) {
@@ -644,7 +644,7 @@ fn expect(
                     quote_short(&expected),
                     quote_short(&got)
                 );
-                return Err(failure(c, TcpFailureKind::Mismatch, message));
+                return Err(failure(c, FailureKind::Mismatch, message));
             }
             Err(_) => {
                 let message = format!(
@@ -652,7 +652,7 @@ fn expect(
                     quote_short(&matcher.so_far()),
                     crate::text::shorten(&step.to_string())
                 );
-                return Err(failure(c, TcpFailureKind::Mismatch, message));
+                return Err(failure(c, FailureKind::Mismatch, message));
             }
         }
         if c.ended {
@@ -660,7 +660,7 @@ fn expect(
                 "the server {} the connection before `{step}`",
                 if c.reset { "reset" } else { "closed" }
             );
-            return Err(failure(c, TcpFailureKind::Mismatch, message));
+            return Err(failure(c, FailureKind::Mismatch, message));
         }
     }
     if now >= deadline {
@@ -668,7 +668,7 @@ fn expect(
             "timed out after {} waiting for `{step}`",
             format_duration(options.timeout)
         );
-        return Err(failure(c, TcpFailureKind::Timeout, message));
+        return Err(failure(c, FailureKind::Timeout, message));
     }
     Ok(false)
 }
@@ -741,7 +741,7 @@ mod tests {
         };
         let run = run_play(&wrong, addr, &LiveOptions::default(), &mut |_| true);
         let f = run.failure.expect("a mismatch");
-        assert_eq!(f.kind, TcpFailureKind::Mismatch);
+        assert_eq!(f.kind, FailureKind::Mismatch);
         assert!(f.message.contains("expected \"pong\""), "{}", f.message);
 
         let options = LiveOptions {
@@ -757,10 +757,7 @@ mod tests {
             faults: Vec::new(),
         };
         let run = run_play(&silent, addr, &options, &mut |_| true);
-        assert_eq!(
-            run.failure.expect("a timeout").kind,
-            TcpFailureKind::Timeout
-        );
+        assert_eq!(run.failure.expect("a timeout").kind, FailureKind::Timeout);
     }
 
     #[test]

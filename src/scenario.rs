@@ -146,14 +146,7 @@ impl Outcome {
 
 /// The `expect` value a transcript uses for a failure, where there is one.
 pub fn expect_of(failure: &Failure) -> Option<Expect> {
-    match failure {
-        Failure::Panic { .. } => Some(Expect::Panic),
-        Failure::Mismatch { .. } | Failure::NoMatch { .. } | Failure::UnexpectedEnd { .. } => {
-            Some(Expect::Mismatch)
-        }
-        Failure::Stalled { .. } => Some(Expect::Stall),
-        _ => None,
-    }
+    Expect::of(failure.kind())
 }
 
 /// Where each entry of each client's script came from, to place errors.

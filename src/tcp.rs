@@ -28,11 +28,12 @@ use crate::backend::level::{LevelBackend, Mechanism};
 use crate::backend::mio::MioBackend;
 use crate::core::Service;
 use crate::driver::{Config, Driver};
+use crate::failure::FailureKind;
 use crate::fault::FaultSpec;
 use crate::script::{Expectation, MatchError, Matcher, Step};
 use crate::service::{ServiceDescriptor, ServiceOptions};
 use crate::text::{format_duration, quote};
-use crate::timeline::{ClientReport, EventKind};
+use crate::timeline::{ClientReport, EventKind, owed};
 use crate::transcript::{Expect, Item, Transcript};
 
 /// The real backends a server can run on.
@@ -549,31 +550,9 @@ impl TcpReplayOptions {
     }
 }
 
-/// What kind of thing went wrong at a step over TCP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TcpFailureKind {
-    /// Other bytes than expected, or an end where bytes were expected.
-    Mismatch,
-    /// The expected bytes did not come in time.
-    Timeout,
-    /// The client could not connect.
-    Connect,
-    /// The connection failed (a reset where none was expected).
-    Broken,
-}
-
-impl TcpFailureKind {
-    /// The kind's name in reports, from the same vocabulary as the simulator's failures.
-    pub fn name(self) -> &'static str {
-        match self {
-            TcpFailureKind::Mismatch => "mismatch",
-            TcpFailureKind::Timeout => "timeout",
-            TcpFailureKind::Connect => "connect",
-            TcpFailureKind::Broken => "unexpected-reset",
-        }
-    }
-}
+/// What kind of thing went wrong at a step over TCP: the kinds every target shares.
+#[deprecated(note = "use `FailureKind`, the one vocabulary of every target")]
+pub type TcpFailureKind = FailureKind;
 
 /// A failed step of a replay over real TCP.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -584,7 +563,7 @@ pub struct TcpFailure {
     /// The client.
     pub(crate) client: String,
     /// What kind of failure.
-    pub(crate) kind: TcpFailureKind,
+    pub(crate) kind: FailureKind,
     /// What went wrong.
     pub(crate) message: String,
     /// Expected and received bytes, for a side-by-side view.
@@ -605,7 +584,7 @@ impl TcpFailure {
     }
 
     /// What kind of failure.
-    pub fn kind(&self) -> TcpFailureKind {
+    pub fn kind(&self) -> FailureKind {
         self.kind
     }
 
@@ -1058,7 +1037,7 @@ fn connect_sized(addr: SocketAddr, options: &TcpReplayOptions) -> io::Result<Tcp
     Ok(socket.into())
 }
 
-fn fail(kind: TcpFailureKind, message: String) -> TcpFailure {
+fn fail(kind: FailureKind, message: String) -> TcpFailure {
     TcpFailure {
         line: 0,
         client: String::new(),
@@ -1088,7 +1067,7 @@ fn real_step(
                     book.connect_failed(c.id);
                 }
                 fail(
-                    TcpFailureKind::Connect,
+                    FailureKind::Connect,
                     format!("cannot connect to {addr}: {e}"),
                 )
             })?;
@@ -1119,7 +1098,7 @@ fn real_step(
         } else {
             "the client has not connected"
         };
-        return Err(fail(TcpFailureKind::Broken, message.to_string()));
+        return Err(fail(FailureKind::UnexpectedReset, message.to_string()));
     };
     match step {
         Step::Send(bytes) => {
@@ -1186,7 +1165,7 @@ fn expect_over_tcp(
         if expect.is_end() {
             if !c.inbox.is_empty() {
                 return Err(fail(
-                    TcpFailureKind::Mismatch,
+                    FailureKind::Mismatch,
                     format!(
                         "expected {} but {} came first",
                         expect.end_name(),
@@ -1203,7 +1182,7 @@ fn expect_over_tcp(
                         expected: Some(expected.clone()),
                         received: Some(got),
                         ..fail(
-                            TcpFailureKind::Mismatch,
+                            FailureKind::Mismatch,
                             format!("expected {}", quote(&expected)),
                         )
                     });
@@ -1212,7 +1191,7 @@ fn expect_over_tcp(
                     return Err(TcpFailure {
                         received: Some(matcher.so_far()),
                         ..fail(
-                            TcpFailureKind::Mismatch,
+                            FailureKind::Mismatch,
                             format!("received bytes that do not match `{step}`"),
                         )
                     });
@@ -1225,7 +1204,7 @@ fn expect_over_tcp(
                 expected: bytes_of(step),
                 received: Some(matcher.so_far()),
                 ..fail(
-                    TcpFailureKind::Timeout,
+                    FailureKind::Timeout,
                     format!(
                         "timed out after {} waiting for `{step}`",
                         format_duration(options.timeout)
@@ -1241,7 +1220,7 @@ fn expect_over_tcp(
                     expected: bytes_of(step),
                     received: Some(matcher.so_far()),
                     ..fail(
-                        TcpFailureKind::Mismatch,
+                        FailureKind::Mismatch,
                         format!("the server closed the connection before `{step}`"),
                     )
                 });
@@ -1253,7 +1232,7 @@ fn expect_over_tcp(
             }
             Got::Failed(e) => {
                 return Err(fail(
-                    TcpFailureKind::Broken,
+                    FailureKind::UnexpectedReset,
                     format!("the connection failed: {e}"),
                 ));
             }
@@ -1276,7 +1255,7 @@ impl TcpReplay {
             .failure
             .as_ref()
             .map(|f| format!("line {}: client {}: {}", f.line, f.client, f.message));
-        let seen: Option<(Expect, String)> = if let Some(busy) = self.busy_loop() {
+        let seen: Option<(Option<Expect>, String)> = if let Some(busy) = self.busy_loop() {
             // Not a kind an `expect` line names: it fails whatever the transcript expects.
             return TcpOutcome::Fail(busy);
         } else if let Some(how) = crashed {
@@ -1284,28 +1263,19 @@ impl TcpReplay {
                 Some(step) => format!("{how}; {step}"),
                 None => how.to_string(),
             };
-            Some((Expect::Panic, message))
+            Some((Expect::of(FailureKind::Crash), message))
         } else if let Some(f) = &self.failure {
-            let kind = match f.kind {
-                TcpFailureKind::Timeout => Expect::Stall,
-                _ => Expect::Mismatch,
-            };
-            Some((kind, step_failure.unwrap_or_default()))
+            Some((Expect::of(f.kind), step_failure.unwrap_or_default()))
         } else if let (true, Some((service, options))) = (t.oracle(), service) {
-            let owed: Vec<ClientReport> = self
-                .clients
-                .iter()
-                .map(|c| {
-                    let mut c = c.clone();
-                    // Over TCP a client that closed was cut off from what it was owed.
-                    c.disrupted |= c.closed;
-                    c
-                })
-                .collect();
             service
-                .judge_all(options, &owed)
+                .judge_all(options, &owed(&self.clients))
                 .err()
-                .map(|(client, detail)| (Expect::Mismatch, format!("client {client}: {detail}")))
+                .map(|(client, detail)| {
+                    (
+                        Expect::of(FailureKind::Mismatch),
+                        format!("client {client}: {detail}"),
+                    )
+                })
         } else {
             None
         };
@@ -1329,7 +1299,7 @@ impl TcpReplay {
             ));
         }
         match seen {
-            Some((kind, message)) if kind == expect => TcpOutcome::Pass {
+            Some((kind, message)) if kind == Some(expect) => TcpOutcome::Pass {
                 note: Some(format!("fails as expected: {message}")),
             },
             Some((_, message)) => {

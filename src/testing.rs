@@ -26,8 +26,8 @@ use crate::transcript::{FileError, Transcript, find, load};
 use crate::world::{Failure, Verdict};
 
 pub use crate::tcp::{
-    LineEnding, RealBackend, ServerError, ServerHandle, TcpFailure, TcpFailureKind, TcpOutcome,
-    TcpReplay, TcpReplayOptions, WakeFn, client, replay_tcp, replay_tcp_watched, serve, serve_on,
+    LineEnding, RealBackend, ServerError, ServerHandle, TcpFailure, TcpOutcome, TcpReplay,
+    TcpReplayOptions, WakeFn, client, replay_tcp, replay_tcp_watched, serve, serve_on,
 };
 
 /// The replay of one fixture file.

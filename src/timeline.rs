@@ -206,3 +206,16 @@ impl ClientReport {
             .map(|e| e.at)
     }
 }
+
+/// Clients as the oracle sees them over real sockets: one that closed was cut off from what
+/// it was owed.
+pub(crate) fn owed(clients: &[ClientReport]) -> Vec<ClientReport> {
+    clients
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.disrupted |= c.closed;
+            c
+        })
+        .collect()
+}

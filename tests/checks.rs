@@ -122,7 +122,7 @@ fn kinds(report: &muxsim::Report) -> Vec<&'static str> {
     report
         .buckets()
         .iter()
-        .map(|b| b.example().failure().kind())
+        .map(|b| b.example().failure().kind().name())
         .collect()
 }
 

@@ -223,7 +223,7 @@ fn assert_reproduces(found: &Found, kind: &str) {
     let run = scenario.run();
     let verdict = scenario.judge(&run);
     assert_eq!(
-        verdict.failure().map(Failure::kind),
+        verdict.failure().map(|f| f.kind().name()),
         Some(kind),
         "replaying the minimal transcript:\n{text}"
     );

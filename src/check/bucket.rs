@@ -7,6 +7,7 @@
 //! end of the run), so two seeds with one signature failed the same way at the same kind of
 //! step. A campaign keeps one minimal reproduction per signature.
 
+use crate::failure::FailureKind;
 use crate::world::Failure;
 
 /// The signature of `failure`.
@@ -14,14 +15,30 @@ pub fn signature(failure: &Failure) -> String {
     let message = failure.to_string();
     // Where two runs diverge differs from seed to seed; that they diverge is the bug.
     let message = match failure {
-        Failure::Nondeterministic { .. } => message.lines().next().unwrap_or_default().to_string(),
-        _ => message,
+        Failure::Nondeterministic { .. } => message.lines().next().unwrap_or_default(),
+        _ => &message,
     };
-    let kind = failure.kind();
-    if message.starts_with(&format!("{kind}:")) {
-        normalize(&message)
+    signature_of(failure.kind(), message)
+}
+
+/// The signature of a failure of `kind` worded `message`, whichever target saw it.
+pub fn signature_of(kind: FailureKind, message: &str) -> String {
+    // A list of the descriptors left open (`(fd 3 socket:[…], fd 6 …)`) is evidence, not
+    // the failure: how many it shows must not split a bucket.
+    let mut shown = String::new();
+    let mut rest = message;
+    while let Some(start) = rest.find("(fd ") {
+        shown.push_str(&rest[..start]);
+        shown.push_str("(fd …)");
+        rest = rest[start..]
+            .find(')')
+            .map_or("", |i| &rest[start + i + 1..]);
+    }
+    shown.push_str(rest);
+    if shown.starts_with(&format!("{kind}:")) {
+        normalize(&shown)
     } else {
-        normalize(&format!("{kind}: {message}"))
+        normalize(&format!("{kind}: {shown}"))
     }
 }
 
@@ -155,5 +172,20 @@ mod tests {
         // A unit is a whole word: `7 sockets` keeps its word, a sentence keeps its full stop.
         assert_eq!(normalize("7 sockets left at 3."), "N sockets left at N.");
         assert_eq!(normalize("64 KiB over 3B"), "N over N");
+    }
+
+    #[test]
+    fn how_many_open_descriptors_are_shown_does_not_split_a_bucket() {
+        let few = "descriptor leak: 3 sockets open 2.000 s after every client left, 2 before the seed (fd 3 socket:[1364765], fd 6 socket:[1364751]); it is blocked in epoll_wait on fd 4 (anon_inode:[eventpoll])";
+        let many = "descriptor leak: 145 sockets open 2.000 s after every client left, 138 before the seed (fd 100 socket:[1367646], fd 101 socket:[1367747], fd 102 socket:[1369165], fd 103 socket:[1], fd 104 socket:[2], fd 105 socket:[3], ...); it is blocked in epoll_wait on fd 4 (anon_inode:[eventpoll])";
+        assert_eq!(
+            signature_of(FailureKind::Leak, few),
+            signature_of(FailureKind::Leak, many)
+        );
+        assert!(signature_of(FailureKind::Leak, few).contains("epoll_wait"));
+        assert_ne!(
+            signature_of(FailureKind::Leak, few),
+            signature_of(FailureKind::Hang, few)
+        );
     }
 }

@@ -325,7 +325,9 @@ fn simulate(
     }
     let never = scenario::unfired(t, &run);
     result.never_fired(&never);
-    result.kind = verdict.failure().map_or("unexpected-pass", Failure::kind);
+    result.kind = verdict
+        .failure()
+        .map_or("unexpected-pass", |f| f.kind().name());
     match scenario.outcome(&run) {
         Outcome::AsExpected if options.strict && !never.is_empty() => {
             result.unfired_fails(never.len())

@@ -35,13 +35,15 @@ mod files;
 mod generate;
 mod report;
 mod shrink;
+mod sweep;
+mod target;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-pub use bucket::{normalize, signature};
+pub use bucket::{normalize, signature, signature_of};
 pub(crate) use files::{
     FileOptions, FileOutcome, FileResult, FileTarget, Tally, black_box, fixture_scenario,
     play_file, read as read_transcript,
@@ -49,14 +51,19 @@ pub(crate) use files::{
 pub use generate::Reach;
 pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, SCHEMA, kind_of, merge};
 pub(crate) use shrink::to_transcript;
+pub(crate) use sweep::{Acc, Hit, Job, Walk, sweep};
+pub use target::{Played, Simulator, Sockets, Target, shrink_on};
 
-use crate::fault::{Family, FaultFamilies, FaultPlan};
+use crate::fault::{Family, FaultFamilies};
 use crate::scenario::{Divergence, Scenario, judge_run};
 use crate::semantics::Semantics;
 use crate::service::{Oracle, Registry, ServiceDescriptor, ServiceOptions};
 use crate::transcript::{Expect, Transcript};
 use crate::world::{Failure, Limit, Play, Run, Verdict, WorldConfig};
 use generate::Shape;
+
+/// How many of a bucket's first failing seeds are looked at for the smallest to shrink.
+const SHRINK_CANDIDATES: usize = 8;
 
 /// The environment variables [`shard_from_env`] reads, in the order it tries them: muxsim's
 /// own, then those CI systems and Kubernetes Indexed Jobs set.
@@ -132,9 +139,6 @@ pub fn shard_from_env(var: impl Fn(&str) -> Option<String>) -> Result<(u64, u64)
         SHARD_VARIABLES.join("; ")
     ))
 }
-
-/// How many seeds of a bucket a report lists.
-const SEEDS_LISTED: usize = 20;
 
 /// A fuzz campaign: many seeds, one generated scenario each.
 #[derive(Clone)]
@@ -423,15 +427,6 @@ impl Progress {
     }
 }
 
-/// How many of a bucket's first failing seeds are looked at for the smallest to shrink.
-const SHRINK_CANDIDATES: usize = 8;
-
-struct Acc {
-    count: u64,
-    seeds: BTreeSet<u64>,
-    lowest: (u64, Semantics, Failure),
-}
-
 impl Campaign {
     /// A campaign over `service` with its default options: 100 seeds from 0, every
     /// semantics, every fault family, the protocol's client count.
@@ -601,9 +596,11 @@ impl Campaign {
             .collect()
     }
 
-    fn shape(&self, seed: u64) -> Shape {
+    /// What the generator draws `seed`'s play from; `config` is the seed's, whose fault plan
+    /// (a storm or not) shapes the play.
+    fn shape(&self, config: &WorldConfig) -> Shape {
         let protocol = self.service.protocol_for(&self.options);
-        let plan = FaultPlan::for_seed(self.faults, seed);
+        let plan = config.fault_plan();
         Shape {
             clients: self.clients.unwrap_or(protocol.client_count()),
             protocol,
@@ -613,14 +610,23 @@ impl Campaign {
         }
     }
 
-    /// The scenario of `seed` with `play`: the seed's semantics, faults and limits.
-    pub fn scenario_with(&self, seed: u64, play: Play) -> Scenario {
+    /// The world of `seed`: its semantics, the campaign's faults and limits.
+    fn config_of(&self, seed: u64) -> WorldConfig {
         let semantics = self.semantics[(seed % self.semantics.len() as u64) as usize];
         let mut config = self.base.clone();
         config.seed = seed;
         config.faults = self.faults;
         config.sim.semantics = semantics;
         config.strict = false;
+        config
+    }
+
+    /// The scenario of `seed` with `play`: the seed's semantics, faults and limits.
+    pub fn scenario_with(&self, seed: u64, play: Play) -> Scenario {
+        self.scenario_of(self.config_of(seed), play)
+    }
+
+    fn scenario_of(&self, config: WorldConfig, play: Play) -> Scenario {
         let mut scenario = Scenario::new(&self.service, play);
         scenario.options = self.options.clone();
         scenario.config = config;
@@ -630,8 +636,9 @@ impl Campaign {
     }
 
     fn scenario_reaching(&self, seed: u64, reach: &mut Reach) -> Scenario {
-        let play = generate::generate(seed, &self.shape(seed), reach);
-        self.scenario_with(seed, play)
+        let config = self.config_of(seed);
+        let play = generate::generate(seed, &self.shape(&config), reach);
+        self.scenario_of(config, play)
     }
 
     /// The generated scenario of `seed`.
@@ -784,100 +791,36 @@ impl Campaign {
 
     /// Runs the campaign on its worker threads, reporting progress as seeds finish.
     pub fn run_with_progress(&self, progress: &(dyn Fn(Progress) + Sync)) -> Report {
-        let (index, of) = self.shard;
-        let next = AtomicU64::new(0);
-        let done = AtomicU64::new(0);
-        let failed = AtomicU64::new(0);
-        let events = AtomicU64::new(0);
-        let halted = AtomicBool::new(false);
-        let buckets: Mutex<BTreeMap<String, Acc>> = Mutex::new(BTreeMap::new());
-        let reach = Mutex::new(Reach::default());
-        std::thread::scope(|scope| {
-            for _ in 0..self.jobs {
-                scope.spawn(|| {
-                    let mut mine = Reach::default();
-                    loop {
-                        if halted.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        if self
-                            .stop
-                            .as_ref()
-                            .is_some_and(|s| s.load(Ordering::Relaxed))
-                            || self
-                                .deadline
-                                .is_some_and(|d| std::time::Instant::now() >= d)
-                        {
-                            break;
-                        }
-                        // Walk the shard's indices: index - 1, index - 1 + of, ...
-                        let k = next.fetch_add(1, Ordering::Relaxed);
-                        let i = k * of + (index - 1);
-                        if self.count.is_some_and(|count| i >= count) {
-                            break;
-                        }
-                        let seed = self.seed_at(i);
-                        let scenario = self.scenario_reaching(seed, &mut mine);
-                        let semantics = scenario.config.sim.semantics;
-                        let (verdict, n) = self.verdict_of(scenario, &mut mine);
-                        let verdict = self.confirmed(verdict, || self.scenario(seed));
-                        events.fetch_add(n, Ordering::Relaxed);
-                        let mut failures = failed.load(Ordering::Relaxed);
-                        let mut distinct = 0;
-                        if let Verdict::Fail(failure) = verdict {
-                            failures = failed.fetch_add(1, Ordering::Relaxed) + 1;
-                            let signature = bucket::signature(&failure);
-                            let mut map = buckets.lock().unwrap_or_else(|e| e.into_inner());
-                            let acc = map.entry(signature).or_insert_with(|| Acc {
-                                count: 0,
-                                seeds: BTreeSet::new(),
-                                lowest: (seed, semantics, failure.clone()),
-                            });
-                            acc.count += 1;
-                            acc.seeds.insert(seed);
-                            if acc.seeds.len() > SEEDS_LISTED {
-                                acc.seeds.pop_last();
-                            }
-                            if seed < acc.lowest.0 {
-                                acc.lowest = (seed, semantics, failure);
-                            }
-                            distinct = map.len() as u64;
-                            if self.max_failures.is_some_and(|max| failures >= max) {
-                                halted.store(true, Ordering::Relaxed);
-                            }
-                        }
-                        let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        progress(Progress {
-                            done: finished,
-                            failed: failures,
-                            distinct,
-                        });
-                    }
-                    reach
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .absorb(&mine);
-                });
-            }
-        });
-        let stopped = self
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
-            || halted.load(Ordering::Relaxed);
-        let accs: Vec<(String, Acc)> = buckets
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .into_iter()
+        let walk = Walk {
+            start: self.start,
+            count: self.count,
+            shard: self.shard,
+            deadline: self.deadline,
+            stop: self.stop.as_deref(),
+            max_failures: self.max_failures,
+        };
+        let jobs = (0..self.jobs.max(1))
+            .map(|_| SimJob {
+                campaign: self,
+                reach: Reach::default(),
+                events: 0,
+            })
             .collect();
+        let swept = sweep(jobs, &walk, progress);
+        let mut reach = Reach::default();
+        let mut events = 0;
+        for job in &swept.jobs {
+            reach.absorb(&job.reach);
+            events += job.events;
+        }
         let mut report = Report {
             service: self.service.name().to_string(),
-            seeds_run: done.into_inner(),
-            failed_seeds: failed.into_inner(),
-            events: events.into_inner(),
-            buckets: self.shrink_buckets(accs),
-            reach: reach.into_inner().unwrap_or_else(|e| e.into_inner()),
-            interrupted: stopped,
+            seeds_run: swept.seeds_run,
+            failed_seeds: swept.failed_seeds,
+            events,
+            buckets: self.shrink_buckets(swept.buckets),
+            reach,
+            interrupted: swept.stopped,
         };
         report.buckets.sort_by_key(|b| b.example.seed);
         report
@@ -894,7 +837,12 @@ impl Campaign {
                     loop {
                         let next = work.lock().unwrap_or_else(|e| e.into_inner()).next();
                         let Some((signature, acc)) = next else { break };
-                        let (mut seed, mut semantics, mut failure) = acc.lowest;
+                        let lowest = acc.lowest;
+                        let (mut seed, mut semantics, mut failure) = (
+                            lowest.seed,
+                            lowest.scenario.config.sim.semantics,
+                            lowest.failure,
+                        );
                         let minimal = if self.shrink
                             && !matches!(failure, Failure::Nondeterministic { .. })
                         {
@@ -957,9 +905,35 @@ impl Campaign {
     }
 }
 
+/// A campaign's job on the simulator: it generates each seed's scenario (tallying what the
+/// generator reached), plays it without keeping its trace, and confirms a failure by playing
+/// it again (see [`Campaign::check_determinism`]).
+struct SimJob<'a> {
+    campaign: &'a Campaign,
+    reach: Reach,
+    events: u64,
+}
+
+impl Target for SimJob<'_> {
+    fn play(&mut self, scenario: &Scenario) -> Result<Played, String> {
+        let (verdict, events) = self.campaign.verdict_of(scenario.clone(), &mut self.reach);
+        self.events += events;
+        let verdict = self.campaign.confirmed(verdict, || scenario.clone());
+        Ok(Played::new(verdict))
+    }
+}
+
+impl Job for SimJob<'_> {
+    fn scenarios(&mut self, seed: u64) -> Vec<(Option<PathBuf>, Scenario)> {
+        let scenario = self.campaign.scenario_reaching(seed, &mut self.reach);
+        vec![(None, scenario)]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: BTreeMap<String, String> = pairs

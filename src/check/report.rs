@@ -332,7 +332,7 @@ pub fn merge(files: &[ReportFile]) -> Result<ReportFile, MergeError> {
                     existing.seeds.extend(&bucket.seeds);
                     existing.seeds.sort_unstable();
                     existing.seeds.dedup();
-                    existing.seeds.truncate(super::SEEDS_LISTED);
+                    existing.seeds.truncate(super::sweep::SEEDS_LISTED);
                     if bucket.example.seed < existing.example.seed {
                         existing.example = bucket.example.clone();
                     }

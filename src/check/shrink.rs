@@ -108,7 +108,7 @@ pub(super) fn minimize(
     // way (the waits change which client the scheduler may pick, so it may not), else as
     // it ran.
     let ordered = replay_form(scenario, run, true);
-    let mut best = if fails(&ordered) {
+    let best = if fails(&ordered) {
         ordered
     } else {
         let replay = replay_form(scenario, run, false);
@@ -118,6 +118,18 @@ pub(super) fn minimize(
             scenario.clone()
         }
     };
+    greedy(best, &fails, &|| budget.get() == 0)
+}
+
+/// Shrinks `best` greedily until nothing more can go: whole clients, single faults, single
+/// steps (never the connect; a pause with its resume), then shorter and plainer payloads,
+/// keeping each change for which `fails` holds. Stops early once `spent` says the budget is.
+/// Every target's failures shrink through here.
+pub(super) fn greedy(
+    mut best: Scenario,
+    fails: &dyn Fn(&Scenario) -> bool,
+    spent: &dyn Fn() -> bool,
+) -> Scenario {
     loop {
         let mut changed = false;
         // Whole clients, last first so indices of the others stay put.
@@ -160,10 +172,10 @@ pub(super) fn minimize(
         // Shorter payloads: from the end, then from the front; then plainer ones.
         for c in 0..best.play.clients.len() {
             for e in 0..best.play.clients[c].entries.len() {
-                changed |= trim_payload(&mut best, c, e, &fails);
+                changed |= trim_payload(&mut best, c, e, fails);
             }
         }
-        if !changed || budget.get() == 0 {
+        if !changed || spent() {
             return best;
         }
     }
@@ -247,7 +259,7 @@ fn trim_payload(
     best: &mut Scenario,
     c: usize,
     e: usize,
-    fails: &impl Fn(&Scenario) -> bool,
+    fails: &dyn Fn(&Scenario) -> bool,
 ) -> bool {
     let mut changed = false;
     let with = |best: &Scenario, bytes: Vec<u8>| {

@@ -1573,10 +1573,10 @@ impl App {
         let interrupted = interrupt_flag();
         config.stop = Some(Arc::clone(&interrupted));
         let bar = self.progress(args.format, Some(count));
-        let mut report = inject::run(&config, &mut |p| {
+        let mut report = inject::run(&config, &|p| {
             if let Some(bar) = &bar {
-                bar.set_position(p.done);
-                bar.set_message(format!("{} failed, {} distinct", p.failed, p.distinct));
+                bar.set_position(p.done());
+                bar.set_message(format!("{} failed, {} distinct", p.failed(), p.distinct()));
             }
         })?;
         if let Some(bar) = &bar {

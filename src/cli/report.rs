@@ -405,7 +405,7 @@ struct FailureJson {
 impl FailureJson {
     fn of(f: &Failure) -> Self {
         FailureJson {
-            kind: f.kind(),
+            kind: f.kind().name(),
             message: f.to_string(),
             signature: bucket::signature(f),
         }

@@ -40,15 +40,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::check::{Campaign, bucket};
+use crate::check::{Campaign, Hit, Job, Played, Progress, Target, Walk, shrink_on, sweep};
+use crate::failure::FailureKind;
 use crate::fault::{Family, FaultFamilies, FaultPlan, FaultSpec};
 use crate::live::{self, LiveOptions, LiveRun};
 use crate::scenario::{Scenario, entry_item};
-use crate::script::{Entry, Step};
-use crate::tcp::TcpFailureKind;
 use crate::text::human_duration;
-use crate::timeline::ClientReport;
+use crate::timeline::{ClientReport, owed};
 use crate::transcript::{Expect, FaultLine, Header, Item, Transcript};
+use crate::world::{Failure, Verdict};
 
 use server::{Control, Event, Server};
 
@@ -155,58 +155,6 @@ impl RunConfig {
     }
 }
 
-/// What kind of failure a seed found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub(crate) enum RunFailureKind {
-    /// The server exited or was killed.
-    Crash,
-    /// A client is owed bytes that never came, while the server slept.
-    Hang,
-    /// The server burned CPU while every client waited, or after all had left.
-    BusyLoop,
-    /// The server kept sockets open after every client had left.
-    Leak,
-    /// A client received other bytes than its script or the oracle allow.
-    Mismatch,
-    /// A client could not connect.
-    Connect,
-    /// The server's memory grew past the bound.
-    Memory,
-}
-
-impl RunFailureKind {
-    /// Its name in reports and file names.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            RunFailureKind::Crash => "crash",
-            RunFailureKind::Hang => "hang",
-            RunFailureKind::BusyLoop => "busy-loop",
-            RunFailureKind::Leak => "leak",
-            RunFailureKind::Mismatch => "mismatch",
-            RunFailureKind::Connect => "connect",
-            RunFailureKind::Memory => "memory",
-        }
-    }
-
-    /// The `expect` a fixture writes for this kind of failure, if any.
-    fn expect(self) -> Option<Expect> {
-        match self {
-            RunFailureKind::Crash => Some(Expect::Panic),
-            RunFailureKind::Mismatch => Some(Expect::Mismatch),
-            RunFailureKind::Hang => Some(Expect::Stall),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for RunFailureKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// One failing seed.
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -216,7 +164,7 @@ pub(crate) struct RunExample {
     /// The fixture it ran, when the clients are fixtures.
     pub fixture: Option<PathBuf>,
     /// What kind of failure.
-    pub kind: RunFailureKind,
+    pub kind: FailureKind,
     /// What went wrong.
     pub message: String,
     /// The clients' scripts and every fault injected, as a transcript (shrunk when it
@@ -311,18 +259,6 @@ impl fmt::Display for RunReport {
     }
 }
 
-/// Progress after each seed.
-#[derive(Clone, Copy, Debug)]
-#[non_exhaustive]
-pub(crate) struct RunProgress {
-    /// Seeds done.
-    pub done: u64,
-    /// Seeds failed.
-    pub failed: u64,
-    /// Distinct failures.
-    pub distinct: u64,
-}
-
 #[cfg(muxsim_preload)]
 const LIBRARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libmuxsim_preload.so"));
 #[cfg(not(muxsim_preload))]
@@ -388,10 +324,66 @@ fn rates(plan: &FaultPlan) -> [u64; 6] {
 
 /// One run of one scenario under one seed.
 struct Attempt {
-    failure: Option<(RunFailureKind, String)>,
+    failure: Option<(FailureKind, String)>,
     faults: Vec<FaultLine>,
     injected: Vec<String>,
     output: Vec<String>,
+}
+
+impl Attempt {
+    /// The attempt as every target reports a play: a failure in the one vocabulary, the
+    /// faults that fired, and what the server printed last.
+    fn played(&self) -> Played {
+        let verdict = match &self.failure {
+            None => Verdict::Pass,
+            Some((kind, message)) => {
+                let client = message
+                    .strip_prefix("client ")
+                    .and_then(|rest| rest.split_once(':'))
+                    .map(|(name, _)| name);
+                Verdict::Fail(Failure::observed(*kind, client, message.clone()))
+            }
+        };
+        Played::new(verdict)
+            .with_faults(self.faults.clone())
+            .with_notes(self.output.clone())
+    }
+}
+
+/// The server process under the interposition library, as a target: a play is one attempt
+/// under the scenario's seed, judged for crashes, hangs, busy loops, leaks and what the
+/// clients received.
+impl Target for Runner<'_> {
+    fn play(&mut self, scenario: &Scenario) -> Result<Played, String> {
+        let attempt = self.attempt(scenario)?;
+        if self.tally {
+            for kind in &attempt.injected {
+                *self.injected.entry(kind.clone()).or_default() += 1;
+            }
+        }
+        Ok(attempt.played())
+    }
+}
+
+/// Each seed's clients: the campaign's generated scenario, or every fixture played under
+/// the seed's faults.
+impl Job for Runner<'_> {
+    fn scenarios(&mut self, seed: u64) -> Vec<(Option<PathBuf>, Scenario)> {
+        let mut scenarios = match &self.config.target {
+            RunTarget::Generated(campaign) => vec![(None, campaign.scenario(seed))],
+            RunTarget::Fixtures(fixtures) => fixtures
+                .iter()
+                .map(|(path, s)| (Some(path.clone()), s.clone()))
+                .collect(),
+        };
+        // The seed's faults inside the server are the campaign's, whatever a fixture says.
+        for (_, s) in &mut scenarios {
+            s.config.seed = seed;
+            s.config.faults = self.config.faults;
+            s.config.plan = None;
+        }
+        scenarios
+    }
 }
 
 struct Runner<'a> {
@@ -403,6 +395,9 @@ struct Runner<'a> {
     baseline: usize,
     restarts: u64,
     started: u64,
+    /// Faults injected, by kind, while `tally` is on.
+    injected: BTreeMap<String, u64>,
+    tally: bool,
 }
 
 /// Fraction of wall time a spinning server burns at least.
@@ -444,11 +439,12 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs `scenario` under `seed` against the server and judges it.
-    fn attempt(&mut self, seed: u64, scenario: &Scenario) -> Result<Attempt, String> {
+    /// Runs `scenario` under its seed's fault plan against the server and judges it.
+    fn attempt(&mut self, scenario: &Scenario) -> Result<Attempt, String> {
         self.epoch += 1;
         let epoch = self.epoch;
-        let plan = FaultPlan::for_seed(self.config.faults, seed);
+        let seed = scenario.config.seed;
+        let plan = scenario.config.fault_plan();
         let live_options = self.config.live.clone();
         let server = self.server()?;
         let _ = server.events();
@@ -475,7 +471,7 @@ impl Runner<'_> {
                 &live_options,
                 &mut |clients| {
                     settle_cpu.get_or_insert_with(|| server_ref.cpu());
-                    last_done = !oracle || service.judge_all(options, &owed_view(clients)).is_ok();
+                    last_done = !oracle || service.judge_all(options, &owed(clients)).is_ok();
                     last_done
                 },
                 &mut || ending_note = blocked_note(server_ref),
@@ -510,10 +506,8 @@ impl Runner<'_> {
         let upstream_lost = events
             .iter()
             .any(|e| matches!(e, Event::Outgoing { epoch: e, lossy: true, .. } if *e == epoch));
-        if let Some((
-            RunFailureKind::Mismatch | RunFailureKind::Hang | RunFailureKind::Connect,
-            message,
-        )) = &failure
+        if let Some((FailureKind::Mismatch | FailureKind::Hang | FailureKind::Connect, message)) =
+            &failure
             && (upstream_lost
                 || owed_nothing
                     .iter()
@@ -524,9 +518,9 @@ impl Runner<'_> {
         // Spinning is judged by what the process did, not by the CPU share a loaded machine
         // happened to give it.
         if let Some(message) = spun
-            && !matches!(failure, Some((RunFailureKind::Crash, _)))
+            && !matches!(failure, Some((FailureKind::Crash, _)))
         {
-            failure = Some((RunFailureKind::BusyLoop, message));
+            failure = Some((FailureKind::BusyLoop, message));
         }
         if failure.is_none() {
             failure = self.after_clients_left(epoch)?;
@@ -543,10 +537,10 @@ impl Runner<'_> {
             .map_or_else(Vec::new, |s| s.output_tail(12));
         if let Some((kind, _)) = &failure {
             match kind {
-                RunFailureKind::Crash | RunFailureKind::Hang | RunFailureKind::BusyLoop => {
+                FailureKind::Crash | FailureKind::Hang | FailureKind::BusyLoop => {
                     self.restart_later()
                 }
-                RunFailureKind::Leak => {
+                FailureKind::Leak => {
                     if let Some(s) = &self.server {
                         self.baseline = s.sockets().map_or(self.baseline, |s| s.len());
                     }
@@ -573,11 +567,11 @@ impl Runner<'_> {
         cpu: (Option<Duration>, Option<Duration>, Option<Duration>),
         blocked: &str,
         owed_nothing: &[String],
-    ) -> Option<(RunFailureKind, String)> {
+    ) -> Option<(FailureKind, String)> {
         let (cpu_before, cpu_after, settle_cpu) = cpu;
         let server = self.server.as_mut()?;
         if let Some(how) = server.exited() {
-            return Some((RunFailureKind::Crash, crash_message(server, &how)));
+            return Some((FailureKind::Crash, crash_message(server, &how)));
         }
         let spent = |from: Option<Duration>| match (from, cpu_after) {
             (Some(a), Some(b)) => b.saturating_sub(a),
@@ -585,20 +579,20 @@ impl Runner<'_> {
         };
         if let Some(f) = &run.failure {
             return Some(match f.kind {
-                TcpFailureKind::Mismatch | TcpFailureKind::Broken => (
-                    RunFailureKind::Mismatch,
+                FailureKind::Mismatch | FailureKind::UnexpectedReset => (
+                    FailureKind::Mismatch,
                     format!("client {}: {}", f.client, f.message),
                 ),
-                TcpFailureKind::Connect => (
-                    RunFailureKind::Connect,
+                FailureKind::Connect => (
+                    FailureKind::Connect,
                     format!("client {}: {}", f.client, f.message),
                 ),
                 _ => {
                     let cpu = spent(cpu_before);
                     let kind = if busy(cpu, elapsed) {
-                        RunFailureKind::BusyLoop
+                        FailureKind::BusyLoop
                     } else {
-                        RunFailureKind::Hang
+                        FailureKind::Hang
                     };
                     (
                         kind,
@@ -616,7 +610,7 @@ impl Runner<'_> {
         if !scenario.oracle {
             return None;
         }
-        let mut clients = owed_view(&run.clients);
+        let mut clients = owed(&run.clients);
         for c in &mut clients {
             c.disrupted |= owed_nothing.contains(&c.name);
         }
@@ -639,9 +633,9 @@ impl Runner<'_> {
         if only_missing && !run.settled {
             let cpu = spent(settle_cpu);
             let (kind, what) = if busy(cpu, run.settling) {
-                (RunFailureKind::BusyLoop, "burned")
+                (FailureKind::BusyLoop, "burned")
             } else {
-                (RunFailureKind::Hang, "used")
+                (FailureKind::Hang, "used")
             };
             return Some((
                 kind,
@@ -652,17 +646,14 @@ impl Runner<'_> {
                 ),
             ));
         }
-        Some((
-            RunFailureKind::Mismatch,
-            format!("client {client}: {detail}"),
-        ))
+        Some((FailureKind::Mismatch, format!("client {client}: {detail}")))
     }
 
     /// The checks once every client has left: the server idles, and its sockets come back
     /// to their number.
     /// After muxsim held the server at its descriptor limit and the clients left: whether it
     /// accepts a new connection, as a server must once descriptors free up.
-    fn accepts_again(&mut self, addr: SocketAddr) -> Option<(RunFailureKind, String)> {
+    fn accepts_again(&mut self, addr: SocketAddr) -> Option<(FailureKind, String)> {
         const WITHIN: Duration = Duration::from_secs(2);
         let server = self.server.as_mut()?;
         let probe = std::net::TcpStream::connect_timeout(&addr, WITHIN);
@@ -682,17 +673,14 @@ impl Runner<'_> {
             ),
         };
         Some((
-            RunFailureKind::Hang,
+            FailureKind::Hang,
             format!(
                 "muxsim held the server at its descriptor limit (`accept-emfile`: every accept failed until it closed a descriptor); once the clients had left, {why}: it stopped accepting for good"
             ),
         ))
     }
 
-    fn after_clients_left(
-        &mut self,
-        epoch: u64,
-    ) -> Result<Option<(RunFailureKind, String)>, String> {
+    fn after_clients_left(&mut self, epoch: u64) -> Result<Option<(FailureKind, String)>, String> {
         let probe = self.config.idle_probe;
         let leak_wait = self.config.leak_wait;
         let baseline = self.baseline;
@@ -703,17 +691,17 @@ impl Runner<'_> {
         std::thread::sleep(probe);
         let cpu_b = server.cpu();
         if let Some(how) = server.exited() {
-            return Ok(Some((RunFailureKind::Crash, crash_message(server, &how))));
+            return Ok(Some((FailureKind::Crash, crash_message(server, &how))));
         }
         let events = server.events_settled(Duration::from_secs(1));
         if let Some(message) = spin_message(&events, epoch, " after every client left") {
-            return Ok(Some((RunFailureKind::BusyLoop, message)));
+            return Ok(Some((FailureKind::BusyLoop, message)));
         }
         if let (Some(a), Some(b)) = (cpu_a, cpu_b) {
             let cpu = b.saturating_sub(a);
             if busy(cpu, probe) {
                 return Ok(Some((
-                    RunFailureKind::BusyLoop,
+                    FailureKind::BusyLoop,
                     format!(
                         "busy loop: the server used {} of CPU in the {} after every client left",
                         human_duration(cpu),
@@ -732,7 +720,7 @@ impl Runner<'_> {
             }
             if let Some(read) = blocked_reading_a_socket(server) {
                 return Ok(Some((
-                    RunFailureKind::Hang,
+                    FailureKind::Hang,
                     format!(
                         "hang: every client left, and the server sleeps in {read}: a blocking read that waits for bytes no client will send (a read after a readiness report that did not hold?)"
                     ),
@@ -741,7 +729,7 @@ impl Runner<'_> {
             if Instant::now() >= deadline {
                 let shown: Vec<&str> = sockets.iter().map(String::as_str).take(6).collect();
                 return Ok(Some((
-                    RunFailureKind::Leak,
+                    FailureKind::Leak,
                     format!(
                         "descriptor leak: {} sockets open {} after every client left, {baseline} before the seed ({}{}){}",
                         sockets.len(),
@@ -754,39 +742,6 @@ impl Runner<'_> {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-
-    /// Shrinks a failing scenario within the attempt budget: fewer clients, fewer steps,
-    /// shorter sends, as long as the failure keeps its signature.
-    fn shrink(
-        &mut self,
-        seed: u64,
-        scenario: Scenario,
-        signature: &str,
-        mut best: Attempt,
-    ) -> Result<(Scenario, Attempt), String> {
-        let mut scenario = scenario;
-        let mut left = self.config.shrink_attempts;
-        'outer: while left > 0 {
-            for candidate in smaller(&scenario) {
-                if left == 0 {
-                    break 'outer;
-                }
-                left -= 1;
-                let attempt = self.attempt(seed, &candidate)?;
-                if attempt
-                    .failure
-                    .as_ref()
-                    .is_some_and(|(k, m)| signature_of(*k, m) == signature)
-                {
-                    scenario = candidate;
-                    best = attempt;
-                    continue 'outer;
-                }
-            }
-            break;
-        }
-        Ok((scenario, best))
     }
 }
 
@@ -859,53 +814,6 @@ fn crash_cause(lines: &[String]) -> Option<String> {
         .map(|l| l.trim())
         .find(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
         .map(str::to_string)
-}
-
-/// Clients as the oracle sees them over real sockets: one that closed was cut off from
-/// what it was owed.
-fn owed_view(clients: &[ClientReport]) -> Vec<ClientReport> {
-    clients
-        .iter()
-        .map(|c| {
-            let mut c = c.clone();
-            c.disrupted |= c.closed;
-            c
-        })
-        .collect()
-}
-
-/// Smaller versions of a scenario, smallest change last: one client fewer, one step fewer,
-/// a send cut in half.
-fn smaller(scenario: &Scenario) -> Vec<Scenario> {
-    let mut out = Vec::new();
-    let clients = &scenario.play.clients;
-    if clients.len() > 1 {
-        for i in 0..clients.len() {
-            let mut s = scenario.clone();
-            s.play.clients.remove(i);
-            out.push(s);
-        }
-    }
-    for (c, script) in clients.iter().enumerate() {
-        for (e, entry) in script.entries.iter().enumerate().rev() {
-            if matches!(entry, Entry::Step(Step::Connect)) {
-                continue;
-            }
-            let mut s = scenario.clone();
-            s.play.clients[c].entries.remove(e);
-            out.push(s);
-            if let Entry::Step(Step::Send(bytes)) = entry
-                && bytes.len() > 1
-            {
-                for half in [&bytes[..bytes.len() / 2], &bytes[bytes.len() / 2..]] {
-                    let mut s = scenario.clone();
-                    s.play.clients[c].entries[e] = Entry::Step(Step::Send(half.to_vec()));
-                    out.push(s);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// The busy loop the library saw in `epoch`, if it saw one, in words (`when` after "busy
@@ -1084,36 +992,11 @@ fn transcript(scenario: &Scenario, seed: u64, message: &str, faults: &[FaultLine
     t
 }
 
-/// A failure's bucket: its kind and message, names and numbers normalized.
-fn signature_of(kind: RunFailureKind, message: &str) -> String {
-    // A list of the descriptors left open (`(fd 3 socket:[…], fd 6 …)`) is evidence, not
-    // the failure: how many it shows must not split a bucket.
-    let mut shown = String::new();
-    let mut rest = message;
-    while let Some(start) = rest.find("(fd ") {
-        shown.push_str(&rest[..start]);
-        shown.push_str("(fd …)");
-        rest = rest[start..]
-            .find(')')
-            .map_or("", |i| &rest[start + i + 1..]);
-    }
-    shown.push_str(rest);
-    bucket::normalize(&format!("{kind}: {shown}"))
-}
-
-/// Whether a fixture's run ended as the fixture expects.
-fn as_expected(expect: Expect, failure: &Option<(RunFailureKind, String)>) -> bool {
-    match failure {
-        None => expect == Expect::Pass,
-        Some((kind, _)) => kind.expect() == Some(expect),
-    }
-}
-
 /// Runs the campaign. `Err` when the server cannot be run at all (it will not start, the
 /// library cannot reach it); failures of the server are in the report.
 pub(crate) fn run(
     config: &RunConfig,
-    progress: &mut dyn FnMut(RunProgress),
+    progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RunReport, String> {
     let program = config.command.first().ok_or("no command to run")?;
     if let Some(why) = binary::bypasses_libc(program) {
@@ -1138,6 +1021,8 @@ pub(crate) fn run(
         baseline: 0,
         restarts: 0,
         started: 0,
+        injected: BTreeMap::new(),
+        tally: true,
     };
     runner.server()?;
     let mut report = RunReport {
@@ -1154,117 +1039,61 @@ pub(crate) fn run(
         rss_start: runner.server.as_ref().and_then(Server::rss),
         ..RunReport::default()
     };
+    let walk = Walk {
+        start: config.start,
+        count: Some(config.count),
+        shard: (1, 1),
+        deadline: None,
+        stop: config.stop.as_deref(),
+        max_failures: config.max_failures,
+    };
+    let mut swept = sweep(vec![runner], &walk, progress);
+    let mut runner = swept.jobs.pop().expect("one job");
+    report.seeds_run = swept.seeds_run;
+    report.failed_seeds = swept.failed_seeds;
+    report.interrupted = swept.broken || (swept.stopped && report.seeds_run < config.count);
+    report.injected = std::mem::take(&mut runner.injected);
+    // Faults the shrinker injects are not the campaign's: the tally is of the seeds run.
+    runner.tally = false;
+    let ctrl_c = config
+        .stop
+        .as_ref()
+        .is_some_and(|s| s.load(Ordering::Relaxed));
     let mut buckets: BTreeMap<String, RunBucket> = BTreeMap::new();
-    for i in 0..config.count {
-        if config
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
-        {
-            report.interrupted = true;
-            break;
-        }
-        let seed = config.start.wrapping_add(i);
-        let scenarios: Vec<(Option<PathBuf>, Scenario)> = match &config.target {
-            RunTarget::Generated(campaign) => vec![(None, campaign.scenario(seed))],
-            RunTarget::Fixtures(fixtures) => fixtures
-                .iter()
-                .map(|(path, s)| (Some(path.clone()), s.clone()))
-                .collect(),
+    for (signature, acc) in swept.buckets {
+        let Hit {
+            seed,
+            fixture,
+            scenario,
+            played,
+            failure,
+        } = acc.lowest;
+        let (scenario, played) = if fixture.is_none() && !swept.broken && !ctrl_c {
+            let budget = config.shrink_attempts;
+            match shrink_on(&mut runner, scenario.clone(), &signature, budget)? {
+                (small, Some(smaller)) => (small, smaller),
+                (_, None) => (scenario, played),
+            }
+        } else {
+            (scenario, played)
         };
-        let mut failed = None;
-        for (fixture, scenario) in scenarios {
-            let attempt = match runner.attempt(seed, &scenario) {
-                Ok(a) => a,
-                Err(e) => {
-                    // The server will not start again: the campaign cannot go on.
-                    failed = Some((
-                        fixture,
-                        scenario,
-                        Attempt {
-                            failure: Some((
-                                RunFailureKind::Crash,
-                                format!("the server could not be started again: {e}"),
-                            )),
-                            faults: Vec::new(),
-                            injected: Vec::new(),
-                            output: Vec::new(),
-                        },
-                    ));
-                    report.interrupted = true;
-                    break;
-                }
-            };
-            for kind in &attempt.injected {
-                *report.injected.entry(kind.clone()).or_default() += 1;
-            }
-            let ok = if fixture.is_some() {
-                as_expected(scenario.expect, &attempt.failure)
-            } else {
-                attempt.failure.is_none()
-            };
-            if !ok {
-                failed = Some((fixture, scenario, attempt));
-                break;
-            }
-        }
-        report.seeds_run += 1;
-        if let Some((fixture, scenario, attempt)) = failed {
-            report.failed_seeds += 1;
-            let (kind, message) = attempt.failure.clone().unwrap_or_else(|| {
-                (
-                    RunFailureKind::Mismatch,
-                    format!(
-                        "expected `{}` but every check passed",
-                        scenario.expect.name()
-                    ),
-                )
-            });
-            let signature = signature_of(kind, &message);
-            if let Some(b) = buckets.get_mut(&signature) {
-                b.count += 1;
-                if b.seeds.len() < 20 {
-                    b.seeds.push(seed);
-                }
-            } else {
-                let (scenario, attempt) = if fixture.is_none() && !report.interrupted {
-                    runner.shrink(seed, scenario, &signature, attempt)?
-                } else {
-                    (scenario, attempt)
-                };
-                let message = attempt.failure.clone().map_or(message, |(_, m)| m);
-                buckets.insert(
-                    signature.clone(),
-                    RunBucket {
-                        signature,
-                        count: 1,
-                        seeds: vec![seed],
-                        example: RunExample {
-                            seed,
-                            fixture,
-                            kind,
-                            transcript: transcript(&scenario, seed, &message, &attempt.faults)
-                                .to_string(),
-                            message,
-                            output: attempt.output,
-                        },
-                    },
-                );
-            }
-        }
-        progress(RunProgress {
-            done: report.seeds_run,
-            failed: report.failed_seeds,
-            distinct: buckets.len() as u64,
-        });
-        if report.interrupted
-            || config
-                .max_failures
-                .is_some_and(|max| report.failed_seeds >= max)
-        {
-            report.interrupted |= report.seeds_run < config.count;
-            break;
-        }
+        let message = played.failure().unwrap_or(&failure).to_string();
+        buckets.insert(
+            signature.clone(),
+            RunBucket {
+                signature,
+                count: acc.count,
+                seeds: acc.seeds.into_iter().collect(),
+                example: RunExample {
+                    seed,
+                    fixture,
+                    kind: failure.kind(),
+                    transcript: transcript(&scenario, seed, &message, played.faults()).to_string(),
+                    message,
+                    output: played.notes().to_vec(),
+                },
+            },
+        );
     }
     report.rss_end = runner.server.as_ref().and_then(Server::rss);
     report.restarts = runner.restarts;
@@ -1290,7 +1119,7 @@ pub(crate) fn run(
                 example: RunExample {
                     seed,
                     fixture: None,
-                    kind: RunFailureKind::Memory,
+                    kind: FailureKind::Memory,
                     message,
                     transcript: String::new(),
                     output: Vec::new(),
@@ -1365,25 +1194,5 @@ mod crash_tests {
             Some("segfault in handler")
         );
         assert_eq!(crash_cause(&[]), None);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn how_many_open_descriptors_are_shown_does_not_split_a_bucket() {
-        let few = "descriptor leak: 3 sockets open 2.000 s after every client left, 2 before the seed (fd 3 socket:[1364765], fd 6 socket:[1364751]); it is blocked in epoll_wait on fd 4 (anon_inode:[eventpoll])";
-        let many = "descriptor leak: 145 sockets open 2.000 s after every client left, 138 before the seed (fd 100 socket:[1367646], fd 101 socket:[1367747], fd 102 socket:[1369165], fd 103 socket:[1], fd 104 socket:[2], fd 105 socket:[3], ...); it is blocked in epoll_wait on fd 4 (anon_inode:[eventpoll])";
-        assert_eq!(
-            signature_of(RunFailureKind::Leak, few),
-            signature_of(RunFailureKind::Leak, many)
-        );
-        assert!(signature_of(RunFailureKind::Leak, few).contains("epoll_wait"));
-        assert_ne!(
-            signature_of(RunFailureKind::Leak, few),
-            signature_of(RunFailureKind::Hang, few)
-        );
     }
 }

@@ -31,6 +31,7 @@ pub use crate::text::{
     quote_short, shorten, side_by_side,
 };
 
+use crate::failure::FailureKind;
 use crate::fault::{FaultFamilies, FaultSpec};
 use crate::script::Step;
 use crate::semantics::Semantics;
@@ -256,6 +257,19 @@ impl Expect {
     /// The expectation named `word`.
     pub fn from_name(word: &str) -> Option<Expect> {
         Expect::ALL.into_iter().find(|e| e.name() == word)
+    }
+
+    /// The expectation a run that failed with `kind` meets, whichever target played it: a
+    /// crash of the server process is the `panic` of the simulator's service, a client owed
+    /// bytes that never come is a `stall`. Other kinds (a leak, a refused connection...) meet
+    /// none: they fail whatever the transcript expects.
+    pub fn of(kind: FailureKind) -> Option<Expect> {
+        match kind {
+            FailureKind::Panic | FailureKind::Crash => Some(Expect::Panic),
+            FailureKind::Mismatch | FailureKind::UnexpectedReset => Some(Expect::Mismatch),
+            FailureKind::Stall | FailureKind::Hang | FailureKind::Timeout => Some(Expect::Stall),
+            _ => None,
+        }
     }
 }
 

@@ -54,7 +54,7 @@ pub(crate) use heap::run_watching_heap;
 pub use report::{
     ClientEvent, ClientReport, EventKind, Run, ServerEvent, ServerEventKind, TraceEvent, TraceKind,
 };
-pub use verdict::{Failure, Verdict};
+pub use verdict::{Failure, FailureKind, Verdict};
 
 pub use crate::backend::sim::{NetStats, SimConfig};
 pub use limits::{LIMITS, Limit, Scope};

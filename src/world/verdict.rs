@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+pub use crate::failure::FailureKind;
 use crate::text::{quote_short, shorten};
 
 /// Why a run failed.
@@ -119,28 +120,50 @@ pub enum Failure {
         /// Where the runs first differ, or how their verdicts did.
         detail: String,
     },
+    /// A failure seen from outside the server, over real sockets or of its process (a
+    /// crash, a hang, a refused connection, a descriptor leak, memory growth...), worded by
+    /// the target that saw it.
+    Observed {
+        /// What kind of check failed.
+        kind: FailureKind,
+        /// The client it is about, if one.
+        client: Option<String>,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl Failure {
-    /// A short name for the kind of failure, stable across runs and releases.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of failure, in the vocabulary every target shares (its
+    /// [`name`](FailureKind::name) is stable across runs and releases).
+    pub fn kind(&self) -> FailureKind {
         match self {
-            Failure::Panic { .. } => "panic",
+            Failure::Panic { .. } => FailureKind::Panic,
             Failure::Mismatch { .. } | Failure::NoMatch { .. } | Failure::UnexpectedEnd { .. } => {
-                "mismatch"
+                FailureKind::Mismatch
             }
-            Failure::Stalled { .. } => "stall",
-            Failure::BusyLoop { .. } | Failure::Runaway { .. } => "busy-loop",
-            Failure::Leak { .. } => "leak",
-            Failure::ServiceLeak { .. } => "service-leak",
-            Failure::HeapLeak { .. } => "heap-leak",
-            Failure::SendAfterClose { .. } => "send-after-close",
-            Failure::EmptyBuffer => "empty-buffer",
-            Failure::StepLimit { .. } => "step-limit",
-            Failure::PollFailed { .. } => "poll-failed",
-            Failure::BadScript { .. } => "bad-script",
-            Failure::Oracle { .. } => "oracle",
-            Failure::Nondeterministic { .. } => "nondeterministic",
+            Failure::Stalled { .. } => FailureKind::Stall,
+            Failure::BusyLoop { .. } | Failure::Runaway { .. } => FailureKind::BusyLoop,
+            Failure::Leak { .. } => FailureKind::Leak,
+            Failure::ServiceLeak { .. } => FailureKind::ServiceLeak,
+            Failure::HeapLeak { .. } => FailureKind::HeapLeak,
+            Failure::SendAfterClose { .. } => FailureKind::SendAfterClose,
+            Failure::EmptyBuffer => FailureKind::EmptyBuffer,
+            Failure::StepLimit { .. } => FailureKind::StepLimit,
+            Failure::PollFailed { .. } => FailureKind::PollFailed,
+            Failure::BadScript { .. } => FailureKind::BadScript,
+            Failure::Oracle { .. } => FailureKind::Oracle,
+            Failure::Nondeterministic { .. } => FailureKind::Nondeterministic,
+            Failure::Observed { kind, .. } => *kind,
+        }
+    }
+
+    /// A failure seen from outside the server, of `kind`, worded `message`.
+    pub fn observed(kind: FailureKind, client: Option<&str>, message: impl Into<String>) -> Self {
+        Failure::Observed {
+            kind,
+            client: client.map(str::to_string),
+            message: message.into(),
         }
     }
 
@@ -152,7 +175,9 @@ impl Failure {
             | Failure::UnexpectedEnd { client, .. }
             | Failure::Leak { client }
             | Failure::Oracle { client, .. } => Some(client),
-            Failure::HeapLeak { client, .. } => client.as_deref(),
+            Failure::HeapLeak { client, .. } | Failure::Observed { client, .. } => {
+                client.as_deref()
+            }
             _ => None,
         }
     }
@@ -237,6 +262,7 @@ impl fmt::Display for Failure {
             Failure::BadScript { message } => write!(f, "the scripts cannot run: {message}"),
             Failure::Oracle { client, detail } => write!(f, "client {client}: {detail}"),
             Failure::Nondeterministic { detail } => write!(f, "nondeterministic: {detail}"),
+            Failure::Observed { message, .. } => f.write_str(message),
         }
     }
 }

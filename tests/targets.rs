@@ -1,0 +1,189 @@
+//! Targets: one scenario played in the simulator and over real sockets, judged in one
+//! vocabulary of failures, and shrunk by one shrinker whichever target plays it.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use muxsim::check::{Played, Simulator, Sockets, Target, shrink_on};
+use muxsim::core::echo::Echo;
+use muxsim::driver::Config;
+use muxsim::tcp::ServerHandle;
+use muxsim::world::Verdict;
+use muxsim::{FailureKind, Registry, Scenario, transcript};
+
+fn scenario(text: &str) -> Scenario {
+    let parsed = transcript::parse(text).expect("the transcript parses");
+    Scenario::from_transcript(&parsed, &Registry::builtin()).expect("the scenario builds")
+}
+
+fn echo_server() -> ServerHandle {
+    ServerHandle::start(Echo::default(), Config::default()).expect("the server starts")
+}
+
+fn sockets(server: &ServerHandle) -> Sockets {
+    Sockets::new(server.addr()).timeout(Duration::from_millis(500))
+}
+
+const GOOD: &str = "service echo
+
+a connect
+b connect
+a recv \"hello\"
+b recv \"hello\"
+a send \"a1\"
+b send \"b1\"
+b recv \"b1response\"
+a recv \"a1response\"
+a close
+b close
+";
+
+/// Client b expects a wrong answer; a and c are bystanders the shrinker can drop.
+const WRONG: &str = "service echo
+
+a connect
+b connect
+c connect
+a recv \"hello\"
+b recv \"hello\"
+c recv \"hello\"
+a send \"a1\"
+a recv \"a1response\"
+c send \"c1\"
+c recv \"c1response\"
+b send \"ping\"
+b recv \"pingRESPONSE\"
+a close
+b close
+c close
+";
+
+#[test]
+fn a_correct_play_passes_in_the_simulator_and_over_real_sockets() {
+    let s = scenario(GOOD);
+    let sim = Simulator.play(&s).unwrap();
+    assert!(sim.verdict().is_pass(), "{}", sim.verdict());
+    assert_eq!(sim.clients().len(), 2);
+    let server = echo_server();
+    let real = sockets(&server).play(&s).unwrap();
+    assert!(real.verdict().is_pass(), "{}", real.verdict());
+    assert_eq!(real.clients().len(), 2);
+    assert_eq!(
+        real.clients()[0].received,
+        b"helloa1response",
+        "the timeline over real sockets keeps what arrived"
+    );
+}
+
+#[test]
+fn a_wrong_answer_is_a_mismatch_of_the_same_client_on_every_target() {
+    let s = scenario(WRONG);
+    let server = echo_server();
+    let targets: [(&str, Box<dyn Target>); 2] = [
+        ("simulator", Box::new(Simulator)),
+        ("sockets", Box::new(sockets(&server))),
+    ];
+    for (name, mut target) in targets {
+        let played = target.play(&s).unwrap();
+        let failure = played.failure().unwrap_or_else(|| panic!("{name}: passed"));
+        assert_eq!(failure.kind(), FailureKind::Mismatch, "{name}: {failure}");
+        assert_eq!(failure.client(), Some("b"), "{name}: {failure}");
+        assert!(played.signature().unwrap().starts_with("mismatch: "));
+    }
+}
+
+#[test]
+fn a_server_that_is_not_there_is_a_connect_failure() {
+    let addr = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let played = Sockets::new(addr)
+        .timeout(Duration::from_millis(300))
+        .play(&scenario(GOOD))
+        .unwrap();
+    let failure = played.failure().expect("nobody listens");
+    assert_eq!(failure.kind(), FailureKind::Connect, "{failure}");
+    assert_eq!(failure.kind().name(), "connect");
+}
+
+#[test]
+fn one_shrinker_drops_the_bystanders_on_every_target_and_keeps_the_signature() {
+    let s = scenario(WRONG);
+    let server = echo_server();
+    let targets: [(&str, Box<dyn Target>); 2] = [
+        ("simulator", Box::new(Simulator)),
+        ("sockets", Box::new(sockets(&server))),
+    ];
+    for (name, mut target) in targets {
+        let wanted = target.play(&s).unwrap().signature().unwrap();
+        let (small, played) = shrink_on(target.as_mut(), s.clone(), &wanted, 200).unwrap();
+        let played = played.unwrap_or_else(|| panic!("{name}: nothing smaller failed"));
+        assert_eq!(
+            played.signature().as_deref(),
+            Some(wanted.as_str()),
+            "{name}"
+        );
+        let names: Vec<&str> = small.play.clients.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["b"], "{name}: only the failing client is left");
+        assert!(small.play.size() < s.play.size(), "{name}");
+        // What the shrinker returns still fails the same way when played again.
+        let again = target.play(&small).unwrap();
+        assert_eq!(again.signature(), Some(wanted), "{name}");
+    }
+}
+
+/// A target of the user's own: here one that counts plays and fails any play with more than
+/// one client. The shrinker needs nothing else.
+struct Crowded {
+    plays: usize,
+}
+
+impl Target for Crowded {
+    fn play(&mut self, scenario: &Scenario) -> Result<Played, String> {
+        self.plays += 1;
+        let n = scenario.play.clients.len();
+        Ok(Played::new(if n > 1 {
+            Verdict::Fail(muxsim::world::Failure::observed(
+                FailureKind::Leak,
+                None,
+                "leak: more than one client",
+            ))
+        } else {
+            Verdict::Pass
+        }))
+    }
+}
+
+#[test]
+fn a_users_own_target_shrinks_within_its_budget() {
+    let s = scenario(WRONG);
+    let mut crowded = Crowded { plays: 0 };
+    let wanted = crowded.play(&s).unwrap().signature().unwrap();
+    assert_eq!(wanted, "leak: more than one client");
+    let (small, played) = shrink_on(&mut crowded, s.clone(), &wanted, 1_000).unwrap();
+    assert_eq!(
+        small.play.clients.len(),
+        2,
+        "two clients is the least that fails"
+    );
+    assert!(played.is_some());
+    let mut tight = Crowded { plays: 0 };
+    let _ = shrink_on(&mut tight, s, &wanted, 3).unwrap();
+    assert_eq!(tight.plays, 3, "the budget bounds the plays");
+}
+
+/// A target that cannot play at all stops the shrinker with its error.
+struct Gone;
+
+impl Target for Gone {
+    fn play(&mut self, _: &Scenario) -> Result<Played, String> {
+        Err("the server will not start".to_string())
+    }
+}
+
+#[test]
+fn a_target_that_cannot_play_stops_the_shrinker_with_its_error() {
+    let err = shrink_on(&mut Gone, scenario(WRONG), "mismatch: x", 10).unwrap_err();
+    assert_eq!(err, "the server will not start");
+}
