@@ -144,6 +144,27 @@ impl Outcome {
     }
 }
 
+/// The one wording of each outcome, whichever target played the run: `as expected`,
+/// ``expected the run to end in `panic` but it passed``, `failed`.
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::AsExpected => f.write_str("as expected"),
+            Outcome::UnexpectedPass { expected } => write!(
+                f,
+                "expected the run to end in `{}` but it passed",
+                expected.name()
+            ),
+            Outcome::Failed => f.write_str("failed"),
+        }
+    }
+}
+
+/// The note of a run that failed as its transcript expects, whichever target played it.
+pub(crate) fn fails_as_expected(failure: &dyn fmt::Display) -> String {
+    format!("fails as expected: {failure}")
+}
+
 /// The `expect` value a transcript uses for a failure, where there is one.
 pub fn expect_of(failure: &Failure) -> Option<Expect> {
     Expect::of(failure.kind())
@@ -778,13 +799,9 @@ impl fmt::Display for Replay {
         match (&self.outcome, &self.verdict) {
             (Outcome::AsExpected, Verdict::Pass) => write!(f, "pass"),
             (Outcome::AsExpected, Verdict::Fail(failure)) => {
-                write!(f, "pass (fails as expected: {failure})")
+                write!(f, "pass ({})", fails_as_expected(failure))
             }
-            (Outcome::UnexpectedPass { expected }, _) => write!(
-                f,
-                "FAIL: expected the run to end in `{}` but it passed",
-                expected.name()
-            ),
+            (outcome @ Outcome::UnexpectedPass { .. }, _) => write!(f, "FAIL: {outcome}"),
             (Outcome::Failed, verdict) => write!(f, "{verdict}"),
         }
     }

@@ -30,6 +30,7 @@ use crate::core::Service;
 use crate::driver::{Config, Driver};
 use crate::failure::FailureKind;
 use crate::fault::FaultSpec;
+use crate::scenario::{Outcome, fails_as_expected};
 use crate::script::{Expectation, MatchError, Matcher, Step};
 use crate::service::{ServiceDescriptor, ServiceOptions};
 use crate::text::{format_duration, quote};
@@ -1300,15 +1301,12 @@ impl TcpReplay {
         }
         match seen {
             Some((kind, message)) if kind == Some(expect) => TcpOutcome::Pass {
-                note: Some(format!("fails as expected: {message}")),
+                note: Some(fails_as_expected(&message)),
             },
             Some((_, message)) => {
                 TcpOutcome::Fail(format!("expected `{}`, but: {message}", expect.name()))
             }
-            None => TcpOutcome::Fail(format!(
-                "expected `{}` but every step passed",
-                expect.name()
-            )),
+            None => TcpOutcome::Fail(Outcome::UnexpectedPass { expected: expect }.to_string()),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::scenario::{self, Outcome, Scenario, ScenarioErrorKind};
+use crate::scenario::{self, Outcome, Scenario, ScenarioErrorKind, fails_as_expected};
 use crate::service::{Registry, ServiceDescriptor};
 use crate::tcp::{self, RealBackend, TcpOutcome, TcpReplay, TcpReplayOptions};
 use crate::text::side_by_side;
@@ -176,6 +176,18 @@ impl Tally {
     }
 }
 
+/// A campaign's exit code (`fuzz`, `run`): 1 if it found a failure, else 130 if a signal
+/// stopped it, else 0.
+pub(crate) fn campaign_exit_code(clean: bool, stopped_by_signal: bool) -> i32 {
+    if !clean {
+        1
+    } else if stopped_by_signal {
+        130
+    } else {
+        0
+    }
+}
+
 /// Reads a transcript file; `-` reads standard input.
 pub(crate) fn read(path: &Path) -> Result<Transcript, transcript::FileError> {
     if path == Path::new("-") {
@@ -334,14 +346,11 @@ fn simulate(
         }
         Outcome::AsExpected => {
             if let Verdict::Fail(f) = &verdict {
-                result.note = Some(format!("fails as expected: {f}"));
+                result.note = Some(fails_as_expected(f));
             }
             result.pass()
         }
-        Outcome::UnexpectedPass { expected } => result.fail(format!(
-            "expected the run to end in `{}` but it passed",
-            expected.name()
-        )),
+        outcome @ Outcome::UnexpectedPass { .. } => result.fail(outcome.to_string()),
         _ => {
             let message = verdict.failure().map(describe).unwrap_or_default();
             result.fail(format!("(seed {}) {message}", run.seed()))
@@ -467,6 +476,14 @@ mod tests {
         assert_eq!(tally(3, 1, 1, 0).exit_code(), 1);
         assert_eq!(tally(3, 1, 1, 1).exit_code(), 2);
         assert_eq!(tally(0, 0, 0, 1).exit_code(), 2);
+    }
+
+    #[test]
+    fn a_campaign_that_found_a_failure_exits_1_even_when_interrupted() {
+        assert_eq!(campaign_exit_code(true, false), 0);
+        assert_eq!(campaign_exit_code(true, true), 130);
+        assert_eq!(campaign_exit_code(false, true), 1);
+        assert_eq!(campaign_exit_code(false, false), 1);
     }
 
     #[test]

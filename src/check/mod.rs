@@ -45,8 +45,8 @@ use std::sync::{Arc, Mutex};
 
 pub use bucket::{normalize, signature, signature_of};
 pub(crate) use files::{
-    FileOptions, FileOutcome, FileResult, FileTarget, Tally, black_box, fixture_scenario,
-    play_file, read as read_transcript,
+    FileOptions, FileOutcome, FileResult, FileTarget, Tally, black_box, campaign_exit_code,
+    fixture_scenario, play_file, read as read_transcript,
 };
 pub use generate::Reach;
 pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, SCHEMA, kind_of, merge};

@@ -84,10 +84,10 @@ fn judged(fixture: bool, scenario: &Scenario, played: &Played) -> Option<Failure
     }
     match outcome(played.verdict(), scenario.expect) {
         Outcome::AsExpected => None,
-        Outcome::UnexpectedPass { expected } => Some(Failure::observed(
+        outcome @ Outcome::UnexpectedPass { .. } => Some(Failure::observed(
             FailureKind::Mismatch,
             None,
-            format!("expected `{}` but every check passed", expected.name()),
+            outcome.to_string(),
         )),
         _ => played.failure().cloned(),
     }
@@ -406,7 +406,7 @@ mod tests {
         let unexpected = swept
             .buckets
             .iter()
-            .find(|(s, _)| s.contains("every check passed"))
+            .find(|(s, _)| s.contains("but it passed"))
             .expect("an unexpected pass is a failure");
         assert_eq!(unexpected.1.lowest.seed, 4);
         assert_eq!(unexpected.1.lowest.failure.kind(), FailureKind::Mismatch);

@@ -864,17 +864,6 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     interrupted
 }
 
-/// A campaign's exit code: 1 if it found a failure, else 130 if a signal stopped it, else 0.
-fn exit_code(clean: bool, stopped_by_signal: bool) -> i32 {
-    if !clean {
-        1
-    } else if stopped_by_signal {
-        130
-    } else {
-        0
-    }
-}
-
 /// `--out` names a directory, or nothing yet.
 fn out_dir(out: &Path, what: &str) -> Result<(), String> {
     if out.exists() && !out.is_dir() {
@@ -1442,7 +1431,10 @@ impl App {
                 );
             }
         }
-        Ok(exit_code(report.is_clean(), stopped_by_signal))
+        Ok(check::campaign_exit_code(
+            report.is_clean(),
+            stopped_by_signal,
+        ))
     }
 
     /// `fuzz`'s campaign, and how many seeds it plays when that is known in advance.
@@ -1594,7 +1586,10 @@ impl App {
                 report::print_run_text(&mut out, &file, &report, &self.paint("FAIL", false))
             }
         };
-        Ok(exit_code(report.is_clean(), stopped_by_signal))
+        Ok(check::campaign_exit_code(
+            report.is_clean(),
+            stopped_by_signal,
+        ))
     }
 
     /// What `run` plays: a generated campaign of `--service`, or the fixtures given, and the
