@@ -25,6 +25,9 @@ use crate::text::side_by_side;
 use crate::transcript::{FileError, Transcript, find, load};
 use crate::world::{Failure, Verdict};
 
+/// The kinds a step over TCP fails with: the one vocabulary, [`crate::FailureKind`].
+#[allow(deprecated)]
+pub use crate::tcp::TcpFailureKind;
 pub use crate::tcp::{
     LineEnding, RealBackend, ServerError, ServerHandle, TcpFailure, TcpOutcome, TcpReplay,
     TcpReplayOptions, WakeFn, client, replay_tcp, replay_tcp_watched, serve, serve_on,

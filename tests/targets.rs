@@ -187,3 +187,83 @@ fn a_target_that_cannot_play_stops_the_shrinker_with_its_error() {
     let err = shrink_on(&mut Gone, scenario(WRONG), "mismatch: x", 10).unwrap_err();
     assert_eq!(err, "the server will not start");
 }
+
+#[test]
+fn the_simulator_reports_the_faults_that_fired_as_transcript_lines() {
+    let s = scenario(
+        "service lines\n\na connect\na recv \"hello\\n\"\n! a short-read 2\na send \"one\\n\"\na recv \"oneresponse\\n\"\na close\n",
+    );
+    let played = Simulator.play(&s).unwrap();
+    assert!(played.verdict().is_pass(), "{}", played.verdict());
+    let faults: Vec<(Option<&str>, &str)> = played
+        .faults()
+        .iter()
+        .map(|f| (f.client(), f.spec().name()))
+        .collect();
+    assert_eq!(faults, [(Some("a"), "short-read")]);
+}
+
+#[test]
+fn a_wait_longer_than_the_timeout_is_cut_and_said() {
+    let s = scenario("service echo\n\na connect\na recv \"hello\"\na wait 10s\na close\n");
+    let server = echo_server();
+    let played = sockets(&server).play(&s).unwrap();
+    assert!(played.verdict().is_pass(), "{}", played.verdict());
+    assert_eq!(played.notes(), ["client a: `wait 10s` cut to 500ms"]);
+}
+
+#[test]
+fn over_real_sockets_the_oracle_waits_for_what_is_owed_and_judges_it() {
+    let server = echo_server();
+    // No `recv` steps: only the oracle knows "pingresponse" is owed, and the play settles
+    // once it has come.
+    let owed = "service echo\noracle on\n\na connect\na send \"ping\"\n";
+    let played = sockets(&server).play(&scenario(owed)).unwrap();
+    assert!(played.verdict().is_pass(), "{}", played.verdict());
+    assert_eq!(played.clients()[0].received, b"hellopingresponse");
+    // The line service's oracle against an echo server: the answers are wrong, and the
+    // oracle says so; without `oracle on` nothing is judged.
+    let wrong = "service lines\noracle on\n\na connect\na send \"x\\n\"\n";
+    let played = sockets(&server).play(&scenario(wrong)).unwrap();
+    let failure = played.failure().expect("the oracle fails it");
+    assert_eq!(failure.kind(), FailureKind::Oracle, "{failure}");
+    let unjudged = wrong.replace("oracle on\n", "");
+    let played = sockets(&server).play(&scenario(&unjudged)).unwrap();
+    assert!(played.verdict().is_pass(), "{}", played.verdict());
+}
+
+/// Fails while client `b` is there, and, once `a` is gone, only if `b` is down to its
+/// connect: dropping `a` needs a second pass, after `b`'s steps went.
+struct Needy;
+
+impl Target for Needy {
+    fn play(&mut self, scenario: &Scenario) -> Result<Played, String> {
+        let clients = &scenario.play.clients;
+        let b = clients.iter().find(|c| c.name == "b");
+        let a = clients.iter().any(|c| c.name == "a");
+        let fails = b.is_some_and(|b| a || b.entries.len() <= 1);
+        Ok(Played::new(if fails {
+            Verdict::Fail(muxsim::world::Failure::observed(
+                FailureKind::Hang,
+                Some("b"),
+                "hang: client b",
+            ))
+        } else {
+            Verdict::Pass
+        }))
+    }
+}
+
+#[test]
+fn shrinking_goes_on_while_a_pass_still_takes_something_away() {
+    let s = scenario(WRONG);
+    let wanted = Needy.play(&s).unwrap().signature().unwrap();
+    assert_eq!(
+        wanted, "hang: client _",
+        "a client's name never splits a bucket"
+    );
+    let (small, _) = shrink_on(&mut Needy, s, &wanted, 1_000).unwrap();
+    let names: Vec<&str> = small.play.clients.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["b"]);
+    assert_eq!(small.play.clients[0].entries.len(), 1);
+}

@@ -129,6 +129,33 @@ fn play_seed<J: Job>(job: &mut J, seed: u64) -> (Option<Hit>, bool) {
     (None, false)
 }
 
+/// Files `hit` under its signature: one more seed of the bucket, listed if among the lowest,
+/// and its example if the lowest so far (jobs finish seeds in any order).
+fn file(buckets: &mut BTreeMap<String, Acc>, hit: Hit) {
+    let signature = super::bucket::signature(&hit.failure);
+    let seed = hit.seed;
+    match buckets.get_mut(&signature) {
+        Some(acc) => {
+            acc.count += 1;
+            acc.seeds.insert(seed);
+            if acc.seeds.len() > SEEDS_LISTED {
+                acc.seeds.pop_last();
+            }
+            if seed < acc.lowest.seed {
+                acc.lowest = hit;
+            }
+        }
+        None => {
+            let acc = Acc {
+                count: 1,
+                seeds: BTreeSet::from([seed]),
+                lowest: hit,
+            };
+            buckets.insert(signature, acc);
+        }
+    }
+}
+
 /// Walks the seeds on `jobs`, one thread each (on this thread when there is one job).
 pub(crate) fn sweep<J: Job + Send>(
     jobs: Vec<J>,
@@ -163,29 +190,7 @@ pub(crate) fn sweep<J: Job + Send>(
             if let Some(hit) = hit {
                 failures = failed.fetch_add(1, Ordering::Relaxed) + 1;
                 let mut map = buckets.lock().unwrap_or_else(|e| e.into_inner());
-                let signature = super::bucket::signature(&hit.failure);
-                match map.get_mut(&signature) {
-                    Some(acc) => {
-                        acc.count += 1;
-                        acc.seeds.insert(seed);
-                        if acc.seeds.len() > SEEDS_LISTED {
-                            acc.seeds.pop_last();
-                        }
-                        if seed < acc.lowest.seed {
-                            acc.lowest = hit;
-                        }
-                    }
-                    None => {
-                        map.insert(
-                            signature,
-                            Acc {
-                                count: 1,
-                                seeds: BTreeSet::from([seed]),
-                                lowest: hit,
-                            },
-                        );
-                    }
-                }
+                file(&mut map, hit);
                 distinct.store(map.len() as u64, Ordering::Relaxed);
                 if walk.max_failures.is_some_and(|max| failures >= max) {
                     halted.store(true, Ordering::Relaxed);
@@ -381,6 +386,39 @@ mod tests {
         let swept = sweep(vec![fake(|_| false)], &stopped, &|_| {});
         assert_eq!(swept.seeds_run, 0);
         assert!(swept.stopped);
+    }
+
+    #[test]
+    fn a_bucket_keeps_its_lowest_seed_whatever_order_seeds_finish_in() {
+        let hit = |seed: u64| {
+            let failure = Failure::observed(FailureKind::Hang, None, format!("hang: {seed}"));
+            Hit {
+                seed,
+                fixture: None,
+                scenario: scenario(seed),
+                played: Played::new(Verdict::Fail(failure.clone())),
+                failure,
+            }
+        };
+        let mut buckets = BTreeMap::new();
+        for seed in [7, 3, 3, 9, 5] {
+            file(&mut buckets, hit(seed));
+        }
+        let acc = &buckets["hang: N"];
+        assert_eq!(acc.count, 5);
+        assert_eq!(acc.lowest.seed, 3);
+        assert_eq!(acc.lowest.failure.to_string(), "hang: 3");
+        assert_eq!(acc.seeds.iter().copied().collect::<Vec<_>>(), [3, 5, 7, 9]);
+    }
+
+    #[test]
+    fn no_seed_starts_after_the_deadline() {
+        let mut past = walk(0, 10);
+        past.deadline = Some(Instant::now());
+        assert_eq!(sweep(vec![fake(|_| false)], &past, &|_| {}).seeds_run, 0);
+        let mut ahead = walk(0, 10);
+        ahead.deadline = Some(Instant::now() + std::time::Duration::from_secs(3600));
+        assert_eq!(sweep(vec![fake(|_| false)], &ahead, &|_| {}).seeds_run, 10);
     }
 
     #[test]
