@@ -143,7 +143,12 @@ mod tests {
         for kind in FailureKind::ALL {
             assert_eq!(FailureKind::from_name(kind.name()), Some(kind));
             assert_eq!(kind, kind.name());
+            assert_eq!(kind, *kind.name());
+            assert_eq!(kind.to_string(), kind.name());
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{kind}\""));
         }
+        assert_ne!(FailureKind::Panic, "crash");
+        assert_ne!(FailureKind::Panic, *"crash");
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), FailureKind::ALL.len());
