@@ -267,3 +267,62 @@ fn shrinking_goes_on_while_a_pass_still_takes_something_away() {
     assert_eq!(names, ["b"]);
     assert_eq!(small.play.clients[0].entries.len(), 1);
 }
+
+/// A fresh in-process echo server for every play, reached over real sockets.
+struct FreshEcho;
+
+impl Target for FreshEcho {
+    fn play(&mut self, scenario: &Scenario) -> Result<Played, String> {
+        let server = echo_server();
+        Sockets::new(server.addr()).play(scenario)
+    }
+}
+
+#[test]
+fn a_campaign_runs_on_real_servers_and_a_correct_service_passes_there() {
+    let report = muxsim::Campaign::builtin("echo")
+        .unwrap()
+        .seeds(0, 12)
+        .faults(muxsim::FaultFamilies::NONE)
+        .jobs(2)
+        .run_on(|| FreshEcho);
+    assert_eq!(report.seeds_run(), 12);
+    assert!(report.is_clean(), "{report}");
+}
+
+#[test]
+fn a_campaign_on_a_users_target_buckets_and_shrinks_there() {
+    let report = muxsim::Campaign::builtin("echo")
+        .unwrap()
+        .seeds(100, 8)
+        .clients(3)
+        .run_on(|| Crowded { plays: 0 });
+    assert_eq!(report.seeds_run(), 8);
+    assert_eq!(report.failed_seeds(), 8);
+    assert_eq!(report.buckets().len(), 1, "{report}");
+    let bucket = &report.buckets()[0];
+    assert_eq!(bucket.signature(), "leak: more than one client");
+    assert_eq!(bucket.count(), 8);
+    assert_eq!(
+        bucket.example().seed(),
+        100,
+        "the lowest seed is the example"
+    );
+    let minimal = bucket.example().minimal().expect("shrunk").to_string();
+    let clients: std::collections::BTreeSet<&str> = minimal
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with('!') && l.contains(' '))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|w| w.len() == 1)
+        .collect();
+    assert_eq!(
+        clients.len(),
+        2,
+        "two clients is the least that fails:\n{minimal}"
+    );
+    assert!(
+        minimal.starts_with("# leak: more than one client\n"),
+        "{minimal}"
+    );
+    assert!(minimal.contains("seed 100"), "{minimal}");
+}

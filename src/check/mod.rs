@@ -52,6 +52,7 @@ pub use generate::Reach;
 pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, SCHEMA, kind_of, merge};
 pub(crate) use shrink::to_transcript;
 pub(crate) use sweep::{Acc, Hit, Job, Walk, sweep};
+pub(crate) use target::played_transcript;
 pub use target::{Played, Simulator, Sockets, Target, shrink_on};
 
 use crate::fault::{Family, FaultFamilies};
@@ -61,6 +62,9 @@ use crate::service::{Oracle, Registry, ServiceDescriptor, ServiceOptions};
 use crate::transcript::{Expect, Transcript};
 use crate::world::{Failure, Limit, Play, Run, Verdict, WorldConfig};
 use generate::Shape;
+
+/// Most plays a shrink on a real target may take: each may wait out a timeout.
+const TARGET_SHRINK_BUDGET: usize = 200;
 
 /// How many of a bucket's first failing seeds are looked at for the smallest to shrink.
 const SHRINK_CANDIDATES: usize = 8;
@@ -791,14 +795,7 @@ impl Campaign {
 
     /// Runs the campaign on its worker threads, reporting progress as seeds finish.
     pub fn run_with_progress(&self, progress: &(dyn Fn(Progress) + Sync)) -> Report {
-        let walk = Walk {
-            start: self.start,
-            count: self.count,
-            shard: self.shard,
-            deadline: self.deadline,
-            stop: self.stop.as_deref(),
-            max_failures: self.max_failures,
-        };
+        let walk = self.walk();
         let jobs = (0..self.jobs.max(1))
             .map(|_| SimJob {
                 campaign: self,
@@ -824,6 +821,90 @@ impl Campaign {
         };
         report.buckets.sort_by_key(|b| b.example.seed);
         report
+    }
+
+    /// The seeds it walks and when it stops.
+    fn walk(&self) -> Walk<'_> {
+        Walk {
+            start: self.start,
+            count: self.count,
+            shard: self.shard,
+            deadline: self.deadline,
+            stop: self.stop.as_deref(),
+            max_failures: self.max_failures,
+        }
+    }
+
+    /// Runs the campaign's seeds on a target other than the simulator, one made by `make`
+    /// per job: the same walk, judging and bucketing as [`Campaign::run`], and each bucket's
+    /// lowest seed shrunk on a target of its own with [`shrink_on`] (at most 200 plays).
+    /// A bucket's minimal reproduction is the shrunk scenario as a transcript (the failure as
+    /// a comment, the faults that fired, the clients' scripts). What a target keeps between
+    /// plays is its own: for a service with state, start a fresh server in each `play`.
+    pub fn run_on<T: Target + Send>(&self, make: impl Fn() -> T + Sync) -> Report {
+        let jobs = (0..self.jobs.max(1))
+            .map(|_| OnTarget {
+                campaign: self,
+                target: make(),
+                reach: Reach::default(),
+            })
+            .collect();
+        let swept = sweep(jobs, &self.walk(), &|_| {});
+        let mut reach = Reach::default();
+        for job in &swept.jobs {
+            reach.absorb(&job.reach);
+        }
+        let mut shrinker = make();
+        let mut buckets: Vec<Bucket> = swept
+            .buckets
+            .into_iter()
+            .map(|(signature, acc)| {
+                let Hit {
+                    seed,
+                    scenario,
+                    played,
+                    failure,
+                    ..
+                } = acc.lowest;
+                let shrunk = if self.shrink {
+                    shrink_on(
+                        &mut shrinker,
+                        scenario.clone(),
+                        &signature,
+                        TARGET_SHRINK_BUDGET,
+                    )
+                    .ok()
+                    .and_then(|(small, played)| Some((small, played?)))
+                } else {
+                    None
+                };
+                let (small, played) = shrunk.unwrap_or((scenario, played));
+                let message = played.failure().unwrap_or(&failure).to_string();
+                let minimal = played_transcript(&small, seed, &message, played.faults());
+                Bucket {
+                    signature: signature.clone(),
+                    count: acc.count,
+                    seeds: acc.seeds.into_iter().collect(),
+                    example: Found {
+                        seed,
+                        semantics: small.config.sim.semantics,
+                        failure,
+                        signature,
+                        minimal: Some(minimal),
+                    },
+                }
+            })
+            .collect();
+        buckets.sort_by_key(|b| b.example.seed);
+        Report {
+            service: self.service.name().to_string(),
+            seeds_run: swept.seeds_run,
+            failed_seeds: swept.failed_seeds,
+            events: 0,
+            buckets,
+            reach,
+            interrupted: swept.stopped,
+        }
     }
 
     /// Shrinks each bucket's lowest seed, on the campaign's threads.
@@ -902,6 +983,26 @@ impl Campaign {
             }
         });
         out.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A campaign's job on a target of the user's: the seeds' generated scenarios, played there.
+struct OnTarget<'a, T> {
+    campaign: &'a Campaign,
+    target: T,
+    reach: Reach,
+}
+
+impl<T: Target> Target for OnTarget<'_, T> {
+    fn play(&mut self, scenario: &Scenario) -> Result<Played, String> {
+        self.target.play(scenario)
+    }
+}
+
+impl<T: Target> Job for OnTarget<'_, T> {
+    fn scenarios(&mut self, seed: u64) -> Vec<(Option<PathBuf>, Scenario)> {
+        let scenario = self.campaign.scenario_reaching(seed, &mut self.reach);
+        vec![(None, scenario)]
     }
 }
 

@@ -13,8 +13,9 @@ use super::bucket::signature;
 use super::shrink::greedy;
 use crate::live::{self, LiveOptions};
 use crate::scenario::Scenario;
+use crate::scenario::entry_item;
 use crate::timeline::{ClientReport, owed};
-use crate::transcript::FaultLine;
+use crate::transcript::{Expect, FaultLine, Header, Item, Transcript};
 use crate::world::{Failure, TraceKind, Verdict};
 
 /// Somewhere a scenario can be played and judged.
@@ -231,4 +232,42 @@ pub fn shrink_on(
         return Err(e);
     }
     Ok((small, last.into_inner()))
+}
+
+/// The transcript of a failing play on a real target: the failure as a comment, the
+/// scenario's header (no semantics: a real server has its own), the faults that fired, the
+/// clients' scripts.
+pub(crate) fn played_transcript(
+    scenario: &Scenario,
+    seed: u64,
+    message: &str,
+    faults: &[FaultLine],
+) -> Transcript {
+    let mut t = Transcript::default();
+    for line in message.lines().take(3) {
+        t.push(Item::Comment(format!(" {line}")));
+    }
+    for header in scenario.headers() {
+        match header {
+            Header::Semantics(_) => {}
+            Header::Seed(_) => t.push(Item::Header(Header::Seed(seed))),
+            other => t.push(Item::Header(other)),
+        }
+    }
+    if scenario.expect != Expect::Pass {
+        t.push(Item::Header(Header::Expect(scenario.expect)));
+    }
+    t.push(Item::Blank);
+    for fault in faults {
+        t.push(Item::Fault(fault.clone()));
+    }
+    if !faults.is_empty() {
+        t.push(Item::Blank);
+    }
+    for script in &scenario.play.clients {
+        for entry in &script.entries {
+            t.push(entry_item(&script.name, entry));
+        }
+    }
+    t
 }

@@ -40,14 +40,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::check::{Campaign, Hit, Job, Played, Progress, Target, Walk, shrink_on, sweep};
+use crate::check::{
+    Campaign, Hit, Job, Played, Progress, Target, Walk, played_transcript, shrink_on, sweep,
+};
 use crate::failure::FailureKind;
 use crate::fault::{Family, FaultFamilies, FaultPlan, FaultSpec};
 use crate::live::{self, LiveOptions, LiveRun};
-use crate::scenario::{Scenario, entry_item};
+use crate::scenario::Scenario;
 use crate::text::human_duration;
 use crate::timeline::{ClientReport, owed};
-use crate::transcript::{Expect, FaultLine, Header, Item, Transcript};
+use crate::transcript::FaultLine;
 use crate::world::{Failure, Verdict};
 
 use server::{Control, Event, Server};
@@ -960,38 +962,6 @@ fn fault_lines(
     (lines, kinds)
 }
 
-/// The transcript of a failing attempt: the scenario's header (no semantics: a real server
-/// has its own), the faults injected, the clients' scripts.
-fn transcript(scenario: &Scenario, seed: u64, message: &str, faults: &[FaultLine]) -> Transcript {
-    let mut t = Transcript::default();
-    for line in message.lines().take(3) {
-        t.push(Item::Comment(format!(" {line}")));
-    }
-    for header in scenario.headers() {
-        match header {
-            Header::Semantics(_) => {}
-            Header::Seed(_) => t.push(Item::Header(Header::Seed(seed))),
-            other => t.push(Item::Header(other)),
-        }
-    }
-    if scenario.expect != Expect::Pass {
-        t.push(Item::Header(Header::Expect(scenario.expect)));
-    }
-    t.push(Item::Blank);
-    for fault in faults {
-        t.push(Item::Fault(fault.clone()));
-    }
-    if !faults.is_empty() {
-        t.push(Item::Blank);
-    }
-    for script in &scenario.play.clients {
-        for entry in &script.entries {
-            t.push(entry_item(&script.name, entry));
-        }
-    }
-    t
-}
-
 /// Runs the campaign. `Err` when the server cannot be run at all (it will not start, the
 /// library cannot reach it); failures of the server are in the report.
 pub(crate) fn run(
@@ -1088,7 +1058,8 @@ pub(crate) fn run(
                     seed,
                     fixture,
                     kind: failure.kind(),
-                    transcript: transcript(&scenario, seed, &message, played.faults()).to_string(),
+                    transcript: played_transcript(&scenario, seed, &message, played.faults())
+                        .to_string(),
                     message,
                     output: played.notes().to_vec(),
                 },
