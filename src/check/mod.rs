@@ -51,8 +51,7 @@ pub(crate) use files::{
 pub use generate::Reach;
 pub use report::{BucketFile, ExampleFile, MergeError, ReportFile, SCHEMA, kind_of, merge};
 pub(crate) use shrink::to_transcript;
-pub(crate) use sweep::{Acc, Hit, Job, Walk, sweep};
-pub(crate) use target::played_transcript;
+pub(crate) use sweep::{Acc, Job, Walk, sweep};
 pub use target::{Played, Simulator, Sockets, Target, shrink_on};
 
 use crate::fault::{Family, FaultFamilies};
@@ -859,38 +858,23 @@ impl Campaign {
             .buckets
             .into_iter()
             .map(|(signature, acc)| {
-                let Hit {
-                    seed,
-                    scenario,
-                    played,
-                    failure,
-                    ..
-                } = acc.lowest;
-                let shrunk = if self.shrink {
-                    shrink_on(
-                        &mut shrinker,
-                        scenario.clone(),
-                        &signature,
-                        TARGET_SHRINK_BUDGET,
-                    )
-                    .ok()
-                    .and_then(|(small, played)| Some((small, played?)))
+                let hit = acc.lowest;
+                let example = if self.shrink {
+                    hit.shrunk(&mut shrinker, &signature, TARGET_SHRINK_BUDGET)
+                        .unwrap_or_else(|_| hit.example())
                 } else {
-                    None
+                    hit.example()
                 };
-                let (small, played) = shrunk.unwrap_or((scenario, played));
-                let message = played.failure().unwrap_or(&failure).to_string();
-                let minimal = played_transcript(&small, seed, &message, played.faults());
                 Bucket {
                     signature: signature.clone(),
                     count: acc.count,
                     seeds: acc.seeds.into_iter().collect(),
                     example: Found {
-                        seed,
-                        semantics: small.config.sim.semantics,
-                        failure,
+                        seed: hit.seed,
+                        semantics: example.scenario.config.sim.semantics,
+                        failure: hit.failure,
                         signature,
-                        minimal: Some(minimal),
+                        minimal: Some(example.transcript),
                     },
                 }
             })

@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::Progress;
-use super::target::{Played, Target};
+use super::target::{Played, Target, played_transcript, shrink_on};
 use crate::failure::FailureKind;
 use crate::scenario::{Outcome, Scenario, outcome};
+use crate::transcript::Transcript;
 use crate::world::{Failure, Verdict};
 
 /// How many seeds of a bucket a report lists.
@@ -52,6 +53,50 @@ pub(crate) struct Hit {
     pub(crate) played: Played,
     /// The failure as judged (a fixture that passed against its `expect` fails here).
     pub(crate) failure: Failure,
+}
+
+/// A bucket's example: its scenario (shrunk or not), what that scenario's play showed, the
+/// failure in words, and the reproduction as a transcript.
+pub(crate) struct Example {
+    pub(crate) scenario: Scenario,
+    pub(crate) played: Played,
+    pub(crate) message: String,
+    pub(crate) transcript: Transcript,
+}
+
+impl Hit {
+    /// This hit as a bucket's example, as it was played.
+    pub(crate) fn example(&self) -> Example {
+        self.example_of(self.scenario.clone(), self.played.clone())
+    }
+
+    /// This hit shrunk on `target` within `budget` plays, as a bucket's example (as it was
+    /// played when nothing smaller fails the same way). `Err` when the target could no
+    /// longer play.
+    pub(crate) fn shrunk(
+        &self,
+        target: &mut dyn Target,
+        signature: &str,
+        budget: usize,
+    ) -> Result<Example, String> {
+        Ok(
+            match shrink_on(target, self.scenario.clone(), signature, budget)? {
+                (small, Some(played)) => self.example_of(small, played),
+                (_, None) => self.example(),
+            },
+        )
+    }
+
+    fn example_of(&self, scenario: Scenario, played: Played) -> Example {
+        let message = played.failure().unwrap_or(&self.failure).to_string();
+        let transcript = played_transcript(&scenario, self.seed, &message, played.faults());
+        Example {
+            scenario,
+            played,
+            message,
+            transcript,
+        }
+    }
 }
 
 /// The seeds of one signature.
@@ -96,26 +141,21 @@ fn judged(fixture: bool, scenario: &Scenario, played: &Played) -> Option<Failure
 /// Plays one seed on `job`: its first failing play, and whether the target broke.
 fn play_seed<J: Job>(job: &mut J, seed: u64) -> (Option<Hit>, bool) {
     for (fixture, scenario) in job.scenarios(seed) {
-        let played = match job.play(&scenario) {
-            Ok(p) => p,
+        let (played, broke) = match job.play(&scenario) {
+            Ok(played) => (played, false),
             Err(e) => {
-                let failure = Failure::observed(
-                    FailureKind::Crash,
-                    None,
-                    format!("the server could not be started again: {e}"),
-                );
-                let played = Played::new(Verdict::Fail(failure.clone()));
-                let hit = Hit {
-                    seed,
-                    fixture,
-                    scenario,
-                    played,
-                    failure,
-                };
-                return (Some(hit), true);
+                let message = format!("the server could not be started again: {e}");
+                let crash = Failure::observed(FailureKind::Crash, None, message);
+                (Played::new(Verdict::Fail(crash)), true)
             }
         };
-        if let Some(failure) = judged(fixture.is_some(), &scenario, &played) {
+        // A target that broke fails the seed whatever a fixture expects.
+        let failure = if broke {
+            played.failure().cloned()
+        } else {
+            judged(fixture.is_some(), &scenario, &played)
+        };
+        if let Some(failure) = failure {
             let hit = Hit {
                 seed,
                 fixture,
@@ -123,7 +163,7 @@ fn play_seed<J: Job>(job: &mut J, seed: u64) -> (Option<Hit>, bool) {
                 played,
                 failure,
             };
-            return (Some(hit), false);
+            return (Some(hit), broke);
         }
     }
     (None, false)

@@ -40,9 +40,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::check::{
-    Campaign, Hit, Job, Played, Progress, Target, Walk, played_transcript, shrink_on, sweep,
-};
+use crate::check::{Campaign, Job, Played, Progress, Target, Walk, sweep};
 use crate::failure::FailureKind;
 use crate::fault::{Family, FaultFamilies, FaultPlan, FaultSpec};
 use crate::live::{self, LiveOptions, LiveRun};
@@ -1031,23 +1029,12 @@ pub(crate) fn run(
         .is_some_and(|s| s.load(Ordering::Relaxed));
     let mut buckets: BTreeMap<String, RunBucket> = BTreeMap::new();
     for (signature, acc) in swept.buckets {
-        let Hit {
-            seed,
-            fixture,
-            scenario,
-            played,
-            failure,
-        } = acc.lowest;
-        let (scenario, played) = if fixture.is_none() && !swept.broken && !ctrl_c {
-            let budget = config.shrink_attempts;
-            match shrink_on(&mut runner, scenario.clone(), &signature, budget)? {
-                (small, Some(smaller)) => (small, smaller),
-                (_, None) => (scenario, played),
-            }
+        let hit = acc.lowest;
+        let example = if hit.fixture.is_none() && !swept.broken && !ctrl_c {
+            hit.shrunk(&mut runner, &signature, config.shrink_attempts)?
         } else {
-            (scenario, played)
+            hit.example()
         };
-        let message = played.failure().unwrap_or(&failure).to_string();
         buckets.insert(
             signature.clone(),
             RunBucket {
@@ -1055,13 +1042,12 @@ pub(crate) fn run(
                 count: acc.count,
                 seeds: acc.seeds.into_iter().collect(),
                 example: RunExample {
-                    seed,
-                    fixture,
-                    kind: failure.kind(),
-                    transcript: played_transcript(&scenario, seed, &message, played.faults())
-                        .to_string(),
-                    message,
-                    output: played.notes().to_vec(),
+                    seed: hit.seed,
+                    fixture: hit.fixture,
+                    kind: hit.failure.kind(),
+                    transcript: example.transcript.to_string(),
+                    message: example.message,
+                    output: example.played.notes().to_vec(),
                 },
             },
         );
