@@ -14,7 +14,7 @@ use super::Progress;
 use super::target::{Played, Target, played_transcript, shrink_on};
 use crate::failure::FailureKind;
 use crate::scenario::{Outcome, Scenario, outcome};
-use crate::transcript::Transcript;
+use crate::transcript::{Expect, Transcript};
 use crate::world::{Failure, Verdict};
 
 /// How many seeds of a bucket a report lists.
@@ -25,6 +25,15 @@ pub(crate) trait Job: Target {
     /// The scenarios of `seed`, each with the fixture it came from (`None`: generated). A
     /// fixture is judged by its `expect`; the seed fails at its first scenario that fails.
     fn scenarios(&mut self, seed: u64) -> Vec<(Option<PathBuf>, Scenario)>;
+
+    /// Plays `scenario`, giving it up, and gives it back if it may be needed (the play
+    /// failed). A job whose target runs a scenario by consuming it overrides this: the
+    /// simulator then copies no scripts for a seed that passes. A scenario not given back
+    /// for a failing play is built again from [`Job::scenarios`].
+    fn play_owned(&mut self, scenario: Scenario) -> (Result<Played, String>, Option<Scenario>) {
+        let played = self.play(&scenario);
+        (played, Some(scenario))
+    }
 }
 
 /// Which seeds a campaign walks and when it stops.
@@ -121,13 +130,13 @@ pub(crate) struct Swept<J> {
     pub(crate) broken: bool,
 }
 
-/// The failure a play of `scenario` counts as: a fixture's play is judged by its `expect`
-/// (failing as expected passes), a generated one by its verdict.
-fn judged(fixture: bool, scenario: &Scenario, played: &Played) -> Option<Failure> {
-    if !fixture {
+/// The failure a play counts as: a fixture's play is judged by what it expects (failing as
+/// expected passes), a generated one (`expect` is `None`) by its verdict.
+fn judged(expect: Option<Expect>, played: &Played) -> Option<Failure> {
+    let Some(expect) = expect else {
         return played.failure().cloned();
-    }
-    match outcome(played.verdict(), scenario.expect) {
+    };
+    match outcome(played.verdict(), expect) {
         Outcome::AsExpected => None,
         outcome @ Outcome::UnexpectedPass { .. } => Some(Failure::observed(
             FailureKind::Mismatch,
@@ -140,8 +149,10 @@ fn judged(fixture: bool, scenario: &Scenario, played: &Played) -> Option<Failure
 
 /// Plays one seed on `job`: its first failing play, and whether the target broke.
 fn play_seed<J: Job>(job: &mut J, seed: u64) -> (Option<Hit>, bool) {
-    for (fixture, scenario) in job.scenarios(seed) {
-        let (played, broke) = match job.play(&scenario) {
+    for (i, (fixture, scenario)) in job.scenarios(seed).into_iter().enumerate() {
+        let expect = fixture.is_some().then_some(scenario.expect);
+        let (result, kept) = job.play_owned(scenario);
+        let (played, broke) = match result {
             Ok(played) => (played, false),
             Err(e) => {
                 let message = format!("the server could not be started again: {e}");
@@ -153,9 +164,12 @@ fn play_seed<J: Job>(job: &mut J, seed: u64) -> (Option<Hit>, bool) {
         let failure = if broke {
             played.failure().cloned()
         } else {
-            judged(fixture.is_some(), &scenario, &played)
+            judged(expect, &played)
         };
-        if let Some(failure) = failure {
+        let Some(failure) = failure else { continue };
+        // A seed's scenarios are a function of the seed: the i-th is the one played.
+        let scenario = kept.or_else(|| job.scenarios(seed).into_iter().nth(i).map(|(_, s)| s));
+        if let Some(scenario) = scenario {
             let hit = Hit {
                 seed,
                 fixture,
@@ -294,6 +308,8 @@ mod tests {
         breaks: Option<u64>,
         fixtures: Vec<Expect>,
         played: Vec<u64>,
+        /// Plays by giving the scenario up and never gives it back.
+        keeps_nothing: bool,
     }
 
     fn scenario(seed: u64) -> Scenario {
@@ -334,6 +350,11 @@ mod tests {
     }
 
     impl Job for Fake {
+        fn play_owned(&mut self, scenario: Scenario) -> (Result<Played, String>, Option<Scenario>) {
+            let played = self.play(&scenario);
+            (played, (!self.keeps_nothing).then_some(scenario))
+        }
+
         fn scenarios(&mut self, seed: u64) -> Vec<(Option<PathBuf>, Scenario)> {
             if self.fixtures.is_empty() {
                 return vec![(None, scenario(seed))];
@@ -356,6 +377,7 @@ mod tests {
             breaks: None,
             fixtures: Vec::new(),
             played: Vec::new(),
+            keeps_nothing: false,
         }
     }
 
@@ -449,6 +471,21 @@ mod tests {
         assert_eq!(acc.lowest.seed, 3);
         assert_eq!(acc.lowest.failure.to_string(), "hang: 3");
         assert_eq!(acc.seeds.iter().copied().collect::<Vec<_>>(), [3, 5, 7, 9]);
+    }
+
+    #[test]
+    fn a_scenario_a_job_gave_up_is_built_again_for_its_bucket() {
+        let mut job = fake(|seed| seed == 3);
+        job.keeps_nothing = true;
+        job.fixtures = vec![Expect::Pass, Expect::Pass];
+        let swept = sweep(vec![job], &walk(0, 5), &|_| {});
+        let (_, acc) = &swept.buckets[0];
+        assert_eq!(acc.lowest.seed, 3);
+        assert_eq!(acc.lowest.scenario.config.seed, 3);
+        assert_eq!(
+            acc.lowest.fixture.as_deref(),
+            Some(std::path::Path::new("f0.txn"))
+        );
     }
 
     #[test]
