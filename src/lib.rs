@@ -31,7 +31,8 @@
 //! | [`cli`] | the `muxsim` command line: parses, calls the library, prints |
 //!
 //! Inside the crate, below the command line: the real-socket tools (`serve`, `client`, replay
-//! over TCP, `record`, `chaos`, `load`), the concurrent real clients, a run's timeline page,
+//! over TCP, `record`, `chaos`, `load`), the one real-socket client engine (concurrent, or
+//! a transcript's lines in file order), a run's timeline page,
 //! trace and diagram, and `muxsim run`'s injection into an unmodified server (the
 //! interposition library is the `preload/` crate).
 //!

@@ -1,16 +1,24 @@
-//! Clients over real sockets, all at once: a [`Play`] run against a server at an address, as
-//! the simulator runs it against a core.
+//! Clients over real sockets: the one client engine every real-socket target shares. A
+//! [`Play`] runs against a server at an address as the simulator runs it against a core, and
+//! a transcript replays there in file order.
 //!
-//! Each client follows its script in order — connect, send, wait, pause, shut down, close,
-//! reset, and the expectations of a fixture — while the others follow theirs; nobody waits
-//! for anybody else. Clients read whenever bytes arrive (unless paused), so a client never
-//! deadlocks the server by not reading, and sends never block the others: every socket is
-//! non-blocking, and one `poll(2)` drives them all. Every event lands on the client's
-//! timeline ([`ClientReport`]) with the time since the run began.
+//! Each client follows its part — connect, send, wait, pause, shut down, close, reset, and
+//! the expectations of a fixture. Clients read whenever bytes arrive (unless paused), so a
+//! client never deadlocks the server by not reading, and sends never block the others: every
+//! socket is non-blocking, and one `poll(2)` drives them all. Every event lands on the
+//! client's timeline ([`ClientReport`]) with the time since the run began.
 //!
-//! When the scripts are done, the run settles: it keeps reading until the caller's `settled`
-//! test says the clients have what they are owed (an oracle), every stream has ended, or the
-//! time is up.
+//! Two orders:
+//! - **Concurrent** ([`run_play_then`]): each client follows its own script while the others
+//!   follow theirs; nobody waits for anybody else but where an `after` step says so.
+//! - **File order** ([`run_in_file_order`]): the transcript's lines are taken one at a time,
+//!   as written, and a line waits until the one above it is done (its bytes all sent, its
+//!   expectation met, its `wait` over). Fault lines the server's side must cause reach the
+//!   caller's [`Side`] when the file reaches them; failures name their line.
+//!
+//! When the parts are done, the run settles: it keeps reading until the caller's
+//! [`Side::settled`] says the clients have what they are owed (an oracle), every stream has
+//! ended, or the time is up.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -22,9 +30,10 @@ use crate::fault::FaultSpec;
 use crate::script::{Entry, Expectation, MatchError, Matcher, Step};
 use crate::text::{first_difference, format_duration, quote_short};
 use crate::timeline::{ClientReport, EventKind};
+use crate::transcript::{Item, Transcript};
 use crate::world::Play;
 
-/// How long a run may take, and what it does with long waits.
+/// How long a run may take, and how its clients use their sockets.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub(crate) struct LiveOptions {
@@ -34,6 +43,10 @@ pub(crate) struct LiveOptions {
     pub max_wait: Duration,
     /// How long a connect may take.
     pub connect_timeout: Duration,
+    /// Send in pieces of at most this many bytes (1: byte by byte).
+    pub split: Option<usize>,
+    /// The clients' socket buffers, about this many bytes (set before connecting).
+    pub socket_buffer: Option<usize>,
 }
 
 impl Default for LiveOptions {
@@ -42,6 +55,8 @@ impl Default for LiveOptions {
             timeout: Duration::from_secs(2),
             max_wait: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(2),
+            split: None,
+            socket_buffer: None,
         }
     }
 }
@@ -56,6 +71,12 @@ pub(crate) struct LiveFailure {
     pub kind: FailureKind,
     /// What went wrong.
     pub message: String,
+    /// The transcript line of the step that failed (file order; 0 otherwise).
+    pub line: usize,
+    /// The bytes expected and those received, for a side-by-side view.
+    pub expected: Option<Vec<u8>>,
+    /// See `expected`.
+    pub received: Option<Vec<u8>>,
 }
 
 /// A run over real sockets.
@@ -77,8 +98,125 @@ pub(crate) struct LiveRun {
     pub settled: bool,
 }
 
+/// What the caller's side of a run hears and decides: the server's side of the clients'
+/// doings. Every method has a default that does nothing (settling ends at once).
+pub(crate) trait Side {
+    /// Client `client` (its index) is about to connect.
+    fn connecting(&mut self, _client: usize) {}
+
+    /// Client `client`'s connect failed: the server will not accept it.
+    fn connect_failed(&mut self, _client: usize) {}
+
+    /// A fault line only the server's side can cause, reached by the script: on `client`'s
+    /// connection (`None`: the whole server), at operation `at` of its kind (`None`: the
+    /// next), from transcript line `line` (0 outside file order).
+    fn server_fault(
+        &mut self,
+        _client: Option<usize>,
+        _spec: FaultSpec,
+        _at: Option<u64>,
+        _line: usize,
+    ) {
+    }
+
+    /// A `wait` step began (`true`) or ended (`false`). In file order nothing but reading
+    /// happens meanwhile.
+    fn waiting(&mut self, _begins: bool) {}
+
+    /// Whether the clients have what they are owed, once their parts are done.
+    fn settled(&mut self, _clients: &[ClientReport]) -> bool {
+        true
+    }
+
+    /// The run is over; the clients' sockets are still open.
+    fn ending(&mut self) {}
+}
+
+/// One entry of a client's part, with where the transcript has it.
+#[derive(Clone, Debug)]
+struct Cue {
+    entry: Entry,
+    /// The transcript line (file order), or 0.
+    line: usize,
+    /// For a fault line: which operation of its kind it hits.
+    at: Option<u64>,
+}
+
+/// The clients of a run and their parts.
+struct Cast {
+    names: Vec<String>,
+    parts: Vec<Vec<Cue>>,
+    /// File order only: fault lines of the whole server.
+    server: Vec<Cue>,
+    file_order: bool,
+}
+
+impl Cast {
+    fn of_play(play: &Play) -> Self {
+        Cast {
+            names: play.clients.iter().map(|s| s.name.clone()).collect(),
+            parts: play
+                .clients
+                .iter()
+                .map(|s| {
+                    let cue = |entry: &Entry| Cue {
+                        entry: entry.clone(),
+                        line: 0,
+                        at: None,
+                    };
+                    s.entries.iter().map(cue).collect()
+                })
+                .collect(),
+            server: Vec::new(),
+            file_order: false,
+        }
+    }
+
+    /// The transcript's clients (in its scheduling order) with their lines, and its
+    /// server-wide fault lines.
+    fn of_transcript(t: &Transcript) -> Self {
+        let names = t.clients();
+        let mut parts: Vec<Vec<Cue>> = vec![Vec::new(); names.len()];
+        let mut server = Vec::new();
+        let index = |name: &str| names.iter().position(|n| n == name);
+        for (i, line) in t.lines.iter().enumerate() {
+            let (who, cue) = match &line.item {
+                Item::Step { client, step } => (
+                    index(client),
+                    Cue {
+                        entry: Entry::Step(step.clone()),
+                        line: i + 1,
+                        at: None,
+                    },
+                ),
+                Item::Fault(fault) => (
+                    fault.client.as_deref().and_then(index),
+                    Cue {
+                        entry: Entry::Fault(fault.spec),
+                        line: i + 1,
+                        at: fault.at,
+                    },
+                ),
+                _ => continue,
+            };
+            match who {
+                Some(c) => parts[c].push(cue),
+                None => server.push(cue),
+            }
+        }
+        Cast {
+            names,
+            parts,
+            server,
+            file_order: true,
+        }
+    }
+}
+
 struct Client {
-    entries: Vec<Entry>,
+    /// Its index among the run's clients.
+    index: usize,
+    cues: Vec<Cue>,
     pos: usize,
     stream: Option<TcpStream>,
     report: ClientReport,
@@ -88,8 +226,9 @@ struct Client {
     paused: bool,
     /// A `wait` (or a delayed send) in progress: when it ends.
     until: Option<Instant>,
-    /// A send in progress: its bytes and how many left.
-    sending: Option<(Vec<u8>, usize)>,
+    /// A send in progress: its bytes, how many are sent, and whether they are held back
+    /// (`MSG_MORE`) to leave with the close that follows.
+    sending: Option<(Vec<u8>, usize, bool)>,
     /// The next send is held back this long.
     delay: Duration,
     /// The expectation in progress, with its deadline.
@@ -102,13 +241,17 @@ struct Client {
 impl Client {
     /// How many of its steps it has taken (faults not counted).
     fn steps_done(&self) -> u64 {
-        let taken = &self.entries[..self.pos.min(self.entries.len())];
-        taken.iter().filter(|e| matches!(e, Entry::Step(_))).count() as u64
+        let taken = &self.cues[..self.pos.min(self.cues.len())];
+        taken
+            .iter()
+            .filter(|c| matches!(c.entry, Entry::Step(_)))
+            .count() as u64
     }
 
-    fn new(name: &str, entries: Vec<Entry>) -> Self {
+    fn new(index: usize, name: &str, cues: Vec<Cue>) -> Self {
         Client {
-            entries,
+            index,
+            cues,
             pos: 0,
             stream: None,
             report: ClientReport::new(name),
@@ -125,13 +268,29 @@ impl Client {
     }
 
     fn done(&self) -> bool {
-        self.pos >= self.entries.len() && self.sending.is_none()
+        self.pos >= self.cues.len() && self.sending.is_none()
+    }
+
+    /// The transcript line of the entry it is at.
+    fn line(&self) -> usize {
+        self.cues.get(self.pos).map_or(0, |c| c.line)
     }
 
     fn expects_more(&self) -> bool {
-        self.entries[self.pos.min(self.entries.len())..]
+        self.cues[self.pos.min(self.cues.len())..]
             .iter()
-            .any(|e| matches!(e, Entry::Step(step) if step.is_expectation()))
+            .any(|c| matches!(&c.entry, Entry::Step(step) if step.is_expectation()))
+    }
+
+    /// Whether its next step after the one it is at closes or shuts down its connection.
+    fn closes_next(&self) -> bool {
+        self.cues[self.pos + 1..]
+            .iter()
+            .find_map(|c| match &c.entry {
+                Entry::Step(step) => Some(step),
+                Entry::Fault(_) => None,
+            })
+            .is_some_and(|step| matches!(step, Step::Close | Step::Shutdown))
     }
 }
 
@@ -148,6 +307,22 @@ impl Clock {
     }
 }
 
+/// A [`Side`] made of a settling test and an ending hook.
+struct Hooks<'a> {
+    settled: &'a mut dyn FnMut(&[ClientReport]) -> bool,
+    ending: &'a mut dyn FnMut(),
+}
+
+impl Side for Hooks<'_> {
+    fn settled(&mut self, clients: &[ClientReport]) -> bool {
+        (self.settled)(clients)
+    }
+
+    fn ending(&mut self) {
+        (self.ending)()
+    }
+}
+
 /// Runs `play` against the server at `addr`. Faults in the scripts that a client can cause
 /// (`delay`, `client-close`, `client-reset`, `client-shutdown`) are applied where they stand;
 /// the server-side ones are the server's business and are passed over.
@@ -161,8 +336,9 @@ pub(crate) fn run_play(
     run_play_then(play, addr, options, settled, &mut || {})
 }
 
-/// Runs `play` against the server at `addr` as `run_play` does, calling `ending` once the run is over but before the clients' sockets
-/// close: a server blocked on one of them is still blocked then.
+/// Runs `play` against the server at `addr` as `run_play` does, calling `ending` once the run
+/// is over but before the clients' sockets close: a server blocked on one of them is still
+/// blocked then.
 pub(crate) fn run_play_then(
     play: &Play,
     addr: SocketAddr,
@@ -170,17 +346,56 @@ pub(crate) fn run_play_then(
     settled: &mut dyn FnMut(&[ClientReport]) -> bool,
     ending: &mut dyn FnMut(),
 ) -> LiveRun {
+    let mut side = Hooks { settled, ending };
+    run(Cast::of_play(play), addr, options, &mut side)
+}
+
+/// Replays transcript `t` against the server at `addr` in file order (see the module docs).
+/// A send right before its client's close goes out with the close (`MSG_MORE`), so the
+/// server sees "data, then EOF" at once, as the transcript says; `got` lines of a recording
+/// wait for their bytes where the recording saw them.
+pub(crate) fn run_in_file_order(
+    t: &Transcript,
+    addr: SocketAddr,
+    options: &LiveOptions,
+    side: &mut dyn Side,
+) -> LiveRun {
+    run(Cast::of_transcript(t), addr, options, side)
+}
+
+/// What every step of a turn needs to know.
+struct Turn<'a> {
+    addr: SocketAddr,
+    options: &'a LiveOptions,
+    clock: Clock,
+    now: Instant,
+    file_order: bool,
+    /// The clients' names and how many steps each has taken, for `after` (concurrent
+    /// order, and only a play that has them).
+    names: &'a [String],
+    done: &'a [u64],
+}
+
+fn run(cast: Cast, addr: SocketAddr, options: &LiveOptions, side: &mut dyn Side) -> LiveRun {
     let clock = Clock(Instant::now());
-    let mut clients: Vec<Client> = play
-        .clients
-        .iter()
-        .map(|s| Client::new(&s.name, s.entries.clone()))
+    let Cast {
+        names,
+        parts,
+        server,
+        file_order,
+    } = cast;
+    let mut clients: Vec<Client> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, cues)| Client::new(i, &names[i], cues))
         .collect();
-    let names: Vec<String> = play.clients.iter().map(|s| s.name.clone()).collect();
-    let ordered = play
-        .clients
-        .iter()
-        .any(|s| s.steps().any(|step| matches!(step, Step::After { .. })));
+    let ordered = !file_order
+        && clients.iter().any(|c| {
+            c.cues
+                .iter()
+                .any(|cue| matches!(cue.entry, Entry::Step(Step::After { .. })))
+        });
+    let mut server_pos = 0;
     let mut run = LiveRun::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut settle_from: Option<Instant> = None;
@@ -191,17 +406,39 @@ pub(crate) fn run_play_then(
     let mut received_total = 0usize;
     loop {
         let now = Instant::now();
-        for i in 0..clients.len() {
-            // What each client has done, for `after` steps (only a play that has them).
-            let done: Vec<u64> = if ordered {
-                clients.iter().map(Client::steps_done).collect()
-            } else {
-                Vec::new()
+        if file_order {
+            let turn = Turn {
+                addr,
+                options,
+                clock,
+                now,
+                file_order,
+                names: &names,
+                done: &[],
             };
-            let c = &mut clients[i];
-            let order = (names.as_slice(), done.as_slice());
-            if let Err(failure) = advance(c, addr, options, clock, &mut run.notes, now, order) {
+            let server = (server.as_slice(), &mut server_pos);
+            if let Err(failure) = in_file_order(&mut clients, server, &turn, &mut run.notes, side) {
                 run.failure.get_or_insert(failure);
+            }
+        } else {
+            for i in 0..clients.len() {
+                let done: Vec<u64> = if ordered {
+                    clients.iter().map(Client::steps_done).collect()
+                } else {
+                    Vec::new()
+                };
+                let turn = Turn {
+                    addr,
+                    options,
+                    clock,
+                    now,
+                    file_order,
+                    names: &names,
+                    done: &done,
+                };
+                if let Err(failure) = advance(&mut clients[i], &turn, &mut run.notes, side) {
+                    run.failure.get_or_insert(failure);
+                }
             }
         }
         if run.failure.is_some() {
@@ -212,7 +449,7 @@ pub(crate) fn run_play_then(
             received_total = received;
             last_progress = now;
         }
-        if clients.iter().all(Client::done) {
+        if clients.iter().all(Client::done) && server_pos >= server.len() {
             let started = *settle_from.get_or_insert(now);
             let all_ended = clients.iter().all(|c| c.ended || c.stream.is_none());
             // Judge only when something new arrived since the last look.
@@ -220,7 +457,7 @@ pub(crate) fn run_play_then(
             if !ok && (received != last_judged || now == started) {
                 last_judged = received;
                 let reports: Vec<ClientReport> = clients.iter().map(|c| c.report.clone()).collect();
-                ok = settled(&reports);
+                ok = side.settled(&reports);
             }
             if ok {
                 run.settled = true;
@@ -236,7 +473,7 @@ pub(crate) fn run_play_then(
         let wait = next_deadline(&clients, now);
         wait_for_io(&mut clients, clock, &mut buf, wait);
     }
-    ending();
+    side.ending();
     for c in clients.iter_mut() {
         // What is left of the connection goes with the run.
         c.stream = None;
@@ -244,6 +481,44 @@ pub(crate) fn run_play_then(
     run.ports = clients.iter().map(|c| c.port).collect();
     run.clients = clients.into_iter().map(|c| c.report).collect();
     run
+}
+
+/// Takes the transcript's lines in file order as far as it can without waiting: the
+/// lowest line not done is the only one that may go.
+fn in_file_order(
+    clients: &mut [Client],
+    (server, server_pos): (&[Cue], &mut usize),
+    turn: &Turn<'_>,
+    notes: &mut Vec<String>,
+    side: &mut dyn Side,
+) -> Result<(), LiveFailure> {
+    loop {
+        let next_client = clients
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.done())
+            .min_by_key(|(_, c)| c.line())
+            .map(|(i, c)| (i, c.line()));
+        let next_server = server.get(*server_pos);
+        match (next_client, next_server) {
+            (Some((_, line)), Some(cue)) if cue.line < line => {}
+            (None, Some(_)) => {}
+            (Some((i, _)), _) => {
+                let c = &mut clients[i];
+                if c.sending.is_some() || !take(c, turn, notes, side)? {
+                    return Ok(());
+                }
+                continue;
+            }
+            (None, None) => return Ok(()),
+        }
+        // A fault line of the whole server is next.
+        let cue = &server[*server_pos];
+        if let Entry::Fault(spec) = cue.entry {
+            side.server_fault(None, spec, cue.at, cue.line);
+        }
+        *server_pos += 1;
+    }
 }
 
 /// The soonest time a client wants to act, at most 20 ms away.
@@ -299,7 +574,7 @@ fn wait_for_io(clients: &mut [Client], clock: Clock, buf: &mut [u8], wait: Durat
             read_ready(c, clock, buf);
         }
         if p.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0 && c.sending.is_some() {
-            write_ready(c, clock);
+            write_ready(c, clock, None);
         }
     }
 }
@@ -337,23 +612,31 @@ fn read_ready(c: &mut Client, clock: Clock, buf: &mut [u8]) {
     }
 }
 
-/// Writes what the send in progress has left, as far as the socket takes it.
-fn write_ready(c: &mut Client, clock: Clock) {
-    let Some((bytes, mut at)) = c.sending.take() else {
+/// Writes what the send in progress has left, as far as the socket takes it, in pieces of
+/// at most `split` bytes.
+fn write_ready(c: &mut Client, clock: Clock, split: Option<usize>) {
+    let Some((bytes, mut at, more)) = c.sending.take() else {
         return;
     };
     let Some(stream) = c.stream.as_mut() else {
         return;
     };
+    let piece = split.unwrap_or(usize::MAX).max(1);
     while at < bytes.len() {
-        match stream.write(&bytes[at..]) {
+        let chunk = &bytes[at..bytes.len().min(at.saturating_add(piece))];
+        let written = if more {
+            socket2::SockRef::from(&*stream).send_with_flags(chunk, libc::MSG_MORE)
+        } else {
+            stream.write(chunk)
+        };
+        match written {
             Ok(0) => break,
             Ok(n) => {
-                c.report.record_sent(clock.now(), &bytes[at..at + n]);
+                c.report.record_sent(clock.now(), &chunk[..n]);
                 at += n;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                c.sending = Some((bytes, at));
+                c.sending = Some((bytes, at, more));
                 return;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -374,13 +657,23 @@ fn write_ready(c: &mut Client, clock: Clock) {
 
 /// Connects to `addr` within `timeout`, giving back a non-blocking stream and the local
 /// port, known as soon as the connect began: a connection reset before the handshake's
-/// answer is seen still names its port, by which the server's side knows it.
-fn connect(addr: SocketAddr, timeout: Duration) -> (io::Result<TcpStream>, Option<u16>) {
+/// answer is seen still names its port, by which the server's side knows it. The socket's
+/// buffers are sized first when `buffer` says so (a receive buffer must be set before the
+/// connection's window is agreed).
+fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    buffer: Option<usize>,
+) -> (io::Result<TcpStream>, Option<u16>) {
     use socket2::{Domain, Socket, Type};
     let socket = match Socket::new(Domain::for_address(addr), Type::STREAM, None) {
         Ok(socket) => socket,
         Err(e) => return (Err(e), None),
     };
+    if let Some(bytes) = buffer {
+        let _ = socket.set_recv_buffer_size(bytes);
+        let _ = socket.set_send_buffer_size(bytes);
+    }
     if let Err(e) = socket.set_nonblocking(true) {
         return (Err(e), None);
     }
@@ -436,128 +729,145 @@ fn failure(c: &Client, kind: FailureKind, message: String) -> LiveFailure {
         client: c.report.name.clone(),
         kind,
         message,
+        line: c.line(),
+        expected: None,
+        received: None,
     }
 }
 
-/// Takes the client's steps as far as it can without waiting; `order` names the clients and
-/// says how many steps each has taken, for `after`.
+/// Takes the client's steps as far as it can without waiting (concurrent order).
 fn advance(
     c: &mut Client,
-    addr: SocketAddr,
-    options: &LiveOptions,
-    clock: Clock,
+    turn: &Turn<'_>,
     notes: &mut Vec<String>,
-    now: Instant,
-    order: (&[String], &[u64]),
+    side: &mut dyn Side,
 ) -> Result<(), LiveFailure> {
-    while c.pos < c.entries.len() && c.sending.is_none() {
-        if let Some(until) = c.until {
-            if now < until {
-                return Ok(());
-            }
-            c.until = None;
-            // A finished `wait` moves on; a delayed send goes out now.
-            if matches!(c.entries[c.pos], Entry::Step(Step::Wait(_))) {
-                c.pos += 1;
-                continue;
-            }
-        }
-        match c.entries[c.pos].clone() {
-            Entry::Fault(spec) => {
-                match spec {
-                    FaultSpec::Delay(d) => c.delay = d,
-                    FaultSpec::ClientClose => act(c, &Step::Close, clock),
-                    FaultSpec::ClientReset => act(c, &Step::Reset, clock),
-                    FaultSpec::ClientShutdown => act(c, &Step::Shutdown, clock),
-                    // The server's own faults are the server's business.
-                    _ => {}
-                }
-                c.pos += 1;
-            }
-            Entry::Step(Step::Connect) => {
-                let (stream, port) = connect(addr, options.connect_timeout);
-                c.port = port;
-                let stream = match stream {
-                    Ok(stream) => stream,
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
-                        // Aborted before the server accepted it: the client sees a reset.
-                        c.report.record(clock.now(), EventKind::Connected);
-                        c.report.record(clock.now(), EventKind::Reset);
-                        c.ended = true;
-                        c.reset = true;
-                        c.pos += 1;
-                        continue;
-                    }
-                    Err(e) => {
-                        return Err(failure(
-                            c,
-                            FailureKind::Connect,
-                            format!("cannot connect to {addr}: {e}"),
-                        ));
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                c.stream = Some(stream);
-                c.report.record(clock.now(), EventKind::Connected);
-                c.pos += 1;
-            }
-            Entry::Step(Step::After { client, steps }) => {
-                let (names, done) = order;
-                let reached = names
-                    .iter()
-                    .position(|name| *name == client)
-                    .and_then(|o| done.get(o))
-                    .is_none_or(|n| *n >= steps.unwrap_or(0));
-                if !reached {
-                    return Ok(());
-                }
-                c.pos += 1;
-            }
-            Entry::Step(Step::Wait(d)) => {
-                if d > options.max_wait {
-                    notes.push(format!(
-                        "client {}: `wait {}` cut to {}",
-                        c.report.name,
-                        format_duration(d),
-                        format_duration(options.max_wait)
-                    ));
-                }
-                c.until = Some(now + d.min(options.max_wait));
-                return Ok(());
-            }
-            Entry::Step(Step::Send(bytes)) => {
-                if !c.delay.is_zero() {
-                    c.until = Some(now + c.delay.min(options.max_wait));
-                    c.delay = Duration::ZERO;
-                    return Ok(());
-                }
-                if c.stream.is_none() {
-                    // Closed already: the bytes go nowhere.
-                    c.pos += 1;
-                    continue;
-                }
-                c.sending = Some((bytes, 0));
-                write_ready(c, clock);
-            }
-            Entry::Step(step) if step.is_expectation() => {
-                if matches!(step, Step::Got(_) | Step::GotEof | Step::GotReset) {
-                    // Observations of a recorded run: what the oracle judges, not a script.
-                    c.pos += 1;
-                    continue;
-                }
-                if !expect(c, &step, options, now)? {
-                    return Ok(());
-                }
-                c.matcher = None;
-                c.pos += 1;
-            }
-            Entry::Step(step) => {
-                act(c, &step, clock);
-                c.pos += 1;
-            }
+    while c.pos < c.cues.len() && c.sending.is_none() {
+        if !take(c, turn, notes, side)? {
+            break;
         }
     }
     Ok(())
+}
+
+/// Takes the entry the client is at: `true` when it is done with it, `false` while it waits
+/// (for time, bytes, room to send, or another client).
+fn take(
+    c: &mut Client,
+    turn: &Turn<'_>,
+    notes: &mut Vec<String>,
+    side: &mut dyn Side,
+) -> Result<bool, LiveFailure> {
+    let (now, clock, options) = (turn.now, turn.clock, turn.options);
+    if let Some(until) = c.until {
+        if now < until {
+            return Ok(false);
+        }
+        c.until = None;
+        // A finished `wait` moves on; a delayed send goes out now.
+        if matches!(c.cues[c.pos].entry, Entry::Step(Step::Wait(_))) {
+            side.waiting(false);
+            c.pos += 1;
+            return Ok(true);
+        }
+    }
+    let cue = c.cues[c.pos].clone();
+    match cue.entry {
+        Entry::Fault(spec) => {
+            match spec {
+                FaultSpec::Delay(d) => c.delay = d,
+                FaultSpec::ClientClose => act(c, &Step::Close, clock),
+                FaultSpec::ClientReset => act(c, &Step::Reset, clock),
+                FaultSpec::ClientShutdown => act(c, &Step::Shutdown, clock),
+                // The server's own faults are its side's business.
+                spec => side.server_fault(Some(c.index), spec, cue.at, cue.line),
+            }
+        }
+        Entry::Step(Step::Connect) => {
+            side.connecting(c.index);
+            let (stream, port) = connect(turn.addr, options.connect_timeout, options.socket_buffer);
+            c.port = port;
+            match stream {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    c.stream = Some(stream);
+                    c.report.record(clock.now(), EventKind::Connected);
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    // Aborted before the server accepted it: the client sees a reset.
+                    c.report.record(clock.now(), EventKind::Connected);
+                    c.report.record(clock.now(), EventKind::Reset);
+                    c.ended = true;
+                    c.reset = true;
+                }
+                Err(e) => {
+                    side.connect_failed(c.index);
+                    let addr = turn.addr;
+                    return Err(failure(
+                        c,
+                        FailureKind::Connect,
+                        format!("cannot connect to {addr}: {e}"),
+                    ));
+                }
+            }
+        }
+        Entry::Step(Step::After { client, steps }) => {
+            // In file order the lines above are done already.
+            let reached = turn.file_order
+                || turn
+                    .names
+                    .iter()
+                    .position(|name| *name == client)
+                    .and_then(|o| turn.done.get(o))
+                    .is_none_or(|n| *n >= steps.unwrap_or(0));
+            if !reached {
+                return Ok(false);
+            }
+        }
+        Entry::Step(Step::Wait(d)) => {
+            if d > options.max_wait {
+                notes.push(format!(
+                    "client {}: `wait {}` cut to {}",
+                    c.report.name,
+                    format_duration(d),
+                    format_duration(options.max_wait)
+                ));
+            }
+            side.waiting(true);
+            c.until = Some(now + d.min(options.max_wait));
+            return Ok(false);
+        }
+        Entry::Step(Step::Send(bytes)) => {
+            if !c.delay.is_zero() {
+                c.until = Some(now + c.delay.min(options.max_wait));
+                c.delay = Duration::ZERO;
+                return Ok(false);
+            }
+            if c.stream.is_none() {
+                // Closed already: the bytes go nowhere.
+                c.pos += 1;
+                return Ok(true);
+            }
+            let more = turn.file_order && c.closes_next();
+            c.sending = Some((bytes, 0, more));
+            write_ready(c, clock, options.split);
+            return Ok(c.sending.is_none());
+        }
+        Entry::Step(step) if step.is_expectation() => {
+            // Observations of a recorded run are what the oracle judges; in file order they
+            // wait for their bytes where the recording saw them.
+            let observed = matches!(step, Step::Got(_) | Step::GotEof | Step::GotReset);
+            if !observed || turn.file_order {
+                if !expect(c, &step, options, now)? {
+                    return Ok(false);
+                }
+                c.matcher = None;
+            }
+        }
+        Entry::Step(step) => act(c, &step, clock),
+    }
+    c.pos += 1;
+    Ok(true)
 }
 
 /// A step that acts on the connection at once.
@@ -604,6 +914,19 @@ fn expect(
     let Some(expectation) = Expectation::of(step) else {
         return Ok(true);
     };
+    if c.stream.is_none() && !c.ended {
+        // Nothing can come: the client never connected, or closed its connection itself.
+        let message = if c.report.closed {
+            "the client already closed its connection"
+        } else {
+            "the client has not connected"
+        };
+        return Err(failure(
+            c,
+            FailureKind::UnexpectedReset,
+            message.to_string(),
+        ));
+    }
     let (matcher, deadline) = c
         .matcher
         .get_or_insert_with(|| (Matcher::new(expectation.clone()), now + options.timeout));
@@ -644,7 +967,11 @@ fn expect(
                     quote_short(&expected),
                     quote_short(&got)
                 );
-                return Err(failure(c, FailureKind::Mismatch, message));
+                return Err(LiveFailure {
+                    expected: Some(expected),
+                    received: Some(got),
+                    ..failure(c, FailureKind::Mismatch, message)
+                });
             }
             Err(_) => {
                 let message = format!(
@@ -652,7 +979,10 @@ fn expect(
                     quote_short(&matcher.so_far()),
                     crate::text::shorten(&step.to_string())
                 );
-                return Err(failure(c, FailureKind::Mismatch, message));
+                return Err(LiveFailure {
+                    received: Some(matcher.so_far()),
+                    ..failure(c, FailureKind::Mismatch, message)
+                });
             }
         }
         if c.ended {
@@ -660,7 +990,12 @@ fn expect(
                 "the server {} the connection before `{step}`",
                 if c.reset { "reset" } else { "closed" }
             );
-            return Err(failure(c, FailureKind::Mismatch, message));
+            let so_far = matcher.so_far();
+            return Err(with_bytes(
+                failure(c, FailureKind::Mismatch, message),
+                step,
+                so_far,
+            ));
         }
     }
     if now >= deadline {
@@ -668,9 +1003,31 @@ fn expect(
             "timed out after {} waiting for `{step}`",
             format_duration(options.timeout)
         );
-        return Err(failure(c, FailureKind::Timeout, message));
+        let so_far = c
+            .matcher
+            .as_ref()
+            .map(|(m, _)| m.so_far())
+            .unwrap_or_default();
+        return Err(with_bytes(
+            failure(c, FailureKind::Timeout, message),
+            step,
+            so_far,
+        ));
     }
     Ok(false)
+}
+
+/// A failure with the bytes `step` expects and those `received`, for a side-by-side view.
+fn with_bytes(failure: LiveFailure, step: &Step, received: Vec<u8>) -> LiveFailure {
+    let expected = match step {
+        Step::Recv(b) | Step::Got(b) => Some(b.clone()),
+        _ => None,
+    };
+    LiveFailure {
+        expected,
+        received: Some(received),
+        ..failure
+    }
 }
 
 #[cfg(test)]
@@ -776,5 +1133,163 @@ mod tests {
         });
         assert!(run.settled);
         assert_eq!(run.clients[0].received.len(), 300_000);
+    }
+
+    /// Every hook a run calls, in order, as text.
+    #[derive(Default)]
+    struct Heard(Vec<String>);
+
+    impl Side for Heard {
+        fn connecting(&mut self, client: usize) {
+            self.0.push(format!("connecting {client}"));
+        }
+
+        fn server_fault(
+            &mut self,
+            client: Option<usize>,
+            spec: FaultSpec,
+            at: Option<u64>,
+            line: usize,
+        ) {
+            self.0
+                .push(format!("fault {client:?} `{spec}` at {at:?} line {line}"));
+        }
+
+        fn waiting(&mut self, begins: bool) {
+            self.0.push(format!("waiting {begins}"));
+        }
+    }
+
+    fn transcript(text: &str) -> Transcript {
+        crate::transcript::parse(text).unwrap()
+    }
+
+    #[test]
+    fn file_order_takes_the_lines_as_written_across_clients() {
+        let addr = echo_server();
+        let t = transcript(
+            "a connect\nb connect\nb wait 40ms\na send \"one\"\nb send \"two\"\na recv \"one\"\nb recv \"two\"\n",
+        );
+        let run = run_in_file_order(&t, addr, &LiveOptions::default(), &mut Heard::default());
+        assert_eq!(run.failure, None);
+        let (a, b) = (&run.clients[0], &run.clients[1]);
+        assert_eq!((a.name.as_str(), b.name.as_str()), ("a", "b"));
+        // `a` sends after `b`'s wait, and `b` after `a`.
+        let a_sent = a.sent_at(0).unwrap();
+        assert!(a_sent >= crate::time::Instant::from_start(Duration::from_millis(40)));
+        assert!(a_sent <= b.sent_at(0).unwrap());
+
+        // The same scripts run concurrently: `a` does not wait for `b`'s wait.
+        let play = Play {
+            clients: vec![
+                Script::new("a")
+                    .then(Step::Connect)
+                    .then(Step::Send(b"one".to_vec()))
+                    .then(Step::Recv(b"one".to_vec())),
+                Script::new("b")
+                    .then(Step::Connect)
+                    .then(Step::Wait(Duration::from_millis(40)))
+                    .then(Step::Send(b"two".to_vec()))
+                    .then(Step::Recv(b"two".to_vec())),
+            ],
+            faults: Vec::new(),
+        };
+        let run = run_play(&play, addr, &LiveOptions::default(), &mut |_| true);
+        assert_eq!(run.failure, None);
+        assert!(run.clients[0].sent_at(0).unwrap() < run.clients[1].sent_at(0).unwrap());
+    }
+
+    #[test]
+    fn file_order_hands_each_server_fault_line_to_the_side_when_it_reaches_it() {
+        let addr = echo_server();
+        let t = transcript(
+            "a connect\n! a short-read 2\n! poll-eintr\nb connect\n! b read-reset at 3\na send \"x\"\na wait 1ms\na recv \"x\"\n",
+        );
+        let mut heard = Heard::default();
+        let run = run_in_file_order(&t, addr, &LiveOptions::default(), &mut heard);
+        assert_eq!(run.failure, None);
+        assert_eq!(
+            heard.0,
+            [
+                "connecting 0",
+                "fault Some(0) `short-read 2` at None line 2",
+                "fault None `poll-eintr` at None line 3",
+                "connecting 1",
+                "fault Some(1) `read-reset` at Some(3) line 5",
+                "waiting true",
+                "waiting false",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failure_in_file_order_names_its_line_and_keeps_both_sides_bytes() {
+        let addr = echo_server();
+        let t = transcript("a connect\na send \"ping\"\n\na recv \"pong\"\na close\n");
+        let run = run_in_file_order(&t, addr, &LiveOptions::default(), &mut Heard::default());
+        let f = run.failure.expect("a mismatch");
+        assert_eq!(
+            (f.kind, f.line, f.client.as_str()),
+            (FailureKind::Mismatch, 4, "a")
+        );
+        assert_eq!(f.expected.as_deref(), Some(&b"pong"[..]));
+        assert_eq!(f.received.as_deref(), Some(&b"ping"[..]));
+    }
+
+    #[test]
+    fn a_recorded_got_line_waits_for_its_bytes_in_file_order_only() {
+        let addr = echo_server();
+        let options = LiveOptions {
+            timeout: Duration::from_millis(300),
+            ..LiveOptions::default()
+        };
+        let t = transcript("a connect\na send \"abc\"\na got \"abd\"\n");
+        let run = run_in_file_order(&t, addr, &options, &mut Heard::default());
+        let f = run.failure.expect("the recording does not match");
+        assert_eq!((f.kind, f.line), (FailureKind::Mismatch, 3));
+
+        // Concurrently, what a recording saw is the oracle's to judge.
+        let play = Play {
+            clients: vec![
+                Script::new("a")
+                    .then(Step::Connect)
+                    .then(Step::Send(b"abc".to_vec()))
+                    .then(Step::Got(b"abd".to_vec())),
+            ],
+            faults: Vec::new(),
+        };
+        let run = run_play(&play, addr, &options, &mut |_| true);
+        assert_eq!(run.failure, None);
+    }
+
+    #[test]
+    fn sends_go_in_pieces_of_the_split_size() {
+        let addr = echo_server();
+        let t = transcript("a connect\na send \"abcdefg\"\na recv \"abcdefg\"\n");
+        let options = LiveOptions {
+            split: Some(3),
+            ..LiveOptions::default()
+        };
+        let run = run_in_file_order(&t, addr, &options, &mut Heard::default());
+        assert_eq!(run.failure, None);
+        let pieces: Vec<usize> = run.clients[0]
+            .timeline
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Sent(range) => Some(range.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pieces, [3, 3, 1]);
+    }
+
+    #[test]
+    fn an_expectation_after_the_clients_own_close_fails_at_once() {
+        let addr = echo_server();
+        let t = transcript("a connect\na close\na recv \"x\"\n");
+        let run = run_in_file_order(&t, addr, &LiveOptions::default(), &mut Heard::default());
+        let f = run.failure.expect("nothing can come");
+        assert_eq!((f.kind, f.line), (FailureKind::UnexpectedReset, 3));
+        assert!(f.message.contains("already closed"), "{}", f.message);
     }
 }

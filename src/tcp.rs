@@ -30,12 +30,13 @@ use crate::core::Service;
 use crate::driver::{Config, Driver};
 use crate::failure::FailureKind;
 use crate::fault::FaultSpec;
+use crate::live::{self, LiveOptions, Side};
 use crate::scenario::{Outcome, fails_as_expected};
-use crate::script::{Expectation, MatchError, Matcher, Step};
+use crate::script::ClientId;
 use crate::service::{ServiceDescriptor, ServiceOptions};
-use crate::text::{format_duration, quote};
-use crate::timeline::{ClientReport, EventKind, owed};
-use crate::transcript::{Expect, Item, Transcript};
+use crate::text::format_duration;
+use crate::timeline::{ClientReport, owed};
+use crate::transcript::{Expect, Transcript};
 
 /// The real backends a server can run on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -703,17 +704,6 @@ impl TcpOutcome {
     }
 }
 
-struct RealClient {
-    /// The client's index in the transcript's scheduling order.
-    id: crate::script::ClientId,
-    report: ClientReport,
-    stream: Option<TcpStream>,
-    inbox: Vec<u8>,
-    delay: Duration,
-    /// Hold the next send back (`MSG_MORE`) so it leaves with the close that follows.
-    cork: bool,
-}
-
 /// Replays a transcript's lines in file order against the server at `addr`.
 ///
 /// Client actions happen as written; expectations wait (bounded) for their bytes; `delay`
@@ -731,147 +721,134 @@ pub fn replay_tcp_watched(
     options: &TcpReplayOptions,
     server_cpu: Option<&dyn Fn() -> Option<Duration>>,
 ) -> TcpReplay {
-    play(t, addr, options, server_cpu, None)
+    play(t, addr, options, server_cpu, None, None)
 }
 
-/// The replay: with `book`, the server runs in this process under faults, and its fault book
-/// takes the transcript's server-side fault lines (instead of skipping them) and learns which
-/// client each connection is.
+/// [`replay_tcp`], with the transcript's clients given time at the end, under `oracle on`,
+/// to receive what `service`'s oracle says they are owed.
+pub(crate) fn replay_judged(
+    t: &Transcript,
+    addr: SocketAddr,
+    options: &TcpReplayOptions,
+    service: Option<(&ServiceDescriptor, &ServiceOptions)>,
+) -> TcpReplay {
+    play(t, addr, options, None, None, service)
+}
+
+/// The server's side of a file-order replay: with a fault book, the server runs in this
+/// process under faults and takes the transcript's server-side fault lines (instead of
+/// skipping them) and learns which client each connection is.
+struct ServerSide<'a> {
+    book: Option<&'a ServerFaults>,
+    server_cpu: Option<&'a dyn Fn() -> Option<Duration>>,
+    /// Under `oracle on`: the oracle that says when the clients have what they are owed.
+    judge: Option<(&'a ServiceDescriptor, &'a ServiceOptions)>,
+    skipped: Vec<(usize, FaultSpec)>,
+    /// The server's CPU clock and the time when the `wait` in progress began.
+    wait_began: Option<(Duration, Instant)>,
+    /// The server's CPU time and the time waited, over every `wait`.
+    idle: Option<(Duration, Duration)>,
+}
+
+impl Side for ServerSide<'_> {
+    fn connecting(&mut self, client: usize) {
+        if let Some(book) = self.book {
+            book.connecting(ClientId::from_index(client));
+        }
+    }
+
+    fn connect_failed(&mut self, client: usize) {
+        if let Some(book) = self.book {
+            book.connect_failed(ClientId::from_index(client));
+        }
+    }
+
+    fn server_fault(
+        &mut self,
+        client: Option<usize>,
+        spec: FaultSpec,
+        at: Option<u64>,
+        line: usize,
+    ) {
+        let Some(book) = self.book else {
+            self.skipped.push((line, spec));
+            return;
+        };
+        let client = client.map(ClientId::from_index);
+        match at {
+            Some(at) => book.anchor(client, spec, at),
+            None => book.arm(client, spec),
+        }
+    }
+
+    fn waiting(&mut self, begins: bool) {
+        let cpu = self.server_cpu.and_then(|cpu| cpu());
+        if begins {
+            self.wait_began = cpu.map(|cpu| (cpu, Instant::now()));
+        } else if let (Some((cpu0, wall0)), Some(cpu1)) = (self.wait_began.take(), cpu) {
+            let (used, waited) = self.idle.get_or_insert((Duration::ZERO, Duration::ZERO));
+            *used += cpu1.saturating_sub(cpu0);
+            *waited += wall0.elapsed();
+        }
+    }
+
+    fn settled(&mut self, clients: &[ClientReport]) -> bool {
+        self.judge
+            .is_none_or(|(service, options)| service.judge_all(options, &owed(clients)).is_ok())
+    }
+}
+
+/// The replay, on the one client engine in file order (see [`ServerSide`] for `book`).
 fn play(
     t: &Transcript,
     addr: SocketAddr,
     options: &TcpReplayOptions,
     server_cpu: Option<&dyn Fn() -> Option<Duration>>,
     book: Option<&ServerFaults>,
+    service: Option<(&ServiceDescriptor, &ServiceOptions)>,
 ) -> TcpReplay {
-    let started = Instant::now();
-    let mut result = TcpReplay::default();
-    let mut idle = (Duration::ZERO, Duration::ZERO);
-    let mut measured = false;
-    let mut clients: Vec<RealClient> = Vec::new();
-    let order = t.clients();
-    let id_of = |name: &str| {
-        crate::script::ClientId::from_index(order.iter().position(|n| n == name).unwrap_or(0))
+    let live = LiveOptions {
+        timeout: options.timeout,
+        max_wait: options.max_wait,
+        connect_timeout: options.timeout,
+        split: options.split,
+        socket_buffer: options.socket_buffer,
     };
-    for (index, line) in t.lines.iter().enumerate() {
-        let line_no = index + 1;
-        match &line.item {
-            Item::Step { client, step } => {
-                let c = match clients.iter().position(|c| &c.report.name == client) {
-                    Some(c) => c,
-                    None => {
-                        clients.push(RealClient {
-                            id: id_of(client),
-                            report: ClientReport::new(client.clone()),
-                            stream: None,
-                            inbox: Vec::new(),
-                            delay: Duration::ZERO,
-                            cork: false,
-                        });
-                        clients.len() - 1
-                    }
-                };
-                // A send right before this client's close goes out with the FIN in one segment,
-                // so the server sees "data, then EOF" at once, as the transcript says.
-                let closes_next = matches!(step, Step::Send(_))
-                    && t.lines[index + 1..]
-                        .iter()
-                        .find_map(|l| match &l.item {
-                            Item::Step {
-                                client: other,
-                                step,
-                            } if other == client => Some(step),
-                            _ => None,
-                        })
-                        .is_some_and(|next| matches!(next, Step::Close | Step::Shutdown));
-                clients[c].cork = closes_next;
-                let clock = Clock(started);
-                let before = matches!(step, Step::Wait(_))
-                    .then(|| {
-                        server_cpu
-                            .and_then(|cpu| cpu())
-                            .map(|cpu| (cpu, Instant::now()))
-                    })
-                    .flatten();
-                let stepped = real_step(
-                    &mut clients[c],
-                    step,
-                    addr,
-                    options,
-                    &mut result,
-                    clock,
-                    book,
-                );
-                if let (Some((cpu0, wall0)), Some(cpu1)) =
-                    (before, server_cpu.and_then(|cpu| cpu()))
-                {
-                    idle.0 += cpu1.saturating_sub(cpu0);
-                    idle.1 += wall0.elapsed();
-                    measured = true;
-                }
-                if let Err(mut failure) = stepped {
-                    failure.line = line_no;
-                    failure.client = client.clone();
-                    result.failure = Some(failure);
-                    break;
-                }
-            }
-            Item::Fault(fault) => match (fault.spec, &fault.client) {
-                (FaultSpec::Delay(d), Some(name)) => {
-                    if let Some(c) = clients.iter_mut().find(|c| &c.report.name == name) {
-                        c.delay = d;
-                    }
-                }
-                // What a client does on its own happens here, where the recording put it.
-                (
-                    spec @ (FaultSpec::ClientClose
-                    | FaultSpec::ClientReset
-                    | FaultSpec::ClientShutdown),
-                    Some(name),
-                ) => {
-                    if let Some(c) = clients.iter_mut().find(|c| &c.report.name == name) {
-                        let step = match spec {
-                            FaultSpec::ClientClose => Step::Close,
-                            FaultSpec::ClientReset => Step::Reset,
-                            _ => Step::Shutdown,
-                        };
-                        let _ =
-                            real_step(c, &step, addr, options, &mut result, Clock(started), book);
-                    }
-                }
-                // Inside a server of this process, the fault book takes the rest.
-                (spec, client) => match book {
-                    Some(book) => {
-                        let client = client.as_deref().map(id_of);
-                        match fault.at {
-                            Some(at) => book.anchor(client, spec, at),
-                            None => book.arm(client, spec),
-                        }
-                    }
-                    None => result.skipped_faults.push((line_no, spec)),
-                },
-            },
-            _ => {}
-        }
-    }
-    if result.failure.is_none() && t.oracle() {
-        // No expectations of their own: collect what each client is still owed.
-        for c in clients.iter_mut() {
-            collect_rest(c, options.timeout, Clock(started));
-        }
-    }
-    result.clients = clients
+    let mut side = ServerSide {
+        book,
+        server_cpu,
+        judge: service.filter(|_| t.oracle()),
+        skipped: Vec::new(),
+        wait_began: None,
+        idle: None,
+    };
+    let run = live::run_in_file_order(t, addr, &live, &mut side);
+    let clients = run
+        .clients
         .into_iter()
-        .map(|mut c| {
+        .enumerate()
+        .map(|(i, mut report)| {
             // A client whose connection a fault reset or aborted is owed nothing after it.
             if let Some(book) = book {
-                c.report.disrupted |= book.is_disrupted(c.id);
+                report.disrupted |= book.is_disrupted(ClientId::from_index(i));
             }
-            c.report
+            report
         })
         .collect();
-    result.idle_cpu = measured.then_some(idle);
-    result
+    TcpReplay {
+        failure: run.failure.map(|f| TcpFailure {
+            line: f.line,
+            client: f.client,
+            kind: f.kind,
+            message: f.message,
+            expected: f.expected,
+            received: f.received,
+        }),
+        skipped_faults: side.skipped,
+        notes: run.notes,
+        clients,
+        idle_cpu: side.idle,
+    }
 }
 
 /// A transcript replayed against a server of this process on a real backend: what the
@@ -921,7 +898,14 @@ pub(crate) fn replay_in_process(
         ..options.clone()
     };
     let cpu = || server.cpu_time();
-    let replay = play(t, server.addr(), &options, Some(&cpu), Some(&book));
+    let replay = play(
+        t,
+        server.addr(),
+        &options,
+        Some(&cpu),
+        Some(&book),
+        Some(service),
+    );
     let crashed = server.stop().err().map(|e| e.to_string());
     let outcome = replay.verdict(t, Some(service), crashed.as_deref());
     let names = t.clients();
@@ -938,307 +922,6 @@ pub(crate) fn replay_in_process(
         outcome,
         fired,
     })
-}
-
-/// Real time since the replay began, as the timeline's clock.
-#[derive(Clone, Copy)]
-struct Clock(Instant);
-
-impl Clock {
-    fn now(self) -> crate::time::Instant {
-        crate::time::Instant::from_start(self.0.elapsed())
-    }
-}
-
-fn collect_rest(c: &mut RealClient, timeout: Duration, clock: Clock) {
-    let Some(stream) = &mut c.stream else { return };
-    if c.report.closed || c.report.saw_eof || c.report.saw_reset {
-        return;
-    }
-    let deadline = Instant::now() + timeout;
-    let mut buf = [0u8; 16 * 1024];
-    while Instant::now() < deadline {
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-        match stream.read(&mut buf) {
-            Ok(0) => {
-                c.report.record(clock.now(), EventKind::Eof);
-                return;
-            }
-            Ok(n) => c.report.record_received(clock.now(), &buf[..n]),
-            Err(e) if is_timeout(&e) => return,
-            Err(_) => {
-                c.report.record(clock.now(), EventKind::Reset);
-                return;
-            }
-        }
-    }
-}
-
-/// What one bounded read found.
-enum Got {
-    Bytes,
-    Eof,
-    Nothing,
-    Failed(io::Error),
-}
-
-/// Reads once, waiting at most `left`, appending what came to the inbox and the report.
-fn read_into(c: &mut RealClient, buf: &mut [u8], left: Duration, clock: Clock) -> Got {
-    let Some(stream) = c.stream.as_mut() else {
-        return Got::Eof;
-    };
-    let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(1))));
-    match stream.read(buf) {
-        Ok(0) => {
-            c.report.record(clock.now(), EventKind::Eof);
-            Got::Eof
-        }
-        Ok(n) => {
-            c.inbox.extend_from_slice(&buf[..n]);
-            c.report.record_received(clock.now(), &buf[..n]);
-            Got::Bytes
-        }
-        Err(e) if is_timeout(&e) => Got::Nothing,
-        Err(e) => {
-            c.report.record(clock.now(), EventKind::Reset);
-            Got::Failed(e)
-        }
-    }
-}
-
-/// Sends all of `bytes` with `MSG_MORE`: the kernel holds them until the next send without
-/// it, or the close.
-fn send_more(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
-    let socket = socket2::SockRef::from(stream);
-    while !bytes.is_empty() {
-        match socket.send_with_flags(bytes, libc::MSG_MORE) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Connects, with the socket's buffers sized first (a receive buffer must be set before the
-/// connection's window is agreed).
-fn connect_sized(addr: SocketAddr, options: &TcpReplayOptions) -> io::Result<TcpStream> {
-    let Some(bytes) = options.socket_buffer else {
-        return TcpStream::connect_timeout(&addr, options.timeout);
-    };
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    let _ = socket.set_recv_buffer_size(bytes);
-    let _ = socket.set_send_buffer_size(bytes);
-    socket.connect_timeout(&addr.into(), options.timeout)?;
-    Ok(socket.into())
-}
-
-fn fail(kind: FailureKind, message: String) -> TcpFailure {
-    TcpFailure {
-        line: 0,
-        client: String::new(),
-        kind,
-        message,
-        expected: None,
-        received: None,
-    }
-}
-
-fn real_step(
-    c: &mut RealClient,
-    step: &Step,
-    addr: SocketAddr,
-    options: &TcpReplayOptions,
-    result: &mut TcpReplay,
-    clock: Clock,
-    book: Option<&ServerFaults>,
-) -> Result<(), TcpFailure> {
-    match step {
-        Step::Connect => {
-            if let Some(book) = book {
-                book.connecting(c.id);
-            }
-            let stream = connect_sized(addr, options).map_err(|e| {
-                if let Some(book) = book {
-                    book.connect_failed(c.id);
-                }
-                fail(
-                    FailureKind::Connect,
-                    format!("cannot connect to {addr}: {e}"),
-                )
-            })?;
-            let _ = stream.set_nodelay(true);
-            c.stream = Some(stream);
-            c.report.record(clock.now(), EventKind::Connected);
-            return Ok(());
-        }
-        Step::Wait(d) => {
-            if *d > options.max_wait {
-                result.notes.push(format!(
-                    "client {}: `wait {}` cut to {}",
-                    c.report.name,
-                    format_duration(*d),
-                    format_duration(options.max_wait)
-                ));
-            }
-            std::thread::sleep((*d).min(options.max_wait));
-            return Ok(());
-        }
-        // Lines are played in file order: the other client's steps above are done already.
-        Step::After { .. } => return Ok(()),
-        _ => {}
-    }
-    let Some(stream) = c.stream.as_mut() else {
-        let message = if c.report.closed {
-            "the client already closed its connection"
-        } else {
-            "the client has not connected"
-        };
-        return Err(fail(FailureKind::UnexpectedReset, message.to_string()));
-    };
-    match step {
-        Step::Send(bytes) => {
-            if !c.delay.is_zero() {
-                std::thread::sleep(c.delay.min(options.max_wait));
-                c.delay = Duration::ZERO;
-            }
-            let piece = options.split.unwrap_or(bytes.len()).max(1);
-            for chunk in bytes.chunks(piece) {
-                // A server that closed on us makes sends fail; the transcript's expectations
-                // say whether that is right, so a failed send is not itself a failure.
-                let sent = if c.cork {
-                    send_more(stream, chunk)
-                } else {
-                    stream.write_all(chunk)
-                };
-                if sent.is_err() {
-                    break;
-                }
-                c.report.record_sent(clock.now(), chunk);
-            }
-        }
-        Step::Shutdown => {
-            let _ = stream.shutdown(Shutdown::Write);
-            c.report.record(clock.now(), EventKind::Shutdown);
-        }
-        Step::Close => {
-            c.stream = None;
-            c.report.record(clock.now(), EventKind::Closed);
-        }
-        Step::Reset => {
-            let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
-            c.stream = None;
-            c.report.record(clock.now(), EventKind::Aborted);
-        }
-        // Not reading is what a paused client does; reads happen only at expectations.
-        Step::Pause => c.report.record(clock.now(), EventKind::Paused),
-        Step::Resume => c.report.record(clock.now(), EventKind::Resumed),
-        expectation => {
-            if let Some(expect) = Expectation::of(expectation) {
-                expect_over_tcp(c, expectation, expect, options, clock)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Waits (bounded) until the client's stream meets `expect`.
-fn expect_over_tcp(
-    c: &mut RealClient,
-    step: &Step,
-    expect: Expectation,
-    options: &TcpReplayOptions,
-    clock: Clock,
-) -> Result<(), TcpFailure> {
-    let deadline = Instant::now() + options.timeout;
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut matcher = Matcher::new(expect.clone());
-    let bytes_of = |step: &Step| match step {
-        Step::Recv(b) | Step::Got(b) => Some(b.clone()),
-        _ => None,
-    };
-    loop {
-        if expect.is_end() {
-            if !c.inbox.is_empty() {
-                return Err(fail(
-                    FailureKind::Mismatch,
-                    format!(
-                        "expected {} but {} came first",
-                        expect.end_name(),
-                        quote(&c.inbox)
-                    ),
-                ));
-            }
-        } else {
-            match matcher.feed(&mut c.inbox) {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(MatchError::Bytes { expected, got }) => {
-                    return Err(TcpFailure {
-                        expected: Some(expected.clone()),
-                        received: Some(got),
-                        ..fail(
-                            FailureKind::Mismatch,
-                            format!("expected {}", quote(&expected)),
-                        )
-                    });
-                }
-                Err(_) => {
-                    return Err(TcpFailure {
-                        received: Some(matcher.so_far()),
-                        ..fail(
-                            FailureKind::Mismatch,
-                            format!("received bytes that do not match `{step}`"),
-                        )
-                    });
-                }
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(TcpFailure {
-                expected: bytes_of(step),
-                received: Some(matcher.so_far()),
-                ..fail(
-                    FailureKind::Timeout,
-                    format!(
-                        "timed out after {} waiting for `{step}`",
-                        format_duration(options.timeout)
-                    ),
-                )
-            });
-        }
-        match read_into(c, &mut buf, left, clock) {
-            Got::Bytes | Got::Nothing => {}
-            Got::Eof if expect == Expectation::Eof => return Ok(()),
-            Got::Eof => {
-                return Err(TcpFailure {
-                    expected: bytes_of(step),
-                    received: Some(matcher.so_far()),
-                    ..fail(
-                        FailureKind::Mismatch,
-                        format!("the server closed the connection before `{step}`"),
-                    )
-                });
-            }
-            Got::Failed(e)
-                if expect == Expectation::Reset && e.kind() == io::ErrorKind::ConnectionReset =>
-            {
-                return Ok(());
-            }
-            Got::Failed(e) => {
-                return Err(fail(
-                    FailureKind::UnexpectedReset,
-                    format!("the connection failed: {e}"),
-                ));
-            }
-        }
-    }
 }
 
 impl TcpReplay {

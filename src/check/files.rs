@@ -365,12 +365,12 @@ fn at_address(
     options: &FileOptions<'_>,
     mut result: FileResult,
 ) -> FileResult {
-    let replayed = tcp::replay_tcp(t, addr, &options.tcp);
+    let judged = scenario.map(|s| (&s.service, &s.options));
+    let replayed = tcp::replay_judged(t, addr, &options.tcp, judged);
     // A server that stopped accepting connections died during the replay.
     let crashed = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
         .err()
         .map(|e| format!("the server stopped accepting connections ({e})"));
-    let judged = scenario.map(|s| (&s.service, &s.options));
     let outcome = replayed.verdict(t, judged, crashed.as_deref());
     if options.timeline {
         result.timeline = Some(Timeline::of_clients(replayed.clients(), outcome.failure()));

@@ -143,6 +143,7 @@ impl RunConfig {
                 timeout: Duration::from_secs(2),
                 max_wait: Duration::from_secs(1),
                 connect_timeout: Duration::from_secs(2),
+                ..LiveOptions::default()
             },
             idle_probe: Duration::from_millis(150),
             leak_wait: Duration::from_secs(2),
