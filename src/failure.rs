@@ -14,7 +14,7 @@ pub enum FailureKind {
     Panic,
     /// The server process exited or was killed.
     Crash,
-    /// A client received other bytes than its script or the oracle allow.
+    /// A client received other bytes than its script allows (or fewer: the server closed).
     Mismatch,
     /// The run ended with clients still waiting (in the simulator).
     Stall,

@@ -953,7 +953,7 @@ fn expect(
                 expectation.end_name(),
                 if c.reset { "reset" } else { "closed" }
             );
-            return Err(failure(c, FailureKind::Mismatch, message));
+            return Err(failure(c, ended_kind(c), message));
         }
     } else {
         match matcher.feed(&mut c.inbox) {
@@ -991,11 +991,7 @@ fn expect(
                 if c.reset { "reset" } else { "closed" }
             );
             let so_far = matcher.so_far();
-            return Err(with_bytes(
-                failure(c, FailureKind::Mismatch, message),
-                step,
-                so_far,
-            ));
+            return Err(with_bytes(failure(c, ended_kind(c), message), step, so_far));
         }
     }
     if now >= deadline {
@@ -1015,6 +1011,16 @@ fn expect(
         ));
     }
     Ok(false)
+}
+
+/// What a stream that ended before its expectation was met is: a reset where none was
+/// expected, or a close (the client received less than its script says).
+fn ended_kind(c: &Client) -> FailureKind {
+    if c.reset {
+        FailureKind::UnexpectedReset
+    } else {
+        FailureKind::Mismatch
+    }
 }
 
 /// A failure with the bytes `step` expects and those `received`, for a side-by-side view.
@@ -1291,5 +1297,38 @@ mod tests {
         let f = run.failure.expect("nothing can come");
         assert_eq!((f.kind, f.line), (FailureKind::UnexpectedReset, 3));
         assert!(f.message.contains("already closed"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_reset_before_the_bytes_came_is_an_unexpected_reset_and_a_close_a_mismatch() {
+        // A server that reads one request, then resets or closes the connection.
+        fn ender(reset: bool) -> SocketAddr {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            std::thread::spawn(move || {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    return;
+                };
+                let _ = stream.read(&mut [0u8; 64]);
+                if reset {
+                    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                }
+            });
+            addr
+        }
+        let t = transcript("a connect\na send \"hi\"\na recv \"hi\"\n");
+        for (reset, kind) in [
+            (true, FailureKind::UnexpectedReset),
+            (false, FailureKind::Mismatch),
+        ] {
+            let run = run_in_file_order(
+                &t,
+                ender(reset),
+                &LiveOptions::default(),
+                &mut Heard::default(),
+            );
+            let f = run.failure.expect("the answer never came");
+            assert_eq!((f.kind, f.line), (kind, 3), "{}", f.message);
+        }
     }
 }

@@ -31,12 +31,13 @@ use crate::driver::{Config, Driver};
 use crate::failure::FailureKind;
 use crate::fault::FaultSpec;
 use crate::live::{self, LiveOptions, Side};
-use crate::scenario::{Outcome, fails_as_expected};
+use crate::scenario::{self, Outcome, fails_as_expected};
 use crate::script::ClientId;
 use crate::service::{ServiceDescriptor, ServiceOptions};
 use crate::text::format_duration;
 use crate::timeline::{ClientReport, owed};
 use crate::transcript::{Expect, Transcript};
+use crate::world::{Failure, Verdict};
 
 /// The real backends a server can run on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -856,6 +857,8 @@ fn play(
 #[derive(Debug)]
 pub(crate) struct InProcessReplay {
     pub(crate) replay: TcpReplay,
+    /// What the replay saw, and how that meets the transcript's `expect`.
+    pub(crate) verdict: Verdict,
     pub(crate) outcome: TcpOutcome,
     /// Each fault that fired: the client's name (`None`: the whole server), the fault, and
     /// the operation it hit.
@@ -907,7 +910,7 @@ pub(crate) fn replay_in_process(
         Some(service),
     );
     let crashed = server.stop().err().map(|e| e.to_string());
-    let outcome = replay.verdict(t, Some(service), crashed.as_deref());
+    let (verdict, outcome) = replay.judge(t, Some(service), crashed.as_deref());
     let names = t.clients();
     let fired = book
         .fired()
@@ -919,6 +922,7 @@ pub(crate) fn replay_in_process(
         .collect();
     Ok(InProcessReplay {
         replay,
+        verdict,
         outcome,
         fired,
     })
@@ -934,62 +938,71 @@ impl TcpReplay {
         service: Option<(&ServiceDescriptor, &ServiceOptions)>,
         crashed: Option<&str>,
     ) -> TcpOutcome {
-        // What was seen, as the kind of failure an `expect` line names.
-        let step_failure = self
-            .failure
-            .as_ref()
-            .map(|f| format!("line {}: client {}: {}", f.line, f.client, f.message));
-        let seen: Option<(Option<Expect>, String)> = if let Some(busy) = self.busy_loop() {
-            // Not a kind an `expect` line names: it fails whatever the transcript expects.
-            return TcpOutcome::Fail(busy);
+        self.judge(t, service, crashed).1
+    }
+
+    /// What the replay saw, in the words every target shares, and the outcome against the
+    /// transcript's `expect` line by the simulator's rule ([`scenario::outcome`]), with one
+    /// addition: a failure the transcript expects that depends on skipped faults cannot be
+    /// told.
+    pub(crate) fn judge(
+        &self,
+        t: &Transcript,
+        service: Option<(&ServiceDescriptor, &ServiceOptions)>,
+        crashed: Option<&str>,
+    ) -> (Verdict, TcpOutcome) {
+        let step = self.failure.as_ref().map(|f| {
+            let message = format!("line {}: client {}: {}", f.line, f.client, f.message);
+            (f, message)
+        });
+        let failure = if let Some(busy) = self.busy_loop() {
+            Some(Failure::observed(FailureKind::BusyLoop, None, busy))
         } else if let Some(how) = crashed {
-            let message = match step_failure {
-                Some(step) => format!("{how}; {step}"),
+            let message = match &step {
+                Some((_, step)) => format!("{how}; {step}"),
                 None => how.to_string(),
             };
-            Some((Expect::of(FailureKind::Crash), message))
-        } else if let Some(f) = &self.failure {
-            Some((Expect::of(f.kind), step_failure.unwrap_or_default()))
+            Some(Failure::observed(FailureKind::Crash, None, message))
+        } else if let Some((f, message)) = step {
+            Some(Failure::observed(f.kind, Some(&f.client), message))
         } else if let (true, Some((service, options))) = (t.oracle(), service) {
             service
                 .judge_all(options, &owed(&self.clients))
                 .err()
-                .map(|(client, detail)| {
-                    (
-                        Expect::of(FailureKind::Mismatch),
-                        format!("client {client}: {detail}"),
-                    )
-                })
+                .map(|(client, detail)| Failure::Oracle { client, detail })
         } else {
             None
         };
+        let verdict = failure.map_or(Verdict::Pass, Verdict::Fail);
         let expect = t.expect();
-        if expect == Expect::Pass {
-            return match seen {
-                None => TcpOutcome::Pass { note: None },
-                Some((_, message)) => TcpOutcome::Fail(message),
-            };
-        }
-        if !self.skipped_faults.is_empty() {
+        let busy = verdict
+            .failure()
+            .is_some_and(|f| f.kind() == FailureKind::BusyLoop);
+        if expect != Expect::Pass && !busy && !self.skipped_faults.is_empty() {
             let faults: Vec<String> = self
                 .skipped_faults
                 .iter()
                 .map(|(line, spec)| format!("line {line}: `{spec}`"))
                 .collect();
-            return TcpOutcome::Inconclusive(format!(
+            let why = format!(
                 "the transcript expects `{}`, which depends on faults only the server's kernel can cause ({}); over TCP they could not be applied",
                 expect.name(),
                 faults.join(", ")
-            ));
+            );
+            return (verdict, TcpOutcome::Inconclusive(why));
         }
-        match seen {
-            Some((kind, message)) if kind == Some(expect) => TcpOutcome::Pass {
-                note: Some(fails_as_expected(&message)),
+        let outcome = match (scenario::outcome(&verdict, expect), verdict.failure()) {
+            (Outcome::AsExpected, failure) => TcpOutcome::Pass {
+                note: failure.map(|f| fails_as_expected(f)),
             },
-            Some((_, message)) => {
-                TcpOutcome::Fail(format!("expected `{}`, but: {message}", expect.name()))
+            (Outcome::Failed, Some(failure)) if expect == Expect::Pass => {
+                TcpOutcome::Fail(failure.to_string())
             }
-            None => TcpOutcome::Fail(Outcome::UnexpectedPass { expected: expect }.to_string()),
-        }
+            (Outcome::Failed, Some(failure)) => {
+                TcpOutcome::Fail(format!("expected `{}`, but: {failure}", expect.name()))
+            }
+            (outcome, _) => TcpOutcome::Fail(outcome.to_string()),
+        };
+        (verdict, outcome)
     }
 }

@@ -242,3 +242,46 @@ fn server_side_fault_lines_fire_inside_every_real_backend() {
         assert!(!text.contains("INCONCLUSIVE"), "{backend}:\n{text}");
     }
 }
+
+/// Seed server 4's LIFO bug, left to the oracle: no `recv` line names the right answer.
+const LIFO_BY_ORACLE: &str = r#"service seed4-literal
+semantics epoll-et
+oracle on
+expect mismatch
+
+a connect
+a recv "hello"
+! a short-read 2
+a send "abcd"
+a wait 50ms
+a close
+"#;
+
+#[test]
+fn one_bug_is_one_finding_in_the_simulator_and_on_every_real_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lifo.txn");
+    std::fs::write(&path, LIFO_BY_ORACLE).unwrap();
+    let mut seen = Vec::new();
+    for backend in ["sim", "mio", "poll", "select"] {
+        let out = common::muxsim()
+            .args(["replay", "--format", "json", "--backend", backend])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // The oracle's finding is not the `mismatch` of a `recv` line, on any target: the
+        // file fails, and lands in the same bucket with the same failure.
+        assert_eq!(out.status.code(), Some(1), "{backend}: {report:#}");
+        let file = &report["files"][0];
+        assert_eq!(file["outcome"], "fail", "{backend}: {report:#}");
+        let bucket = &report["buckets"][0];
+        assert_eq!(bucket["kind"], "oracle", "{backend}: {report:#}");
+        seen.push((
+            bucket["signature"].as_str().unwrap().to_string(),
+            file["failure"].as_str().unwrap_or_default().to_string(),
+        ));
+    }
+    assert!(seen.iter().all(|s| *s == seen[0]), "{seen:#?}");
+    assert!(seen[0].1.contains("client a: echoed \"cd\""), "{seen:#?}");
+}

@@ -76,7 +76,7 @@ pub(crate) struct FileResult {
     pub(crate) note: Option<String>,
     pub(crate) warnings: Vec<String>,
     pub(crate) seed: Option<u64>,
-    /// The failure the run ended in (expected or not), in the simulator.
+    /// The failure the run ended in (expected or not).
     pub(crate) failure: Option<String>,
     /// Its signature: the bucket a campaign files it under.
     pub(crate) signature: Option<String>,
@@ -124,6 +124,15 @@ impl FileResult {
         self.outcome = FileOutcome::Error;
         self.message = Some(message);
         self
+    }
+
+    /// Keeps the failure the run ended in (expected or not) and its bucket, whichever
+    /// target played it.
+    fn ended_in(&mut self, verdict: &Verdict) {
+        if let Verdict::Fail(f) = verdict {
+            self.failure = Some(f.to_string());
+            self.signature = Some(super::signature(f));
+        }
     }
 
     fn never_fired(&mut self, never: &[(usize, FaultLine)]) {
@@ -331,10 +340,7 @@ fn simulate(
         result.transcript = Some(scenario.recorded(&run, everything).to_string());
     }
     result.seed = Some(run.seed());
-    if let Verdict::Fail(f) = &verdict {
-        result.failure = Some(f.to_string());
-        result.signature = Some(super::signature(f));
-    }
+    result.ended_in(&verdict);
     let never = scenario::unfired(t, &run);
     result.never_fired(&never);
     result.kind = verdict
@@ -371,11 +377,11 @@ fn at_address(
     let crashed = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
         .err()
         .map(|e| format!("the server stopped accepting connections ({e})"));
-    let outcome = replayed.verdict(t, judged, crashed.as_deref());
+    let (verdict, outcome) = replayed.judge(t, judged, crashed.as_deref());
     if options.timeline {
         result.timeline = Some(Timeline::of_clients(replayed.clients(), outcome.failure()));
     }
-    over_tcp(result, &replayed, outcome)
+    over_tcp(result, &replayed, &verdict, outcome)
 }
 
 fn in_process(
@@ -410,17 +416,23 @@ fn in_process(
             played.outcome.failure(),
         ));
     }
-    over_tcp(result, &played.replay, played.outcome)
+    over_tcp(result, &played.replay, &played.verdict, played.outcome)
 }
 
 /// A real-socket replay's outcome as a file result.
-fn over_tcp(mut result: FileResult, replayed: &TcpReplay, outcome: TcpOutcome) -> FileResult {
+fn over_tcp(
+    mut result: FileResult,
+    replayed: &TcpReplay,
+    verdict: &Verdict,
+    outcome: TcpOutcome,
+) -> FileResult {
     for (line, spec) in replayed.skipped_faults() {
         result.warnings.push(format!(
             "skipped line {line}: `{spec}` happens inside the server and cannot be caused from outside"
         ));
     }
     result.warnings.extend(replayed.notes().iter().cloned());
+    result.ended_in(verdict);
     match outcome {
         TcpOutcome::Pass { note } => {
             result.note = note;
@@ -432,8 +444,10 @@ fn over_tcp(mut result: FileResult, replayed: &TcpReplay, outcome: TcpOutcome) -
             result
         }
         TcpOutcome::Fail(mut message) => {
+            result.kind = verdict
+                .failure()
+                .map_or("unexpected-pass", |f| f.kind().name());
             if let Some(f) = replayed.failure() {
-                result.kind = f.kind().name();
                 if let (Some(e), Some(r)) = (f.expected(), f.received()) {
                     message.push('\n');
                     message.push_str(&side_by_side(e, r));

@@ -507,8 +507,14 @@ impl Runner<'_> {
         let upstream_lost = events
             .iter()
             .any(|e| matches!(e, Event::Outgoing { epoch: e, lossy: true, .. } if *e == epoch));
-        if let Some((FailureKind::Mismatch | FailureKind::Hang | FailureKind::Connect, message)) =
-            &failure
+        if let Some((
+            FailureKind::Mismatch
+            | FailureKind::UnexpectedReset
+            | FailureKind::Oracle
+            | FailureKind::Hang
+            | FailureKind::Connect,
+            message,
+        )) = &failure
             && (upstream_lost
                 || owed_nothing
                     .iter()
@@ -580,10 +586,9 @@ impl Runner<'_> {
         };
         if let Some(f) = &run.failure {
             return Some(match f.kind {
-                FailureKind::Mismatch | FailureKind::UnexpectedReset => (
-                    FailureKind::Mismatch,
-                    format!("client {}: {}", f.client, f.message),
-                ),
+                kind @ (FailureKind::Mismatch | FailureKind::UnexpectedReset) => {
+                    (kind, format!("client {}: {}", f.client, f.message))
+                }
                 FailureKind::Connect => (
                     FailureKind::Connect,
                     format!("client {}: {}", f.client, f.message),
@@ -647,7 +652,7 @@ impl Runner<'_> {
                 ),
             ));
         }
-        Some((FailureKind::Mismatch, format!("client {client}: {detail}")))
+        Some((FailureKind::Oracle, format!("client {client}: {detail}")))
     }
 
     /// The checks once every client has left: the server idles, and its sockets come back
