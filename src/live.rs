@@ -47,6 +47,8 @@ pub(crate) struct LiveOptions {
     pub split: Option<usize>,
     /// The clients' socket buffers, about this many bytes (set before connecting).
     pub socket_buffer: Option<usize>,
+    /// Settling ends after this long without a byte for anybody (`None`: `timeout`).
+    pub settle_quiet: Option<Duration>,
 }
 
 impl Default for LiveOptions {
@@ -57,6 +59,7 @@ impl Default for LiveOptions {
             connect_timeout: Duration::from_secs(2),
             split: None,
             socket_buffer: None,
+            settle_quiet: None,
         }
     }
 }
@@ -465,7 +468,8 @@ fn run(cast: Cast, addr: SocketAddr, options: &LiveOptions, side: &mut dyn Side)
                 break;
             }
             let quiet = now - last_progress.max(started);
-            if quiet >= options.timeout || now - started >= options.timeout * SETTLE_CAP {
+            let enough = options.settle_quiet.unwrap_or(options.timeout);
+            if quiet >= enough || now - started >= options.timeout * SETTLE_CAP {
                 run.settling = now - started;
                 break;
             }

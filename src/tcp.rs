@@ -736,14 +736,20 @@ pub(crate) fn replay_judged(
     play(t, addr, options, None, None, service)
 }
 
+/// How long a replay under `oracle on` without the service's oracle at hand reads after the
+/// last line, once the server has gone quiet.
+const ORACLE_QUIET: Duration = Duration::from_millis(200);
+
 /// The server's side of a file-order replay: with a fault book, the server runs in this
 /// process under faults and takes the transcript's server-side fault lines (instead of
 /// skipping them) and learns which client each connection is.
 struct ServerSide<'a> {
     book: Option<&'a ServerFaults>,
     server_cpu: Option<&'a dyn Fn() -> Option<Duration>>,
-    /// Under `oracle on`: the oracle that says when the clients have what they are owed.
+    /// Under `oracle on`: the oracle that says when the clients have what they are owed
+    /// (`None`: they read until the server is quiet).
     judge: Option<(&'a ServiceDescriptor, &'a ServiceOptions)>,
+    oracle: bool,
     skipped: Vec<(usize, FaultSpec)>,
     /// The server's CPU clock and the time when the `wait` in progress began.
     wait_began: Option<(Duration, Instant)>,
@@ -794,8 +800,10 @@ impl Side for ServerSide<'_> {
     }
 
     fn settled(&mut self, clients: &[ClientReport]) -> bool {
-        self.judge
-            .is_none_or(|(service, options)| service.judge_all(options, &owed(clients)).is_ok())
+        match self.judge {
+            Some((service, options)) => service.judge_all(options, &owed(clients)).is_ok(),
+            None => !self.oracle,
+        }
     }
 }
 
@@ -814,11 +822,15 @@ fn play(
         connect_timeout: options.timeout,
         split: options.split,
         socket_buffer: options.socket_buffer,
+        // Under `oracle on` with no oracle at hand, the clients take what the server sends
+        // until it has been quiet a while, for whoever judges them later.
+        settle_quiet: Some(ORACLE_QUIET).filter(|_| service.is_none()),
     };
     let mut side = ServerSide {
         book,
         server_cpu,
         judge: service.filter(|_| t.oracle()),
+        oracle: t.oracle(),
         skipped: Vec::new(),
         wait_began: None,
         idle: None,

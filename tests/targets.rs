@@ -326,3 +326,25 @@ fn a_campaign_on_a_users_target_buckets_and_shrinks_there() {
     );
     assert!(minimal.contains("seed 100"), "{minimal}");
 }
+
+/// Under `oracle on`, the clients have no `recv` lines: what they are owed is the oracle's.
+const OWED_BY_ORACLE: &str = "service echo
+oracle on
+
+a connect
+a send \"ping\"
+";
+
+#[test]
+fn a_file_order_replay_under_the_oracle_reads_what_is_owed_before_it_is_judged() {
+    // The file ends before any answer came: the replay reads on until the server is quiet,
+    // so that the oracle judged afterwards does not find the client short.
+    let scenario = scenario(OWED_BY_ORACLE);
+    let parsed = transcript::parse(OWED_BY_ORACLE).unwrap();
+    let judge = Some((&scenario.service, &scenario.options));
+    let server = echo_server();
+    let options = muxsim::tcp::TcpReplayOptions::with_timeout(Duration::from_secs(2));
+    let replayed = muxsim::tcp::replay_tcp(&parsed, server.addr(), &options);
+    assert!(replayed.verdict(&parsed, judge, None).is_pass());
+    assert_eq!(replayed.clients()[0].received, b"hellopingresponse");
+}
