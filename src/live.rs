@@ -407,6 +407,8 @@ fn run(cast: Cast, addr: SocketAddr, options: &LiveOptions, side: &mut dyn Side)
     // through a backlog is not hung), and after a hard cap in any case.
     let mut last_progress = Instant::now();
     let mut received_total = 0usize;
+    let mut last_mark = (0, 0, 0);
+    let mut last_motion = Instant::now();
     loop {
         let now = Instant::now();
         if file_order {
@@ -447,6 +449,22 @@ fn run(cast: Cast, addr: SocketAddr, options: &LiveOptions, side: &mut dyn Side)
         if run.failure.is_some() {
             break;
         }
+        // A part that cannot go on (a send the server never takes, an `after` never reached)
+        // fails once no step was taken and no byte moved for longer than any one step may
+        // wait: the run is bounded whatever the server does.
+        let mark = motion(&clients, server_pos);
+        if mark != last_mark {
+            last_mark = mark;
+            last_motion = now;
+        } else if now - last_motion > options.timeout + options.max_wait
+            && let Some(c) = clients
+                .iter()
+                .filter(|c| !c.done())
+                .min_by_key(|c| c.line())
+        {
+            run.failure = Some(stuck(c, now - last_motion));
+            break;
+        }
         let received: usize = clients.iter().map(|c| c.report.received.len()).sum();
         if received != received_total {
             received_total = received;
@@ -485,6 +503,44 @@ fn run(cast: Cast, addr: SocketAddr, options: &LiveOptions, side: &mut dyn Side)
     run.ports = clients.iter().map(|c| c.port).collect();
     run.clients = clients.into_iter().map(|c| c.report).collect();
     run
+}
+
+/// How far the run has come: steps taken (and fault lines passed), bytes sent, bytes
+/// received.
+fn motion(clients: &[Client], server_pos: usize) -> (usize, usize, usize) {
+    clients
+        .iter()
+        .fold((server_pos, 0, 0), |(pos, sent, received), c| {
+            (
+                pos + c.pos,
+                sent + c.report.sent.len(),
+                received + c.report.received.len(),
+            )
+        })
+}
+
+/// The failure of a client that could not go on for `quiet`.
+fn stuck(c: &Client, quiet: Duration) -> LiveFailure {
+    let message = match (&c.sending, c.cues.get(c.pos)) {
+        (Some((bytes, at, _)), _) => format!(
+            "the server took {at} of the {} bytes of a send, then nothing for {}",
+            bytes.len(),
+            format_duration(quiet)
+        ),
+        (
+            None,
+            Some(Cue {
+                entry: Entry::Step(step),
+                ..
+            }),
+        ) => format!(
+            "could not go on from `{}` for {}",
+            crate::text::shorten(&step.to_string()),
+            format_duration(quiet)
+        ),
+        _ => format!("could not go on for {}", format_duration(quiet)),
+    };
+    failure(c, FailureKind::Timeout, message)
 }
 
 /// Takes the transcript's lines in file order as far as it can without waiting: the
@@ -1334,5 +1390,74 @@ mod tests {
             let f = run.failure.expect("the answer never came");
             assert_eq!((f.kind, f.line), (kind, 3), "{}", f.message);
         }
+    }
+
+    #[test]
+    fn a_send_before_its_clients_close_leaves_with_the_close_in_file_order() {
+        // What the first connection's server side reads within 150 ms, then in all.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut a, _) = listener.accept().unwrap();
+            let _b = listener.accept().unwrap();
+            a.set_read_timeout(Some(Duration::from_millis(150)))
+                .unwrap();
+            let mut buf = [0u8; 16];
+            let early = a.read(&mut buf).ok();
+            a.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut all = Vec::new();
+            let _ = a.read_to_end(&mut all);
+            (early, all)
+        });
+        // `b`'s wait stands between `a`'s send and `a`'s close.
+        let t = transcript("a connect\nb connect\na send \"x\"\nb wait 400ms\na close\n");
+        let run = run_in_file_order(&t, addr, &LiveOptions::default(), &mut Heard::default());
+        assert_eq!(run.failure, None);
+        let (early, all) = server.join().unwrap();
+        assert_eq!(early, None, "the byte left before the close");
+        assert_eq!(all, b"x");
+    }
+
+    #[test]
+    fn a_part_that_cannot_go_on_fails_in_bounded_time() {
+        // A server that accepts and never reads: a large send can never finish.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let held: Vec<_> = listener.incoming().take(2).collect();
+            std::thread::sleep(Duration::from_secs(5));
+            drop(held);
+        });
+        let options = LiveOptions {
+            timeout: Duration::from_millis(200),
+            max_wait: Duration::from_millis(100),
+            ..LiveOptions::default()
+        };
+        let big = format!("a connect\na send \"{}\"\na close\n", "x".repeat(1 << 24));
+        let run = run_in_file_order(&transcript(&big), addr, &options, &mut Heard::default());
+        let f = run.failure.expect("the send never finishes");
+        assert_eq!((f.kind, f.line), (FailureKind::Timeout, 2), "{}", f.message);
+        assert!(f.message.starts_with("the server took "), "{}", f.message);
+
+        // An `after` that is never reached.
+        let play = Play {
+            clients: vec![
+                Script::new("a").then(Step::Connect).then(Step::After {
+                    client: "b".to_string(),
+                    steps: Some(5),
+                }),
+                Script::new("b").then(Step::Connect),
+            ],
+            faults: Vec::new(),
+        };
+        let run = run_play(&play, addr, &options, &mut |_| true);
+        let f = run.failure.expect("`a` waits for ever");
+        assert_eq!(
+            (f.kind, f.client.as_str()),
+            (FailureKind::Timeout, "a"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("`after b 5`"), "{}", f.message);
     }
 }
