@@ -184,12 +184,12 @@ fn payload(rng: &mut SimRng, protocol: &Protocol, sent: &mut Vec<Vec<u8>>) -> Ve
     } else {
         rng.between(1, 32) as usize
     };
-    let len = match protocol.message_limit() {
+    let len = match protocol.get_max_message() {
         Some((limit, _)) => len.min(limit),
         None => len,
     }
     .clamp(1, MAX_REQUEST);
-    let mut alphabet: Vec<u8> = protocol.alphabet_bytes().to_vec();
+    let mut alphabet: Vec<u8> = protocol.get_alphabet().to_vec();
     if let crate::service::Framing::Delimited(d) = protocol.framing() {
         alphabet.retain(|b| !d.contains(b));
     }
@@ -296,7 +296,7 @@ impl Session<'_> {
         let burst = rng.between(64, 128);
         let limit = self
             .protocol
-            .message_limit()
+            .get_max_message()
             .map_or(MAX_REQUEST, |(l, _)| l);
         let mut bytes = Vec::new();
         let mut sent = Vec::new();
@@ -449,7 +449,7 @@ pub(crate) fn is_up(target: SocketAddr, protocol: &Protocol) -> bool {
     let Ok(mut stream) = connect(target) else {
         return false;
     };
-    let want = protocol.greeting_bytes();
+    let want = protocol.get_greeting();
     if want.is_empty() {
         return true;
     }

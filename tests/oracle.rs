@@ -1,5 +1,6 @@
 //! The ready-made `RequestResponse` oracle is exact: no false alarm on a correct line service
 //! whose limit leaves the `\r` of `\r\n` out, and an idle timer that output re-arms is caught.
+//! The protocol description they are judged by reads back each setting it was given.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -149,4 +150,40 @@ fn an_idle_timer_that_output_rearms_is_caught() {
             .contains("the last byte the client sent"),
         "{report}"
     );
+}
+
+#[test]
+fn a_protocol_reads_back_each_setting_under_the_name_that_set_it() {
+    let protocol = Protocol::lines()
+        .greeting(&b"HELLO\r\n"[..])
+        .alphabet(b"ab ".to_vec())
+        .token(&b"GET "[..])
+        .endings([&b"\r\n"[..]])
+        .max_message(LIMIT, TOO_LONG)
+        .deadline(Deadline::idle(IDLE).reply(BYE))
+        .ends_mid_message(false)
+        .answers_unterminated(true)
+        .clients(5)
+        .churn(2);
+    assert_eq!(protocol.get_greeting(), b"HELLO\r\n");
+    assert_eq!(protocol.get_alphabet(), b"ab ");
+    assert_eq!(protocol.get_tokens(), [b"GET ".to_vec()]);
+    assert_eq!(protocol.get_endings(), [b"\r\n".to_vec()]);
+    assert_eq!(protocol.get_max_message(), Some((LIMIT, TOO_LONG)));
+    let deadlines = protocol.get_deadlines();
+    assert_eq!(deadlines.len(), 1);
+    assert_eq!(
+        (deadlines[0].after(), deadlines[0].get_reply()),
+        (IDLE, BYE)
+    );
+    assert!(!protocol.get_ends_mid_message());
+    assert!(protocol.get_answers_unterminated());
+    assert_eq!((protocol.get_clients(), protocol.get_churn()), (5, 2));
+    // Left unset, each reads back its default.
+    let plain = Protocol::lines();
+    assert_eq!(plain.get_greeting(), b"");
+    assert_eq!(plain.get_max_message(), None);
+    assert!(plain.get_ends_mid_message());
+    assert!(!plain.get_answers_unterminated());
+    assert_eq!((plain.get_clients(), plain.get_churn()), (3, 0));
 }

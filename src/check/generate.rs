@@ -277,7 +277,7 @@ struct Gen<'a> {
 
 impl Gen<'_> {
     fn limit(&self) -> Option<usize> {
-        self.shape.protocol.message_limit().map(|(l, _)| l)
+        self.shape.protocol.get_max_message().map(|(l, _)| l)
     }
 
     fn payload_len(&mut self) -> usize {
@@ -313,7 +313,7 @@ impl Gen<'_> {
                 bytes.push(self.alphabet[usize::from(b) % self.alphabet.len()]);
             }
         }
-        let tokens = self.shape.protocol.tokens();
+        let tokens = self.shape.protocol.get_tokens();
         if !tokens.is_empty() && len > 0 && self.rng.chance(500_000) {
             for i in 0..self.rng.between(1, 3) {
                 let token = self.rng.pick(tokens).clone();
@@ -333,7 +333,7 @@ impl Gen<'_> {
     /// A payload made of dictionary tokens (one or two), sometimes followed by a few bytes
     /// of the alphabet: whole commands such as `GET a`, which random bytes rarely spell.
     fn token_payload(&mut self) -> Vec<u8> {
-        let tokens = self.shape.protocol.tokens();
+        let tokens = self.shape.protocol.get_tokens();
         let mut bytes = self.rng.pick(tokens).clone();
         if self.rng.chance(250_000) {
             bytes.extend_from_slice(self.rng.pick(tokens).as_slice());
@@ -371,7 +371,7 @@ impl Gen<'_> {
     fn message(&mut self) -> Vec<u8> {
         let payload = if let Some(payload) = self.session_payload() {
             payload
-        } else if !self.shape.protocol.tokens().is_empty() && self.rng.chance(250_000) {
+        } else if !self.shape.protocol.get_tokens().is_empty() && self.rng.chance(250_000) {
             self.token_payload()
         } else {
             let len = self.payload_len();
@@ -380,15 +380,13 @@ impl Gen<'_> {
         self.count_message(payload.len());
         let protocol = &self.shape.protocol;
         let ending = match protocol.framing() {
-            Framing::Delimited(_) if !protocol.message_endings().is_empty() => {
-                let i = self.rng.below(protocol.message_endings().len() as u64) as usize;
-                if self.reach.endings.len() < protocol.message_endings().len() {
-                    self.reach
-                        .endings
-                        .resize(protocol.message_endings().len(), 0);
+            Framing::Delimited(_) if !protocol.get_endings().is_empty() => {
+                let i = self.rng.below(protocol.get_endings().len() as u64) as usize;
+                if self.reach.endings.len() < protocol.get_endings().len() {
+                    self.reach.endings.resize(protocol.get_endings().len(), 0);
                 }
                 self.reach.endings[i] += 1;
-                Some(protocol.message_endings()[i].clone())
+                Some(protocol.get_endings()[i].clone())
             }
             _ => None,
         };
@@ -415,7 +413,7 @@ impl Gen<'_> {
     /// How long to wait or pause: mostly short, and as long as the declared deadlines
     /// (just under, at, just over, twice) often enough that each is crossed.
     fn idle(&mut self) -> Duration {
-        let deadlines = self.shape.protocol.deadlines();
+        let deadlines = self.shape.protocol.get_deadlines();
         let d = if !deadlines.is_empty() && self.rng.chance(400_000) {
             let deadline = self.rng.pick(deadlines).after();
             let ms = Duration::from_millis(1);
@@ -456,7 +454,7 @@ impl Gen<'_> {
                 let ending = self
                     .shape
                     .protocol
-                    .message_endings()
+                    .get_endings()
                     .iter()
                     .find(|e| message.ends_with(e))
                     .map_or(1, Vec::len);
@@ -529,7 +527,7 @@ impl Gen<'_> {
                 }
             }
         }
-        if self.shape.protocol.may_end_mid_message()
+        if self.shape.protocol.get_ends_mid_message()
             && self.rng.chance(150_000)
             && let Some(partial) = self.unterminated()
         {
@@ -562,7 +560,7 @@ impl Gen<'_> {
 /// The alphabet messages are drawn from: the protocol's, without the bytes of a delimiter
 /// (which would cut messages where the generator did not mean to).
 fn message_alphabet(protocol: &Protocol) -> Vec<u8> {
-    let mut alphabet: Vec<u8> = protocol.alphabet_bytes().to_vec();
+    let mut alphabet: Vec<u8> = protocol.get_alphabet().to_vec();
     if let Framing::Delimited(delimiter) = protocol.framing() {
         alphabet.retain(|b| !delimiter.contains(b));
     }
@@ -574,10 +572,10 @@ fn message_alphabet(protocol: &Protocol) -> Vec<u8> {
 
 /// Generates the play of `seed`.
 pub(crate) fn generate(seed: u64, shape: &Shape, reach: &mut Reach) -> Play {
-    reach.limit = shape.protocol.message_limit().map(|(l, _)| l as u64);
+    reach.limit = shape.protocol.get_max_message().map(|(l, _)| l as u64);
     reach.deadline_ms = shape
         .protocol
-        .deadlines()
+        .get_deadlines()
         .iter()
         .map(|d| u64::try_from(d.after().as_millis()).unwrap_or(u64::MAX))
         .min();
@@ -605,7 +603,7 @@ pub(crate) fn generate(seed: u64, shape: &Shape, reach: &mut Reach) -> Play {
             }
         })
         .collect();
-    for i in 0..shape.protocol.churn_count() {
+    for i in 0..shape.protocol.get_churn() {
         g.start(clients.len());
         clients.push(Script {
             name: format!("churn{i}"),

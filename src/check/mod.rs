@@ -605,7 +605,7 @@ impl Campaign {
         let protocol = self.service.protocol_for(&self.options);
         let plan = config.fault_plan();
         Shape {
-            clients: self.clients.unwrap_or(protocol.client_count()),
+            clients: self.clients.unwrap_or(protocol.get_clients()),
             protocol,
             max_actions: 6,
             storm: plan.rate(Family::Storm) > 0,

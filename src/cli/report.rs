@@ -509,17 +509,17 @@ pub(super) fn describe_service(service: &ServiceDescriptor) -> String {
         ),
     };
     let _ = writeln!(text, "framing: {framing}");
-    if !protocol.greeting_bytes().is_empty() {
+    if !protocol.get_greeting().is_empty() {
         let _ = writeln!(
             text,
             "greeting: {}",
-            crate::text::quote(protocol.greeting_bytes())
+            crate::text::quote(protocol.get_greeting())
         );
     }
-    if let Some((limit, _)) = protocol.message_limit() {
+    if let Some((limit, _)) = protocol.get_max_message() {
         let _ = writeln!(text, "message limit: {limit} bytes");
     }
-    for d in protocol.deadlines() {
+    for d in protocol.get_deadlines() {
         let _ = writeln!(
             text,
             "deadline: {:?}, {}",

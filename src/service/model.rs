@@ -190,12 +190,8 @@ impl Oracle for ModelOracle {
     fn judge_run(&self, run: &RunView<'_>, context: &Context<'_>) -> Result<(), (String, String)> {
         // A `\r` before a `\n` may or may not count toward the message limit: a service is
         // right under either reading (as with `RequestResponse`).
-        let crlf = context
-            .protocol
-            .message_endings()
-            .iter()
-            .any(|e| e == b"\r\n")
-            && context.protocol.message_limit().is_some();
+        let crlf = context.protocol.get_endings().iter().any(|e| e == b"\r\n")
+            && context.protocol.get_max_message().is_some();
         let mut first_error = None;
         for strip_cr in [true, false].into_iter().take(if crlf { 2 } else { 1 }) {
             let mut model = (self.make)(context.options);
@@ -235,7 +231,7 @@ fn feed(
     // Connections the model was told are gone.
     let mut gone = vec![false; n];
     let names: Vec<&str> = run.clients.iter().map(|c| c.name.as_str()).collect();
-    let limit = protocol.message_limit();
+    let limit = protocol.get_max_message();
     let mut out = Deliveries::default();
     // Over real sockets a client is surely known to the server only once it has read from
     // it: what others caused before that may or may not have reached it.
@@ -346,7 +342,7 @@ fn feed(
             ServerEventKind::PeerClosed => {
                 if !done[c] {
                     // A protocol that answers an unterminated last message answers it now.
-                    if protocol.answers_unterminated_message() && !pending[c].is_empty() {
+                    if protocol.get_answers_unterminated() && !pending[c].is_empty() {
                         let payload = std::mem::take(&mut pending[c]);
                         model.message(c, &payload, &mut out);
                         let what = format!("client {}'s {}", names[c], quote_short(&payload));

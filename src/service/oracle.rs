@@ -369,8 +369,8 @@ impl RequestResponse {
         let mut state = (self.init)();
         let sent = &client.sent;
         let split = protocol.split(sent);
-        let limit = protocol.message_limit();
-        let mut bytes = protocol.greeting_bytes().to_vec();
+        let limit = protocol.get_max_message();
+        let mut bytes = protocol.get_greeting().to_vec();
         let mut boundaries = vec![(bytes.len(), 0)];
         let mut closes = false;
         for message in &split.messages {
@@ -403,7 +403,7 @@ impl RequestResponse {
             {
                 bytes.extend_from_slice(reply);
                 closes = true;
-            } else if protocol.answers_unterminated_message() && (client.shut || client.closed) {
+            } else if protocol.get_answers_unterminated() && (client.shut || client.closed) {
                 match (self.answer)(&mut state, &sent[start..]) {
                     Reply::Answer(answer) => bytes.extend_from_slice(&answer),
                     Reply::Close(answer) => {
@@ -450,9 +450,9 @@ fn justify(
         }
     };
     let mut reasons = Vec::new();
-    for deadline in protocol.deadlines() {
+    for deadline in protocol.get_deadlines() {
         if let Some(reply) = reply
-            && deadline.reply_bytes() != reply
+            && deadline.get_reply() != reply
         {
             continue;
         }
@@ -517,7 +517,7 @@ fn ending_prefix(protocol: &Protocol, bytes: &[u8], strip: bool) -> usize {
         return 0;
     }
     protocol
-        .message_endings()
+        .get_endings()
         .iter()
         .filter_map(|e| e.strip_suffix(delimiter.as_slice()))
         .filter(|head| !head.is_empty() && bytes.ends_with(head))
@@ -533,7 +533,7 @@ impl Oracle for RequestResponse {
     fn judge(&self, client: &ClientReport, context: &Context<'_>) -> Result<(), String> {
         let first = self.judge_counting(client, context.protocol, false);
         if first.is_err()
-            && context.protocol.message_limit().is_some()
+            && context.protocol.get_max_message().is_some()
             && self.judge_counting(client, context.protocol, true).is_ok()
         {
             return Ok(());
@@ -632,8 +632,8 @@ impl RequestResponse {
                 continue;
             }
             let rest = &received[reply_end..];
-            for deadline in protocol.deadlines() {
-                let reply = deadline.reply_bytes();
+            for deadline in protocol.get_deadlines() {
+                let reply = deadline.get_reply();
                 if reply.is_empty() || (!reply.starts_with(rest) && !rest.starts_with(reply)) {
                     continue;
                 }

@@ -91,8 +91,8 @@ impl Deadline {
         self.after
     }
 
-    /// What is sent before the close.
-    pub fn reply_bytes(&self) -> &[u8] {
+    /// What is sent before the close, as set by [`Deadline::reply`].
+    pub fn get_reply(&self) -> &[u8] {
         &self.reply
     }
 }
@@ -103,7 +103,9 @@ impl Deadline {
 pub const DEFAULT_ALPHABET: &[u8] = b"abcdefghijklmnopqstuvwxyz0123456789 \t\x00\xff";
 
 /// A description of a service's protocol. Build it with the methods below; every field has
-/// a default that fits an unframed chunk protocol.
+/// a default that fits an unframed chunk protocol. Each setting has one name: the builder
+/// method sets it (`clients(5)`) and `get_` reads it back (`get_clients()`), as
+/// `std::process::Command` has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Protocol {
     framing: Framing,
@@ -346,54 +348,55 @@ impl Protocol {
         &self.framing
     }
 
-    /// The greeting.
-    pub fn greeting_bytes(&self) -> &[u8] {
+    /// The greeting, as set by [`Protocol::greeting`].
+    pub fn get_greeting(&self) -> &[u8] {
         &self.greeting
     }
 
-    /// The alphabet.
-    pub fn alphabet_bytes(&self) -> &[u8] {
+    /// The alphabet, as set by [`Protocol::alphabet`].
+    pub fn get_alphabet(&self) -> &[u8] {
         &self.alphabet
     }
 
-    /// The dictionary tokens.
-    pub fn tokens(&self) -> &[Vec<u8>] {
+    /// The dictionary tokens, as added by [`Protocol::token`].
+    pub fn get_tokens(&self) -> &[Vec<u8>] {
         &self.tokens
     }
 
-    /// The terminators of delimited messages.
-    pub fn message_endings(&self) -> &[Vec<u8>] {
+    /// The terminators of delimited messages, as set by [`Protocol::endings`].
+    pub fn get_endings(&self) -> &[Vec<u8>] {
         &self.endings
     }
 
-    /// The declared message limit and what a longer message gets.
-    pub fn message_limit(&self) -> Option<(usize, &[u8])> {
+    /// The message limit and what a longer message gets, as set by [`Protocol::max_message`].
+    pub fn get_max_message(&self) -> Option<(usize, &[u8])> {
         self.max_message
             .map(|limit| (limit, self.too_long_reply.as_slice()))
     }
 
-    /// The declared deadlines.
-    pub fn deadlines(&self) -> &[Deadline] {
+    /// The deadlines, as added by [`Protocol::deadline`].
+    pub fn get_deadlines(&self) -> &[Deadline] {
         &self.deadlines
     }
 
-    /// Whether streams may end mid-message.
-    pub fn may_end_mid_message(&self) -> bool {
+    /// Whether streams may end mid-message, as set by [`Protocol::ends_mid_message`].
+    pub fn get_ends_mid_message(&self) -> bool {
         self.ends_mid_message
     }
 
-    /// Whether an unterminated last message is answered at EOF.
-    pub fn answers_unterminated_message(&self) -> bool {
+    /// Whether an unterminated last message is answered at EOF, as set by
+    /// [`Protocol::answers_unterminated`].
+    pub fn get_answers_unterminated(&self) -> bool {
         self.answers_unterminated
     }
 
-    /// The default number of clients.
-    pub fn client_count(&self) -> usize {
+    /// The number of clients of a generated scenario, as set by [`Protocol::clients`].
+    pub fn get_clients(&self) -> usize {
         self.clients
     }
 
-    /// The number of churning clients.
-    pub fn churn_count(&self) -> usize {
+    /// The number of churning clients, as set by [`Protocol::churn`].
+    pub fn get_churn(&self) -> usize {
         self.churn
     }
 
