@@ -209,6 +209,35 @@ fn seed_server_4_crashes_and_its_crash_is_reported_with_its_last_words() {
 }
 
 #[test]
+fn a_server_that_lets_go_of_its_sockets_before_it_ends_is_reported_as_its_crash() {
+    // It closes the listener and every connection, then ends 300 ms later: its clients are
+    // refused or cut off while the process is still alive, and the seeds that follow come
+    // before it has ended. What they saw is the crash, in every seed.
+    let (code, report, _) = run(
+        &[
+            "--service",
+            "echo",
+            "--seeds",
+            "4",
+            "--faults",
+            "none",
+            "--shrink-attempts",
+            "2",
+        ],
+        &["python3", "fixtures/peers/closes_then_dies.py", "0"],
+    );
+    assert_eq!(code, Some(1), "{report:#}");
+    let found = kinds(&report);
+    assert!(
+        found
+            .iter()
+            .all(|(k, m)| k == "crash" && m.contains("RuntimeError: shutting down")),
+        "{found:#?}"
+    );
+    assert_eq!(report["failed_seeds"], 4, "{report:#}");
+}
+
+#[test]
 fn short_reads_show_seed_server_4_answering_newest_first() {
     // The port with only its crash fixed: what is left is the LIFO order.
     let (code, report, _) = run(

@@ -401,6 +401,10 @@ struct Runner<'a> {
     tally: bool,
 }
 
+/// How long a server that let go of its listener is given to end before what its clients
+/// saw is judged (see `Runner::crashed`).
+const DYING: Duration = Duration::from_secs(2);
+
 /// Fraction of wall time a spinning server burns at least.
 const BUSY_SHARE: f64 = 0.5;
 
@@ -432,6 +436,20 @@ impl Runner<'_> {
             self.server = Some(server);
         }
         Ok(self.server.as_mut().expect("started above"))
+    }
+
+    /// The server's crash, if it ended. A process that is dying may still be alive when its
+    /// clients see the effects: a Python server's interpreter closes its sockets on the way
+    /// out, so a client is refused or reset before the process ends. So when `failed` (the
+    /// clients saw something wrong) and the server holds fewer sockets than it did before
+    /// the seed (its listener among those gone), muxsim waits up to [`DYING`] for it to end
+    /// before it judges what the clients saw.
+    fn crashed(&mut self, failed: bool) -> Option<(FailureKind, String)> {
+        let baseline = self.baseline;
+        let server = self.server.as_mut()?;
+        let dying = failed && server.sockets().is_none_or(|s| s.len() < baseline);
+        let how = server.exited_within(if dying { DYING } else { Duration::ZERO })?;
+        Some((FailureKind::Crash, crash_message(server, &how)))
     }
 
     fn restart_later(&mut self) {
@@ -576,10 +594,10 @@ impl Runner<'_> {
         owed_nothing: &[String],
     ) -> Option<(FailureKind, String)> {
         let (cpu_before, cpu_after, settle_cpu) = cpu;
-        let server = self.server.as_mut()?;
-        if let Some(how) = server.exited() {
-            return Some((FailureKind::Crash, crash_message(server, &how)));
+        if let Some(crash) = self.crashed(run.failure.is_some()) {
+            return Some(crash);
         }
+        self.server.as_ref()?;
         let spent = |from: Option<Duration>| match (from, cpu_after) {
             (Some(a), Some(b)) => b.saturating_sub(a),
             _ => Duration::ZERO,
@@ -624,6 +642,9 @@ impl Runner<'_> {
             .service
             .judge_all(&scenario.options, &clients)
             .err()?;
+        if let Some(crash) = self.crashed(true) {
+            return Some(crash);
+        }
         let prefix: Vec<ClientReport> = clients
             .iter()
             .map(|c| {
@@ -655,8 +676,6 @@ impl Runner<'_> {
         Some((FailureKind::Oracle, format!("client {client}: {detail}")))
     }
 
-    /// The checks once every client has left: the server idles, and its sockets come back
-    /// to their number.
     /// After muxsim held the server at its descriptor limit and the clients left: whether it
     /// accepts a new connection, as a server must once descriptors free up.
     fn accepts_again(&mut self, addr: SocketAddr) -> Option<(FailureKind, String)> {
@@ -686,6 +705,8 @@ impl Runner<'_> {
         ))
     }
 
+    /// The checks once every client has left: the server is still there, it idles, and its
+    /// sockets come back to their number.
     fn after_clients_left(&mut self, epoch: u64) -> Result<Option<(FailureKind, String)>, String> {
         let probe = self.config.idle_probe;
         let leak_wait = self.config.leak_wait;
@@ -696,9 +717,12 @@ impl Runner<'_> {
         let cpu_a = server.cpu();
         std::thread::sleep(probe);
         let cpu_b = server.cpu();
-        if let Some(how) = server.exited() {
-            return Ok(Some((FailureKind::Crash, crash_message(server, &how))));
+        if let Some(crash) = self.crashed(true) {
+            return Ok(Some(crash));
         }
+        let Some(server) = self.server.as_mut() else {
+            return Ok(None);
+        };
         let events = server.events_settled(Duration::from_secs(1));
         if let Some(message) = spin_message(&events, epoch, " after every client left") {
             return Ok(Some((FailureKind::BusyLoop, message)));

@@ -528,6 +528,18 @@ impl Server {
         None
     }
 
+    /// How the server ended, waiting up to `within` for it to end.
+    pub(super) fn exited_within(&mut self, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let how = self.exited();
+            if how.is_some() || Instant::now() >= deadline {
+                return how;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// The last lines the server printed, as ` Last output: ...` (with `lead` before).
     pub(super) fn last_output(&self, lead: &str) -> String {
         let lines = self.output_tail(6);
