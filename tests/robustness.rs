@@ -521,8 +521,7 @@ fn past_max_conns_new_clients_are_refused_clearly() {
 
 /// `muxsim chaos` against `target` for two seconds, as JSON.
 fn chaos(target: std::net::SocketAddr, clients: u32) -> (Option<i32>, serde_json::Value) {
-    let out = assert_cmd::Command::cargo_bin("muxsim")
-        .unwrap()
+    let out = common::muxsim()
         .args([
             "chaos",
             "--target",
