@@ -59,25 +59,9 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn installed(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// False (with a message) when the server is not installed and the run does not require it.
 fn available(program: &str) -> bool {
-    if installed(program) {
-        return true;
-    }
-    assert!(
-        std::env::var_os("MUXSIM_REQUIRE_SERVERS").is_none(),
-        "{program} is not installed and MUXSIM_REQUIRE_SERVERS is set"
-    );
-    eprintln!("skipped: {program} is not installed (apt-get install it to run this test)");
-    false
+    common::available(program, "MUXSIM_REQUIRE_SERVERS")
 }
 
 /// Waits (at most 10 s) until something accepts connections at `addr`.

@@ -423,6 +423,41 @@ fn events_owed_past_a_full_epoll_array_are_delivered_at_the_next_wait() {
 }
 
 #[test]
+fn a_server_that_closes_as_libuv_does_passes_every_fault() {
+    // libuv (Node.js) closes descriptors with syscall(SYS_close), past libc's close, and
+    // meets EMFILE by closing a descriptor it keeps in reserve. Those closes are seen: the
+    // limit muxsim imposed lifts, and a closed connection's number is not watched after it.
+    let dir = tempfile::tempdir().unwrap();
+    let server = compile_peer("lines_closes_by_syscall.c", dir.path());
+    let (code, report, stderr) = run(&["--service", "lines", "--seeds", "30"], &[&server, "0"]);
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+    let fired = &report["injected"];
+    for kind in ["accept-emfile", "read-reset", "write-reset", "short-read"] {
+        assert!(
+            fired[kind].as_u64().unwrap_or(0) > 0,
+            "{kind} never fired: {report:#}"
+        );
+    }
+}
+
+#[test]
+fn a_correct_node_server_passes_every_fault() {
+    // A correct `lines` server on Node.js's own event loop (libuv), run as it is.
+    if !common::available("node", "MUXSIM_REQUIRE_NODE") {
+        return;
+    }
+    let (code, report, stderr) = run(
+        &["--service", "lines", "--seeds", "20"],
+        &["node", "fixtures/peers/lines.js", "0"],
+    );
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+    assert!(
+        report["injected"]["accept-emfile"].as_u64().unwrap_or(0) > 0,
+        "{report:#}"
+    );
+}
+
+#[test]
 fn a_fixture_runs_as_it_is_and_says_what_it_cannot_impose_or_show_whole() {
     let dir = tempfile::tempdir().unwrap();
     let server = ["python3", "fixtures/peers/seed4_nocrash.py", "0"];

@@ -306,6 +306,32 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const c_void, len: socklen_t)
     }
 }
 
+/// `syscall(2)`, for the one call made through it that the library must see: libuv (and so
+/// Node.js) closes descriptors with `syscall(SYS_close, fd)`, past libc's `close`. Unseen,
+/// such a close would leave a connection watched after its number was reused and a process
+/// muxsim put at its descriptor limit there for good. Every other call goes straight through.
+///
+/// `syscall` is variadic; its arguments are integers in the registers (and the stack slot) a
+/// function of seven integer arguments reads, on x86_64 and aarch64 alike, so it is defined
+/// with seven, and the ones a call did not pass go through unread by the kernel.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn syscall(
+    number: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
+    if number == SYS_CLOSE {
+        // SAFETY: the wrapper below takes any descriptor number, as close(2) does.
+        return c_long::from(unsafe { close(a1 as c_int) });
+    }
+    // SAFETY: the caller's own arguments, passed on as it gave them.
+    unsafe { real_syscall(number, [a1, a2, a3, a4, a5, a6]) }
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     if fd >= 0 && fd == EVENTS_FD.load(Ordering::Relaxed) {

@@ -124,7 +124,19 @@ impl State {
             return same;
         }
         // SAFETY: kcmp compares two of our own descriptors.
-        let r = unsafe { syscall(SYS_KCMP, pid(), pid(), KCMP_FILE, wait, reg) };
+        let r = unsafe {
+            real_syscall(
+                SYS_KCMP,
+                [
+                    pid().into(),
+                    pid().into(),
+                    KCMP_FILE.into(),
+                    wait.into(),
+                    reg.into(),
+                    0,
+                ],
+            )
+        };
         let same = match r {
             0 => true,
             r if r > 0 => false,

@@ -2,7 +2,8 @@
 //!
 //! `muxsim run -- CMD` starts CMD with this library in `LD_PRELOAD` (Linux, glibc). It wraps
 //! the server's socket calls — `accept`/`accept4`, the reads (`read`, `recv`, `recvfrom`,
-//! `recvmsg`, `readv`), the writes (`write`, `send`, `sendto`, `sendmsg`, `writev`), `close`,
+//! `recvmsg`, `readv`), the writes (`write`, `send`, `sendto`, `sendmsg`, `writev`), `close`
+//! (and `syscall(SYS_close)`, as libuv closes),
 //! `listen`, `connect`, and the waits (`select`, `pselect`, `poll`, `ppoll`, `epoll_ctl`,
 //! `epoll_wait`, `epoll_pwait`, `epoll_pwait2`) — and, while muxsim has faults switched on, makes some of
 //! them do what a kernel may really do:
@@ -43,7 +44,7 @@
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int, c_ulong, c_void};
+use std::ffi::{c_char, c_int, c_long, c_ulong, c_void};
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 

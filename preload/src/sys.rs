@@ -145,10 +145,15 @@ unsafe extern "C" {
         value: *const c_void,
         len: socklen_t,
     ) -> c_int;
-    pub(crate) fn syscall(number: std::ffi::c_long, ...) -> std::ffi::c_long;
     pub(crate) fn clock_gettime(clock: c_int, tp: *mut timespec) -> c_int;
 }
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) const SYS_CLOSE: std::ffi::c_long = 3;
+#[cfg(target_arch = "aarch64")]
+pub(crate) const SYS_CLOSE: std::ffi::c_long = 57;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) const SYS_CLOSE: std::ffi::c_long = -1;
 #[cfg(target_arch = "x86_64")]
 pub(crate) const SYS_KCMP: std::ffi::c_long = 312;
 #[cfg(target_arch = "aarch64")]
@@ -231,6 +236,13 @@ pub(crate) static REAL_ACCEPT: Real = Real::new(b"accept\0");
 pub(crate) static REAL_ACCEPT4: Real = Real::new(b"accept4\0");
 pub(crate) static REAL_LISTEN: Real = Real::new(b"listen\0");
 pub(crate) static REAL_CLOSE: Real = Real::new(b"close\0");
+pub(crate) static REAL_SYSCALL: Real = Real::new(b"syscall\0");
+
+/// libc's `syscall(number, args...)`, with six arguments whether the call uses them or not.
+pub(crate) unsafe fn real_syscall(number: c_long, args: [c_long; 6]) -> c_long {
+    let [a1, a2, a3, a4, a5, a6] = args;
+    real!(REAL_SYSCALL: fn(c_long, c_long, c_long, c_long, c_long, c_long, c_long) -> c_long; number, a1, a2, a3, a4, a5, a6)
+}
 pub(crate) static REAL_CONNECT: Real = Real::new(b"connect\0");
 pub(crate) static REAL_SELECT: Real = Real::new(b"select\0");
 pub(crate) static REAL_PSELECT: Real = Real::new(b"pselect\0");

@@ -441,3 +441,23 @@ pub fn muxsim() -> assert_cmd::Command {
     cmd.timeout(Duration::from_secs(240));
     cmd
 }
+
+/// Whether `program` is installed; when it is not, false with a message on stderr, unless the
+/// environment variable `require` is set (CI sets it where it installed the program): then
+/// the test fails instead of passing without having run.
+pub fn available(program: &str, require: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return true;
+    }
+    assert!(
+        std::env::var_os(require).is_none(),
+        "{program} is not installed and {require} is set"
+    );
+    eprintln!("skipped: {program} is not installed (apt-get install it to run this test)");
+    false
+}
