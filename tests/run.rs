@@ -612,8 +612,47 @@ fn held_at_its_descriptor_limit_a_server_is_judged_by_whether_it_resumes() {
     .concat();
     let (_, report, _) = run(&first, &["python3", peer, "--retry", "0"]);
     assert_found(&report, "busy-loop", "failed accepts");
+    assert_found(
+        &report,
+        "busy-loop",
+        "must stop watching the listener, or back off",
+    );
     let (_, report, _) = run(&first, &["python3", peer, "--stop", "0"]);
     assert_found(&report, "hang", "it stopped accepting for good");
+}
+
+#[test]
+fn retrying_accept_at_the_limit_is_a_busy_loop_while_another_client_keeps_it_busy() {
+    // Client a talks every few milliseconds for the whole run and b connects behind it, so
+    // a seed that holds the server at its limit at b's accept finds it retrying the accept
+    // at once between a's bytes: the failed accepts are the spin, though bytes keep moving.
+    let dir = tempfile::tempdir().unwrap();
+    let mut fixture = String::from("service lines\n\na connect\na recv \"hello\\n\"\nb connect\n");
+    for _ in 0..150 {
+        fixture += "a send \"x\\n\"\na recv \"xresponse\\n\"\na wait 4ms\n";
+    }
+    fixture += "a close\nb recv \"hello\\n\"\nb close\n";
+    let path = dir.path().join("talk.txn");
+    std::fs::write(&path, fixture).unwrap();
+    let path = path.display().to_string();
+    let args = [&path[..], "--seeds", "20", "--faults", "accept"];
+    let peer = "fixtures/peers/lines_at_limit.py";
+    let (code, report, stderr) = run(&args, &["python3", peer, "0"]);
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+    let (code, report, _) = run(
+        &[
+            &args[..],
+            &["--max-failures", "1", "--shrink-attempts", "1"],
+        ]
+        .concat(),
+        &["python3", peer, "--retry", "0"],
+    );
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_found(
+        &report,
+        "busy-loop",
+        "failed accepts): at its descriptor limit",
+    );
 }
 
 #[test]

@@ -77,6 +77,17 @@ pub(crate) fn decide_accept(fd: c_int) -> AcceptPlan {
     st.accepts += 1;
     let n = st.accepts;
     if st.at_limit {
+        st.limit_fails += 1;
+        let now = now_ns();
+        if st.limit_fails == 1 {
+            st.limit_since = now;
+        }
+        if st.limit_fails >= SPIN_ACCEPTS_AT_LIMIT {
+            let (calls, nanos) = (st.limit_fails, now.saturating_sub(st.limit_since));
+            st.limit_fails = 0;
+            drop(guard);
+            spun(calls, nanos, [0, calls, 0, 0]);
+        }
         return AcceptPlan::Fail(EMFILE);
     }
     let r = rates();
@@ -355,6 +366,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // A descriptor freed: a process at its limit may accept again.
         if let Some(st) = state().as_mut() {
             st.at_limit = false;
+            st.limit_fails = 0;
         }
         set_errno(e);
     }

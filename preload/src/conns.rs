@@ -66,6 +66,10 @@ pub(crate) struct State {
     /// The process is at its descriptor limit: every accept fails with `EMFILE` until it
     /// closes a descriptor, as the kernel has it.
     pub(crate) at_limit: bool,
+    /// Accepts failed at the limit since it began or a descriptor was last closed, and when
+    /// the first of them came.
+    pub(crate) limit_fails: u64,
+    pub(crate) limit_since: u64,
     pub(crate) conns: HashMap<c_int, Conn>,
     /// Per epoll instance, its registrations of watched descriptors.
     pub(crate) regs: HashMap<c_int, HashMap<c_int, Reg>>,
@@ -90,6 +94,7 @@ impl State {
             self.next_conn = 0;
             self.connects = 0;
             self.at_limit = false;
+            self.limit_fails = 0;
         }
     }
 

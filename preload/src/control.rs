@@ -29,6 +29,12 @@ pub(crate) fn enabled() -> bool {
 // after which no more faults are injected into it for that seed.
 
 pub(crate) const SPIN_CALLS: u64 = 20_000;
+/// Accepts failed at the descriptor limit muxsim imposed, with no descriptor closed between
+/// them, that are a busy loop too (within `SPIN_WINDOW_NS`): a server that meets `EMFILE`
+/// well stops watching the listener (one failed accept) or closes a descriptor it keeps in
+/// reserve (libuv: two); one that retries at once makes thousands a second, while it also
+/// serves its other connections, whose bytes end the streak above.
+pub(crate) const SPIN_ACCEPTS_AT_LIMIT: u64 = 1_000;
 pub(crate) const SPIN_WINDOW_NS: u64 = 2_000_000_000;
 pub(crate) const CLOCK_MONOTONIC: c_int = 1;
 
@@ -79,14 +85,18 @@ pub(crate) fn idle(call: Call) {
     }
     let nanos = now_ns().saturating_sub(STREAK_START.load(Ordering::Relaxed));
     STREAK.store(0, Ordering::Relaxed);
+    let kinds = STREAK_KINDS.each_ref().map(|k| k.load(Ordering::Relaxed));
+    spun(n, nanos, kinds);
+}
+
+/// Reports a busy loop of `calls` calls in `nanos` (`kinds`: waits, failed accepts, empty
+/// reads, empty writes), once per seed, if they came within `SPIN_WINDOW_NS`.
+pub(crate) fn spun(calls: u64, nanos: u64, kinds: [u64; 4]) {
     let epoch = control(SLOT_EPOCH);
     if nanos < SPIN_WINDOW_NS && epoch != 0 && SPUN_EPOCH.swap(epoch, Ordering::Relaxed) != epoch {
-        let kinds: Vec<String> = STREAK_KINDS
-            .iter()
-            .map(|k| k.load(Ordering::Relaxed).to_string())
-            .collect();
+        let kinds: Vec<String> = kinds.iter().map(u64::to_string).collect();
         emit(format!(
-            "{EVENT_SPIN} {} {epoch} {n} {nanos} {}",
+            "{EVENT_SPIN} {} {epoch} {calls} {nanos} {}",
             pid(),
             kinds.join(" ")
         ));

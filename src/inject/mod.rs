@@ -863,10 +863,18 @@ fn spin_message(events: &[Event], epoch: u64, when: &str) -> Option<String> {
                 .filter(|(n, _)| **n > 0)
                 .map(|(n, name)| format!("{n} {name}"))
                 .collect();
+            // Accepts that keep failing are a server retrying at its descriptor limit: say
+            // what it must do instead.
+            let accepting = kinds[1] > 0 && kinds[1] >= kinds[2] + kinds[3];
             Some(format!(
-                "busy loop{when}: the server made {calls} calls in {} that moved no byte and accepted or closed nothing ({}); muxsim injected no more faults into it",
+                "busy loop{when}: the server made {calls} calls in {} that moved no byte and accepted or closed nothing ({}){}; muxsim injected no more faults into it",
                 human_duration(Duration::from_nanos(*nanos)),
-                parts.join(", ")
+                parts.join(", "),
+                if accepting {
+                    ": at its descriptor limit (EMFILE) a server must stop watching the listener, or back off, until it closes a descriptor, not retry the accept at once"
+                } else {
+                    ""
+                }
             ))
         }
         _ => None,
