@@ -154,6 +154,8 @@ struct Owed {
     cause: String,
     /// The client whose event caused it: what one client causes reaches another in order.
     from: usize,
+    /// Not sent to this client by the model, but it may have been (see `settle`).
+    extra: bool,
 }
 
 impl Oracle for ModelOracle {
@@ -176,7 +178,7 @@ impl Oracle for ModelOracle {
             };
             let (got, _) = frames(context.protocol, &client.received);
             let mut left: Vec<&[u8]> = got;
-            for o in list.iter().filter(|o| o.from != to) {
+            for o in list.iter().filter(|o| o.from != to && !o.extra) {
                 caused += 1;
                 if let Some(i) = left.iter().position(|f| *f == o.bytes.as_slice()) {
                     left.remove(i);
@@ -262,6 +264,18 @@ fn feed(
                 .map(|e| e.at)
         })
         .collect();
+    // And a client that shut down its side a moment before a cause may have been read after
+    // it by the server: what the cause sent the others may reach it too.
+    let shut: Vec<Option<Instant>> = run
+        .clients
+        .iter()
+        .map(|c| {
+            c.timeline
+                .iter()
+                .find(|e| matches!(e.kind, crate::world::EventKind::Shutdown))
+                .map(|e| e.at)
+        })
+        .collect();
     for event in run.server {
         let c = event.client;
         if c >= n {
@@ -280,6 +294,7 @@ fn feed(
             unsure_before: (!run.exact).then_some(at),
             greeted: &greeted,
             closed_seen: &closed_seen,
+            shut: &shut,
         };
         match &event.kind {
             ServerEventKind::Accepted => {
@@ -367,6 +382,44 @@ fn feed(
     owed
 }
 
+/// Over real sockets, what a cause sent to other clients may also reach a client that shut
+/// down its side up to [`ACCEPT_SLACK`] before it: the server may have read that client's end
+/// of stream after the cause (it reads its ready sockets in its own order), and then the
+/// client was still there to receive it. Such a client gets what the others got, as messages
+/// that may or may not arrive.
+fn may_reach_those_just_gone(items: &[Delivery], owed: &mut [Vec<Owed>], cause: &Cause<'_>) {
+    let Some(at) = cause.unsure_before else {
+        return;
+    };
+    let mut sent: Vec<&[u8]> = Vec::new();
+    for d in items.iter().filter(|d| d.to != cause.from) {
+        if !sent.contains(&d.bytes.as_slice()) {
+            sent.push(&d.bytes);
+        }
+    }
+    if sent.is_empty() {
+        return;
+    }
+    for (k, list) in owed.iter_mut().enumerate() {
+        let just_gone = cause
+            .shut
+            .get(k)
+            .copied()
+            .flatten()
+            .is_some_and(|t| t <= at && at.saturating_since(t) <= ACCEPT_SLACK);
+        if k == cause.from || !just_gone || items.iter().any(|d| d.to == k) {
+            continue;
+        }
+        list.extend(sent.iter().map(|bytes| Owed {
+            bytes: bytes.to_vec(),
+            maybe: true,
+            cause: cause.text.clone(),
+            from: cause.from,
+            extra: true,
+        }));
+    }
+}
+
 /// What caused a model's output: its text, the client, and (over real sockets) the time
 /// before which a client that had read nothing yet may not have been known to the server.
 struct Cause<'a> {
@@ -375,12 +428,14 @@ struct Cause<'a> {
     unsure_before: Option<Instant>,
     greeted: &'a [Option<Instant>],
     closed_seen: &'a [Option<Instant>],
+    shut: &'a [Option<Instant>],
 }
 
 /// Moves what the model said into each connection's owed list; closes it asked for stop what
 /// a connection is owed after them.
 fn settle(out: &mut Deliveries, owed: &mut [Vec<Owed>], done: &mut [bool], cause: &Cause<'_>) {
     let closing: Vec<usize> = out.closes.drain(..).collect();
+    may_reach_those_just_gone(&out.items, owed, cause);
     for d in out.items.drain(..) {
         let Some(list) = owed.get_mut(d.to) else {
             continue;
@@ -410,6 +465,7 @@ fn settle(out: &mut Deliveries, owed: &mut [Vec<Owed>], done: &mut [bool], cause
             maybe: d.maybe || unsure,
             cause: cause.text.clone(),
             from: cause.from,
+            extra: false,
         });
     }
     for c in closing {
@@ -704,6 +760,9 @@ mod tests {
                 out.send(to, [payload, b"\n"].concat());
             }
         }
+        fn peer_closed(&mut self, conn: usize, _out: &mut Deliveries) {
+            self.open.retain(|&c| c != conn);
+        }
         fn closed(&mut self, conn: usize, _out: &mut Deliveries) {
             self.open.retain(|&c| c != conn);
         }
@@ -785,6 +844,48 @@ mod tests {
         );
     }
 
+    /// `b` and `c` connect, `c` shuts down its side at `shut` ms and `a` sends a line at 300
+    /// ms; over real sockets `c` received `got`.
+    fn judge_a_line_after_a_shutdown(shut: u64, got: &[u8]) -> Result<(), (String, String)> {
+        use crate::world::EventKind;
+        let ms = |n: u64| Instant::from_nanos(n * 1_000_000);
+        let mut clients: Vec<ClientReport> =
+            ["a", "b", "c"].into_iter().map(ClientReport::new).collect();
+        for c in &mut clients {
+            c.record(ms(0), EventKind::Connected);
+        }
+        clients[2].record(ms(shut), EventKind::Shutdown);
+        clients[0].record_sent(ms(300), b"hi\n");
+        clients[1].record_received(ms(301), b"hi\n");
+        if !got.is_empty() {
+            clients[2].record_received(ms(301), got);
+        }
+        let server = server_of_clients(&clients);
+        let protocol = Protocol::lines();
+        let options = ServiceOptions::default();
+        let context = Context {
+            protocol: &protocol,
+            options: &options,
+        };
+        let view = RunView {
+            clients: &clients,
+            server: &server,
+            exact: false,
+        };
+        ModelOracle::new(|_| Broadcast::default()).judge_run(&view, &context)
+    }
+
+    #[test]
+    fn over_real_sockets_a_line_may_reach_a_client_that_shut_down_just_before_it() {
+        // The server may have read c's end of stream after a's line: c was still there.
+        assert_eq!(judge_a_line_after_a_shutdown(200, b"hi\n"), Ok(()));
+        assert_eq!(judge_a_line_after_a_shutdown(200, b""), Ok(()));
+        // Long before it, c had surely left.
+        let (who, detail) = judge_a_line_after_a_shutdown(10, b"hi\n").unwrap_err();
+        assert_eq!(who, "c");
+        assert!(detail.contains("which the model never sent it"), "{detail}");
+    }
+
     #[test]
     fn real_sockets_allow_what_two_clients_caused_to_interleave_either_way() {
         let mut b = ClientReport::new("b");
@@ -795,18 +896,21 @@ mod tests {
                 maybe: false,
                 cause: "a".into(),
                 from: 0,
+                extra: false,
             },
             Owed {
                 bytes: b"y\n".to_vec(),
                 maybe: false,
                 cause: "a".into(),
                 from: 0,
+                extra: false,
             },
             Owed {
                 bytes: b"z\n".to_vec(),
                 maybe: false,
                 cause: "c".into(),
                 from: 2,
+                extra: false,
             },
         ];
         let lines = Protocol::lines();
