@@ -709,6 +709,22 @@ fn write_ready(c: &mut Client, clock: Clock, split: Option<usize>) {
     c.pos += 1;
 }
 
+/// How long before a client's close with bytes unread its sends may still have been unread
+/// by the server (the time a server may take to come round to a ready socket).
+const UNREAD_SLACK: Duration = Duration::from_millis(250);
+
+/// Bytes waiting to be read on `stream` (0 when that cannot be told).
+fn unread_bytes(stream: &TcpStream) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into `n`, on a descriptor `stream` owns.
+    let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if r == 0 {
+        usize::try_from(n).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 /// Connects to `addr` within `timeout`, giving back a non-blocking stream and the local
 /// port, known as soon as the connect began: a connection reset before the handshake's
 /// answer is seen still names its port, by which the server's side knows it. The socket's
@@ -942,8 +958,16 @@ fn act(c: &mut Client, step: &Step, clock: Clock) {
             }
         }
         Step::Close => {
-            if c.stream.take().is_some() {
-                c.report.record(clock.now(), EventKind::Closed);
+            if let Some(stream) = c.stream.take() {
+                let now = clock.now();
+                // Closed with bytes unread, the connection is reset, and the server loses
+                // what it had not read yet of the client's last sends.
+                if unread_bytes(&stream) > 0 {
+                    let zero = crate::time::Instant::ZERO;
+                    c.report.unread_from =
+                        Some(zero + now.saturating_since(zero).saturating_sub(UNREAD_SLACK));
+                }
+                c.report.record(now, EventKind::Closed);
             }
             c.sending = None;
         }
@@ -1142,6 +1166,39 @@ mod tests {
         assert!(sent_at(&run.clients[1]) < sent_at(&run.clients[0]));
         assert!(run.clients[1].saw_eof);
         assert!(run.ports.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn a_close_with_bytes_unread_marks_the_clients_last_sends_as_maybe_never_read() {
+        let addr = echo_server();
+        // `a` stops reading, so its echo waits unread when it closes: the kernel resets the
+        // connection, and the server may lose what it had not read yet.
+        let a = Script::new("a")
+            .then(Step::Connect)
+            .then(Step::Pause)
+            .then(Step::Send(b"x".to_vec()))
+            .then(Step::Wait(Duration::from_millis(50)))
+            .then(Step::Close);
+        let b = Script::new("b")
+            .then(Step::Connect)
+            .then(Step::Send(b"y".to_vec()))
+            .then(Step::Recv(b"y".to_vec()))
+            .then(Step::Close);
+        let play = Play {
+            clients: vec![a, b],
+            faults: Vec::new(),
+        };
+        let run = run_play(&play, addr, &LiveOptions::default(), &mut |_| true);
+        assert_eq!(run.failure, None);
+        let closed_at = run.clients[0].timeline.last().unwrap().at;
+        let from = run.clients[0]
+            .unread_from
+            .expect("a closed with its echo unread");
+        assert_eq!(
+            closed_at.saturating_since(from),
+            UNREAD_SLACK.min(closed_at.saturating_since(crate::time::Instant::ZERO))
+        );
+        assert_eq!(run.clients[1].unread_from, None);
     }
 
     #[test]

@@ -636,7 +636,10 @@ impl Runner<'_> {
         }
         let mut clients = owed(&run.clients);
         for c in &mut clients {
-            c.disrupted |= owed_nothing.contains(&c.name);
+            if owed_nothing.contains(&c.name) {
+                c.disrupted = true;
+                c.unread_from = Some(crate::time::Instant::ZERO);
+            }
         }
         let (client, detail) = scenario
             .service

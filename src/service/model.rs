@@ -291,6 +291,7 @@ fn feed(
         let cause = |what: &str| Cause {
             text: text(what),
             from: c,
+            unread: !run.exact && run.clients[c].unread_from.is_some_and(|from| at >= from),
             unsure_before: (!run.exact).then_some(at),
             greeted: &greeted,
             closed_seen: &closed_seen,
@@ -425,6 +426,8 @@ fn may_reach_those_just_gone(items: &[Delivery], owed: &mut [Vec<Owed>], cause: 
 struct Cause<'a> {
     text: String,
     from: usize,
+    /// The harness cut the client whose event this is: the server may never have read it.
+    unread: bool,
     unsure_before: Option<Instant>,
     greeted: &'a [Option<Instant>],
     closed_seen: &'a [Option<Instant>],
@@ -462,7 +465,7 @@ fn settle(out: &mut Deliveries, owed: &mut [Vec<Owed>], done: &mut [bool], cause
         });
         list.push(Owed {
             bytes: d.bytes,
-            maybe: d.maybe || unsure,
+            maybe: d.maybe || unsure || (cause.unread && d.to != cause.from),
             cause: cause.text.clone(),
             from: cause.from,
             extra: false,
@@ -884,6 +887,43 @@ mod tests {
         let (who, detail) = judge_a_line_after_a_shutdown(10, b"hi\n").unwrap_err();
         assert_eq!(who, "c");
         assert!(detail.contains("which the model never sent it"), "{detail}");
+    }
+
+    #[test]
+    fn over_real_sockets_what_a_client_the_harness_cut_sent_may_never_have_been_read() {
+        use crate::world::EventKind;
+        let ms = |n: u64| Instant::from_nanos(n * 1_000_000);
+        let judge = |unread: bool| {
+            let mut clients: Vec<ClientReport> =
+                ["a", "b", "c"].into_iter().map(ClientReport::new).collect();
+            for c in &mut clients {
+                c.record(ms(0), EventKind::Connected);
+            }
+            clients[2].record_sent(ms(100), b"hey\n");
+            clients[0].record_received(ms(101), b"hey\n");
+            clients[1].record_received(ms(101), b"hey\n");
+            // a's line never reached the others: the harness aborted a's connection.
+            clients[0].record_sent(ms(300), b"hi\n");
+            clients[0].unread_from = unread.then_some(Instant::ZERO);
+            clients[0].disrupted = unread;
+            let server = server_of_clients(&clients);
+            let protocol = Protocol::lines();
+            let options = ServiceOptions::default();
+            let context = Context {
+                protocol: &protocol,
+                options: &options,
+            };
+            let view = RunView {
+                clients: &clients,
+                server: &server,
+                exact: false,
+            };
+            ModelOracle::new(|_| Broadcast::default()).judge_run(&view, &context)
+        };
+        assert_eq!(judge(true), Ok(()));
+        let (who, detail) = judge(false).unwrap_err();
+        assert_eq!(who, "b");
+        assert!(detail.contains("\"hi\\n\" never arrived"), "{detail}");
     }
 
     #[test]
