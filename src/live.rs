@@ -709,10 +709,6 @@ fn write_ready(c: &mut Client, clock: Clock, split: Option<usize>) {
     c.pos += 1;
 }
 
-/// How long before a client's close with bytes unread its sends may still have been unread
-/// by the server (the time a server may take to come round to a ready socket).
-const UNREAD_SLACK: Duration = Duration::from_millis(250);
-
 /// Bytes waiting to be read on `stream` (0 when that cannot be told).
 fn unread_bytes(stream: &TcpStream) -> usize {
     let mut n: libc::c_int = 0;
@@ -963,9 +959,7 @@ fn act(c: &mut Client, step: &Step, clock: Clock) {
                 // Closed with bytes unread, the connection is reset, and the server loses
                 // what it had not read yet of the client's last sends.
                 if unread_bytes(&stream) > 0 {
-                    let zero = crate::time::Instant::ZERO;
-                    c.report.unread_from =
-                        Some(zero + now.saturating_since(zero).saturating_sub(UNREAD_SLACK));
+                    c.report.cut_unread_at = Some(now);
                 }
                 c.report.record(now, EventKind::Closed);
             }
@@ -1191,14 +1185,8 @@ mod tests {
         let run = run_play(&play, addr, &LiveOptions::default(), &mut |_| true);
         assert_eq!(run.failure, None);
         let closed_at = run.clients[0].timeline.last().unwrap().at;
-        let from = run.clients[0]
-            .unread_from
-            .expect("a closed with its echo unread");
-        assert_eq!(
-            closed_at.saturating_since(from),
-            UNREAD_SLACK.min(closed_at.saturating_since(crate::time::Instant::ZERO))
-        );
-        assert_eq!(run.clients[1].unread_from, None);
+        assert_eq!(run.clients[0].cut_unread_at, Some(closed_at));
+        assert_eq!(run.clients[1].cut_unread_at, None);
     }
 
     #[test]

@@ -73,12 +73,12 @@ pub struct ClientReport {
     pub(crate) shut: bool,
     /// A fault cut the client off (reset, abort, or a close it did not script).
     pub disrupted: bool,
-    /// Over real sockets, from when on what the client sent may never have been read by the
-    /// server, so that what it would have caused for others may or may not have happened:
-    /// from the start when the harness itself reset or aborted the connection; shortly
-    /// before the client closed with bytes still unread (the kernel then resets the
-    /// connection, and the server loses what it had not read yet).
-    pub(crate) unread_from: Option<Instant>,
+    /// Over real sockets, when the connection was reset with what the client sent perhaps
+    /// still unread by the server (the reset drops it), so that what it would have caused
+    /// for others may or may not have happened: time zero when the harness itself reset or
+    /// aborted the connection; the close when the client closed with bytes still unread.
+    /// The oracle widens it by the slack a server takes to come round to a ready socket.
+    pub(crate) cut_unread_at: Option<Instant>,
     /// The client stopped reading and never started again: it is owed nothing more.
     pub(crate) paused_at_end: bool,
     /// Everything that happened to the client, in order, with times.

@@ -638,7 +638,7 @@ impl Runner<'_> {
         for c in &mut clients {
             if owed_nothing.contains(&c.name) {
                 c.disrupted = true;
-                c.unread_from = Some(crate::time::Instant::ZERO);
+                c.cut_unread_at = Some(crate::time::Instant::ZERO);
             }
         }
         let (client, detail) = scenario

@@ -291,7 +291,10 @@ fn feed(
         let cause = |what: &str| Cause {
             text: text(what),
             from: c,
-            unread: !run.exact && run.clients[c].unread_from.is_some_and(|from| at >= from),
+            unread: !run.exact
+                && run.clients[c]
+                    .cut_unread_at
+                    .is_some_and(|cut| at + ACCEPT_SLACK >= cut),
             unsure_before: (!run.exact).then_some(at),
             greeted: &greeted,
             closed_seen: &closed_seen,
@@ -798,6 +801,16 @@ mod tests {
             event(1, 0, ServerEventKind::Read(b"x\ny\n".to_vec())),
             event(2, 2, ServerEventKind::Read(b"z\n".to_vec())),
         ];
+        judge_broadcast(&clients, &server, true)
+    }
+
+    /// Judges `clients` by the broadcast model, the server's side being `server` (`exact`:
+    /// the simulator's own record, or else what real sockets' clients show of it).
+    fn judge_broadcast(
+        clients: &[ClientReport],
+        server: &[ServerEvent],
+        exact: bool,
+    ) -> Result<(), (String, String)> {
         let protocol = Protocol::lines();
         let options = ServiceOptions::default();
         let context = Context {
@@ -805,9 +818,9 @@ mod tests {
             options: &options,
         };
         let view = RunView {
-            clients: &clients,
-            server: &server,
-            exact: true,
+            clients,
+            server,
+            exact,
         };
         ModelOracle::new(|_| Broadcast::default()).judge_run(&view, &context)
     }
@@ -863,19 +876,7 @@ mod tests {
         if !got.is_empty() {
             clients[2].record_received(ms(301), got);
         }
-        let server = server_of_clients(&clients);
-        let protocol = Protocol::lines();
-        let options = ServiceOptions::default();
-        let context = Context {
-            protocol: &protocol,
-            options: &options,
-        };
-        let view = RunView {
-            clients: &clients,
-            server: &server,
-            exact: false,
-        };
-        ModelOracle::new(|_| Broadcast::default()).judge_run(&view, &context)
+        judge_broadcast(&clients, &server_of_clients(&clients), false)
     }
 
     #[test]
@@ -904,21 +905,9 @@ mod tests {
             clients[1].record_received(ms(101), b"hey\n");
             // a's line never reached the others: the harness aborted a's connection.
             clients[0].record_sent(ms(300), b"hi\n");
-            clients[0].unread_from = unread.then_some(Instant::ZERO);
+            clients[0].cut_unread_at = unread.then_some(Instant::ZERO);
             clients[0].disrupted = unread;
-            let server = server_of_clients(&clients);
-            let protocol = Protocol::lines();
-            let options = ServiceOptions::default();
-            let context = Context {
-                protocol: &protocol,
-                options: &options,
-            };
-            let view = RunView {
-                clients: &clients,
-                server: &server,
-                exact: false,
-            };
-            ModelOracle::new(|_| Broadcast::default()).judge_run(&view, &context)
+            judge_broadcast(&clients, &server_of_clients(&clients), false)
         };
         assert_eq!(judge(true), Ok(()));
         let (who, detail) = judge(false).unwrap_err();
